@@ -1,0 +1,1 @@
+"""Shipped data: target-side modules and playbooks (mapped from the repository's top level)."""

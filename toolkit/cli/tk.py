@@ -1,0 +1,77 @@
+"""`tk` entry point: dispatch to one subcommand module; user errors print without traceback.
+
+Each subcommand lives in `toolkit/cli/<name>.py` and exposes `add_arguments(parser)` and
+`run(args) -> int`. Modules are imported only when their subcommand is used, so `tk --help`
+and `tk --version` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import traceback
+from typing import List, Optional
+
+from toolkit import __version__
+from toolkit.errors import TkError
+
+SUBCOMMANDS = {
+    "play": "run a playbook (like ansible-playbook)",
+    "run": "run one module ad hoc on hosts matching a pattern (like ansible)",
+    "inventory": "show an inventory (like ansible-inventory)",
+    "facts": "gather and print facts of hosts",
+    "lab": "make or remove throw-away local test hosts",
+    "doc": "show a module's arguments (like ansible-doc)",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tk", description="Provision fleets of hosts from Ansible-style playbooks."
+    )
+    parser.add_argument("--version", action="version", version=f"tk {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in SUBCOMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def _verbosity(argv: List[str]) -> int:
+    level = 0
+    for arg in argv:
+        if arg == "--verbose":
+            level += 1
+        elif arg.startswith("-v") and set(arg[1:]) == {"v"}:
+            level += len(arg) - 1
+    return level
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = build_parser()
+    if not argv or argv[0] not in SUBCOMMANDS:
+        top.parse_args(argv or ["--help"])
+        return 5
+    name, rest = argv[0], argv[1:]
+    module = importlib.import_module(f"toolkit.cli.{name}")
+    parser = argparse.ArgumentParser(prog=f"tk {name}", description=SUBCOMMANDS[name])
+    module.add_arguments(parser)
+    try:
+        args = parser.parse_args(rest)
+    except SystemExit as exc:
+        return 5 if exc.code not in (0, None) else 0
+    try:
+        return int(module.run(args) or 0)
+    except TkError as exc:
+        if _verbosity(rest) >= 3:
+            traceback.print_exc()
+        print(exc.render(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ERROR! interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

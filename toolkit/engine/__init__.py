@@ -1,0 +1,1 @@
+"""tk engine package."""

@@ -1,0 +1,1 @@
+"""tk executor package."""

@@ -1,0 +1,1 @@
+"""tk playbook package."""

@@ -1,0 +1,115 @@
+"""YAML loading that remembers where each mapping, list and string came from.
+
+Every mapping loads as `PosDict`, every list as `PosList` and every string as `PosStr`; each
+carries `.location` (a `toolkit.errors.Location`) so later errors can name file:line:col.
+Syntax errors become `ParseError` with the location of the problem. Duplicate keys are errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import yaml
+
+from toolkit.errors import Location, ParseError
+
+class PosDict(dict):
+    """A dict that knows where it was written."""
+
+    location: Optional[Location] = None
+
+
+class PosList(list):
+    """A list that knows where it was written."""
+
+    location: Optional[Location] = None
+
+
+class PosStr(str):
+    """A str that knows where it was written."""
+
+    location: Optional[Location] = None
+
+
+def location_of(value: Any) -> Optional[Location]:
+    """The location a loaded value came from, if it carries one."""
+    return getattr(value, "location", None)
+
+
+def _loc(loader: yaml.SafeLoader, node: yaml.Node) -> Location:
+    mark = node.start_mark
+    return Location(loader.name, mark.line + 1, mark.column + 1)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with position-carrying containers and duplicate-key detection."""
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> PosDict:
+    loader.flatten_mapping(node)
+    result = PosDict()
+    result.location = _loc(loader, node)
+    yield result
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise ParseError("a mapping key must be a scalar", _loc(loader, key_node)) from None
+        if key in result:
+            raise ParseError(f"duplicate key '{key}'", _loc(loader, key_node))
+        result[key] = loader.construct_object(value_node, deep=True)
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> PosList:
+    result = PosList()
+    result.location = _loc(loader, node)
+    yield result
+    result.extend(loader.construct_object(child, deep=True) for child in node.value)
+
+
+def _construct_str(loader: _Loader, node: yaml.ScalarNode) -> PosStr:
+    result = PosStr(loader.construct_scalar(node))
+    result.location = _loc(loader, node)
+    return result
+
+
+_Loader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_Loader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+_Loader.add_constructor("tag:yaml.org,2002:str", _construct_str)
+# Ansible Vault / unsafe tags: keep the text, the caller decides what to do with it.
+_Loader.add_constructor("!unsafe", _construct_str)
+_Loader.add_constructor("!vault", _construct_str)
+
+
+def loads(text: str, path: str = "<string>") -> Any:
+    """Parse one YAML document; errors name `path`, line and column."""
+    loader = _Loader(text)
+    loader.name = path
+    try:
+        return loader.get_single_data()
+    except ParseError:
+        raise
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ParseError(f"YAML syntax error: {problem}", where) from None
+    except yaml.YAMLError as exc:
+        raise ParseError(f"YAML error: {exc}", Location(path)) from None
+    finally:
+        loader.dispose()
+
+
+def load_file(path: Union[str, Path]) -> Any:
+    """Read and parse a YAML file; a missing or unreadable file is a ParseError naming it."""
+    path = str(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise ParseError(f"file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ParseError(f"cannot read {path}: {exc}") from None
+    return loads(text, path)
