@@ -26,6 +26,7 @@ Contract (stable; extended only by adding fields with defaults):
   `args: "{{ var }}"` (a whole templated dict) is kept as `args["_variable_params"]`.
 - Loops: `loop` holds the list or template string. `with_X: value` becomes `loop=value`,
   `loop_with="X"` (the lookup to call with the terms, e.g. "items", "dict", "fileglob").
+- Objects compare and hash by identity (`eq=False`): handlers and tasks can key dicts.
 - Values are what YAML gave (strings may be `toolkit.yamlfile.PosStr`); templates are not
   rendered here.
 """
@@ -63,7 +64,7 @@ INHERITED_KEYWORDS = (
 )
 
 
-@dataclass
+@dataclass(eq=False)
 class Keywords:
     """Keywords shared by tasks, blocks (and, for most of them, plays)."""
 
@@ -96,7 +97,7 @@ class Keywords:
     location: Optional[Location] = None
 
 
-@dataclass
+@dataclass(eq=False)
 class LoopControl:
     """`loop_control:` of a task."""
 
@@ -108,7 +109,7 @@ class LoopControl:
     extended_allitems: Optional[Any] = None
 
 
-@dataclass
+@dataclass(eq=False)
 class Task(Keywords):
     """One task: an action with arguments plus task keywords."""
 
@@ -125,7 +126,7 @@ class Task(Keywords):
     delay: Optional[Any] = None
     async_: Optional[Any] = None  # `async:` seconds
     poll: Optional[Any] = None
-    role: Optional[Role] = None  # the role this task came from
+    role: Optional[Role] = field(default=None, repr=False)  # the role this task came from
     basedir: str = "."  # directory of the file the task was written in (relative lookups)
     parents: List[Block] = field(default_factory=list, repr=False)  # enclosing blocks, outer first
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)  # the mapping as written
@@ -137,7 +138,7 @@ class Task(Keywords):
         return f"{self.role.name} : {base}" if self.role is not None else base
 
 
-@dataclass
+@dataclass(eq=False)
 class Handler(Task):
     """A task in `handlers:`; runs when notified by its name or any `listen` topic."""
 
@@ -153,21 +154,21 @@ class Handler(Task):
         return names
 
 
-@dataclass
+@dataclass(eq=False)
 class Block(Keywords):
     """`block:` with optional `rescue:` and `always:`."""
 
     block: List[TaskItem] = field(default_factory=list)
     rescue: List[TaskItem] = field(default_factory=list)
     always: List[TaskItem] = field(default_factory=list)
-    role: Optional[Role] = None
+    role: Optional[Role] = field(default=None, repr=False)
     basedir: str = "."
 
 
 TaskItem = Union[Task, Block]
 
 
-@dataclass
+@dataclass(eq=False)
 class Role:
     """One application of a role in a play (its files loaded, its params applied)."""
 
@@ -198,7 +199,7 @@ class Role:
         return f"{self.path}/tasks"
 
 
-@dataclass
+@dataclass(eq=False)
 class Play(Keywords):
     """One play of a playbook."""
 
@@ -241,7 +242,7 @@ class Play(Keywords):
         return [h for role in self.roles for h in role.handlers] + list(self.handlers)
 
 
-@dataclass
+@dataclass(eq=False)
 class Playbook:
     """A loaded playbook file with every `import_playbook` expanded."""
 
