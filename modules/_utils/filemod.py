@@ -1,0 +1,244 @@
+"""Helpers shared by the file modules: modes, ownership, staged writes, backups, diffs.
+
+Used by copy, file, template, lineinfile, blockinfile, replace and get_url. Stdlib only,
+Python 3.6+. Nothing here knows about argument parsing: callers pass a `Module` for
+`check_mode`, `fail` and `run_command`-style validation.
+"""
+
+import grp
+import hashlib
+import os
+import pwd
+import shlex
+import shutil
+import stat
+import tempfile
+import time
+
+from modules._utils import diffs, files
+from modules._utils.checks import ModuleFailed
+from modules._utils.command import run_command
+
+# Ansible skips diffs of files bigger than this (its max_file_size_for_diff default).
+MAX_DIFF_SIZE = diffs.MAX_DIFF_BYTES
+CHUNK = 1024 * 1024
+
+
+def parse_mode(mode, current=0, is_dir=False):
+    """Permission bits from an int, an octal string or symbolic notation (files.parse_mode)."""
+    if isinstance(mode, bool):
+        raise ModuleFailed("mode must be an octal number or a symbolic mode, not %r" % (mode,))
+    return files.parse_mode(mode, current, is_dir)
+
+
+def format_mode(bits):
+    """Ansible's textual mode: '0644'."""
+    return "%04o" % (bits & 0o7777)
+
+
+def _name_of(getter, ident):
+    try:
+        return getter(ident)[0]
+    except KeyError:
+        return str(ident)
+
+
+def path_state(path):
+    """Ansible's state of a path: absent, file, directory, link, hard (a multiply-linked file)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return "absent"
+    if stat.S_ISLNK(st.st_mode):
+        return "link"
+    if stat.S_ISDIR(st.st_mode):
+        return "directory"
+    if st.st_nlink > 1:
+        return "hard"
+    return "file"
+
+
+def path_info(path, follow=True):
+    """The fields Ansible's file-type modules return about a path (mode, owner, size...)."""
+    try:
+        st = os.stat(path) if follow else os.lstat(path)
+    except OSError:
+        return {"path": path, "state": "absent"}
+    state = path_state(path)
+    if follow and state == "link":
+        state = "directory" if stat.S_ISDIR(st.st_mode) else "file"
+    return {
+        "path": path,
+        "state": state,
+        "mode": format_mode(st.st_mode),
+        "uid": st.st_uid,
+        "gid": st.st_gid,
+        "owner": _name_of(pwd.getpwuid, st.st_uid),
+        "group": _name_of(grp.getgrgid, st.st_gid),
+        "size": st.st_size,
+    }
+
+
+def apply_attributes(module, path, mode=None, owner=None, group=None, follow=True):
+    """Set mode/owner/group on an existing path; True when something changed (or would).
+
+    In check mode nothing is touched. A symlink that is not followed gets lchown only.
+    """
+    if mode is not None:
+        parse_mode(mode)
+    try:
+        return files.set_attributes(
+            path, mode, owner or None, group or None, follow=follow, check=module.check_mode
+        )
+    except OSError as exc:
+        module.fail("cannot set attributes of %s: %s" % (path, exc.strerror or exc), path=path)
+
+
+def check_mode_value(module, mode):
+    """Fail early (before any write) when `mode` cannot be parsed."""
+    if mode is not None:
+        parse_mode(mode, 0o644)
+
+
+def sha1_of_file(path):
+    """Hex SHA-1 of a file's content, read in chunks."""
+    digest = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha1_of_bytes(data):
+    return hashlib.sha1(data).hexdigest()
+
+
+def read_bytes(path, limit=None):
+    """The file's bytes, or None when it is missing or larger than `limit`."""
+    try:
+        if limit is not None and os.path.getsize(path) > limit:
+            return None
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def backup_file(module, path):
+    """Copy `path` to `path.PID.YYYY-MM-DD@HH:MM:SS~` keeping mode, times and owner."""
+    stamp = time.strftime("%Y-%m-%d@%H:%M:%S")
+    name = "%s.%d.%s~" % (path, os.getpid(), stamp)
+    counter = 1
+    while os.path.lexists(name):
+        name = "%s.%d.%s.%d~" % (path, os.getpid(), stamp, counter)
+        counter += 1
+    try:
+        shutil.copy2(path, name)
+        st = os.stat(path)
+        try:
+            os.chown(name, st.st_uid, st.st_gid)
+        except OSError:
+            pass
+    except OSError as exc:
+        module.fail("could not make a backup of %s: %s" % (path, exc))
+    return name
+
+
+def validate(module, command, path):
+    """Run `command` with %s replaced by `path`; fail the module when it exits non-zero."""
+    if "%s" not in command:
+        module.fail("validate must contain %%s: %s" % command)
+    try:
+        argv = [part.replace("%s", path) for part in shlex.split(command)]
+    except ValueError as exc:
+        module.fail("cannot parse validate command %r: %s" % (command, exc))
+    rc, out, err = run_command(argv)
+    if rc != 0:
+        module.fail("failed to validate", exit_status=rc, stdout=out, stderr=err, cmd=argv)
+
+
+def stage(dest):
+    """Open a temp file beside `dest` (same filesystem, so the final rename is atomic)."""
+    directory = os.path.dirname(os.path.abspath(dest))
+    prefix = ".%s." % os.path.basename(dest)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tktmp", dir=directory)
+    return os.fdopen(fd, "wb"), tmp
+
+
+def commit(tmp, dest):
+    """Give `tmp` dest's owner/mode (or the umask default), fsync it and rename it onto dest."""
+    try:
+        files.copy_identity(dest, tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, dest)
+    except BaseException:
+        discard(tmp)
+        raise
+    files.fsync_dir(os.path.dirname(os.path.abspath(dest)))
+
+
+def discard(path):
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def write_file(module, dest, data=None, src=None, validate_cmd=None, move_src=False):
+    """Replace `dest` atomically with `data` (bytes) or the content of file `src`.
+
+    The new content is validated (`validate_cmd` with %s) in its temp file before the rename,
+    so a failed validation leaves dest untouched. `move_src` renames src into place when it is
+    on the same filesystem (a transfer temp file the caller owns) and removes it otherwise.
+    """
+    if move_src and src is not None and validate_cmd is None and _same_fs(src, dest):
+        commit(src, dest)
+        return
+    try:
+        fh, tmp = stage(dest)
+    except OSError as exc:
+        module.fail("cannot write %s: %s" % (dest, exc.strerror or exc), dest=dest)
+    try:
+        with fh:
+            if data is not None:
+                fh.write(data)
+            else:
+                with open(src, "rb") as source:
+                    shutil.copyfileobj(source, fh, CHUNK)
+        if validate_cmd:
+            validate(module, validate_cmd, tmp)
+        commit(tmp, dest)
+    except BaseException:
+        discard(tmp)
+        raise
+    if move_src and src is not None:
+        discard(src)
+
+
+def _same_fs(src, dest):
+    try:
+        return os.stat(src).st_dev == os.stat(os.path.dirname(os.path.abspath(dest))).st_dev
+    except OSError:
+        return False
+
+
+def text_diff(path, before, after):
+    """A diff dict for before/after bytes (None = absent); binary or huge sides are summarised."""
+    return diffs.text_diff(_diff_text(before), _diff_text(after), path, path)
+
+
+def _diff_text(data):
+    if data is None:
+        return ""
+    if len(data) > MAX_DIFF_SIZE:
+        return "(content too large to diff)\n"
+    if b"\x00" in data:
+        return "(binary content)\n"
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "(binary content)\n"
