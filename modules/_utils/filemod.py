@@ -242,3 +242,42 @@ def _diff_text(data):
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return "(binary content)\n"
+
+
+def read_text(module, path, create):
+    """(text, existed) of a file to edit; text is '' for a missing file when `create` is set."""
+    if not os.path.exists(path):
+        if not create:
+            module.fail("Destination %s does not exist !" % path, rc=257)
+        return "", False
+    if os.path.isdir(path):
+        module.fail("Path %s is a directory !" % path, rc=256)
+    with open(path, "rb") as fh:
+        return fh.read().decode("utf-8", "surrogateescape"), True
+
+
+def save_edit(module, path, before, after, msg, existed=True):
+    """Finish a text edit (lineinfile, blockinfile, replace): diff, backup, validate, atomic
+    write, then mode/owner/group. Returns the result dict."""
+    p = module.params
+    changed = before != after
+    result = {"changed": changed, "msg": msg if changed else "", "path": path}
+    if module.diff_mode:
+        header = "%s (content)" % path
+        result["diff"] = diffs.text_diff(before, after, header, header)
+    if changed and not module.check_mode:
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            os.makedirs(parent)
+        if p.get("backup") and existed:
+            result["backup"] = result["backup_file"] = backup_file(module, path)
+        data = after.encode("utf-8", "surrogateescape")
+        write_file(module, path, data=data, validate_cmd=p.get("validate"))
+    if os.path.exists(path):
+        if apply_attributes(module, path, p.get("mode"), p.get("owner"), p.get("group")):
+            if changed:
+                result["msg"] += " and ownership, perms or SE linux context changed"
+            else:
+                result["msg"] = "ownership, perms or SE linux context changed"
+            result["changed"] = True
+    return result

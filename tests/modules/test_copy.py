@@ -189,8 +189,9 @@ def test_bad_arguments_are_clear(tmp_path):
     bad_mode = run_module("copy", {"content": "x", "dest": str(tmp_path / "f"), "mode": "u+q"})
     assert bad_mode["failed"] and "mode" in bad_mode["msg"]
     assert not (tmp_path / "f").exists()
-    unknown_user = run_module("copy", {"content": "x", "dest": str(tmp_path / "g"),
-                                       "owner": "no-such-user-tk"})
+    unknown_user = run_module(
+        "copy", {"content": "x", "dest": str(tmp_path / "g"), "owner": "no-such-user-tk"}
+    )
     assert unknown_user["failed"] and "no-such-user-tk" in unknown_user["msg"]
 
 

@@ -69,8 +69,12 @@ def test_touch_creates_and_always_reports_changed(tmp_path):
     assert result["changed"] is True and path.exists() and mode_of(path) == 0o604
     again = run_module("file", {"path": str(path), "state": "touch"})
     assert again["changed"] is True
-    keep = {"path": str(path), "state": "touch", "modification_time": "preserve",
-            "access_time": "preserve"}
+    keep = {
+        "path": str(path),
+        "state": "touch",
+        "modification_time": "preserve",
+        "access_time": "preserve",
+    }
     assert run_module("file", keep)["changed"] is False
 
 
@@ -144,8 +148,9 @@ def test_check_mode_changes_nothing(tmp_path):
     path = tmp_path / "d"
     result = run_module("file", {"path": str(path), "state": "directory"}, check=True)
     assert result["changed"] is True and not path.exists()
-    link = run_module("file", {"path": str(tmp_path / "l"), "src": "/etc", "state": "link"},
-                      check=True)
+    link = run_module(
+        "file", {"path": str(tmp_path / "l"), "src": "/etc", "state": "link"}, check=True
+    )
     assert link["changed"] is True and not os.path.lexists(str(tmp_path / "l"))
     f = tmp_path / "f"
     f.write_text("x")
