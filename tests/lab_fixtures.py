@@ -1,0 +1,68 @@
+"""Session-scoped lab hosts for tests: real sshd in network namespaces, removed even on failure.
+
+Use from tests/conftest.py with `from tests.lab_fixtures import lab, lab_hosts  # noqa: F401`.
+- `lab_hosts(n, name=None, setup=None) -> Lab`: with no name, the session's shared lab, grown to
+  at least n hosts (use `lab.hosts[:n]`); with a name suffix (one letter, e.g. "b"), a separate
+  lab of exactly n hosts, with `setup` = {host name: sh script run on its root before sshd}.
+- `lab`: the shared lab with 3 hosts.
+Labs left by a killed test session (their pid is gone) are removed at the next session start.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Callable, Dict, Iterator, Optional
+
+import pytest
+
+from toolkit.lab import Lab
+from toolkit.lab.state import lab_root
+
+_SESSION = f"t{os.getpid()}"
+_NAME_RE = re.compile(r"^t(\d+)[a-z]?$")
+
+
+def _remove_stale_labs() -> None:
+    root = lab_root()
+    if not os.path.isdir(root):
+        return
+    for entry in os.listdir(root):
+        m = _NAME_RE.match(entry)
+        if m and not os.path.exists(f"/proc/{m.group(1)}"):
+            Lab(entry).down()
+
+
+@pytest.fixture(scope="session")
+def lab_hosts() -> Iterator[Callable[..., Lab]]:
+    if os.geteuid() != 0:
+        pytest.skip("lab hosts need root")
+    _remove_stale_labs()
+    made: Dict[str, Lab] = {}
+    sizes: Dict[str, int] = {}
+
+    def make(n: int, name: Optional[str] = None, setup: Optional[Dict[str, str]] = None) -> Lab:
+        lab = Lab(_SESSION + (name or ""))
+        made.setdefault(lab.name, lab)
+        want = n if name else max(n, sizes.get(lab.name, 0))
+        if sizes.get(lab.name) != want or setup:
+            lab.up(want, setup=setup)
+            sizes[lab.name] = want
+        return lab
+
+    try:
+        yield make
+    finally:
+        errors = []
+        for lab in made.values():
+            try:
+                lab.down()
+            except Exception as exc:  # keep removing the others
+                errors.append(str(exc))
+        if errors:
+            raise RuntimeError("; ".join(errors))
+
+
+@pytest.fixture(scope="session")
+def lab(lab_hosts: Callable[..., Lab]) -> Lab:
+    return lab_hosts(3)
