@@ -256,7 +256,7 @@ def read_text(module, path, create):
         return fh.read().decode("utf-8", "surrogateescape"), True
 
 
-def save_edit(module, path, before, after, msg, existed=True):
+def save_edit(module, path, before, after, msg, existed=True, encoding="utf-8"):
     """Finish a text edit (lineinfile, blockinfile, replace): diff, backup, validate, atomic
     write, then mode/owner/group. Returns the result dict."""
     p = module.params
@@ -271,7 +271,7 @@ def save_edit(module, path, before, after, msg, existed=True):
             os.makedirs(parent)
         if p.get("backup") and existed:
             result["backup"] = result["backup_file"] = backup_file(module, path)
-        data = after.encode("utf-8", "surrogateescape")
+        data = after.encode(encoding, "surrogateescape")
         write_file(module, path, data=data, validate_cmd=p.get("validate"))
     if os.path.exists(path):
         if apply_attributes(module, path, p.get("mode"), p.get("owner"), p.get("group")):
