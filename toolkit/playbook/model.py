@@ -130,6 +130,10 @@ class Task(Keywords):
     basedir: str = "."  # directory of the file the task was written in (relative lookups)
     parents: List[Block] = field(default_factory=list, repr=False)  # enclosing blocks, outer first
     raw: Dict[str, Any] = field(default_factory=dict, repr=False)  # the mapping as written
+    playbook_dir: str = "."  # directory of the playbook file (roles/ beside it)
+    # Effective keywords of everything enclosing this task (blocks, role, play); used to load
+    # what a dynamic include brings in under the same inheritance.
+    scope: Optional[Keywords] = field(default=None, repr=False)
 
     @property
     def display_name(self) -> str:
@@ -185,6 +189,9 @@ class Role:
     when: List[Any] = field(default_factory=list)
     public: bool = True
     location: Optional[Location] = None  # where the role was referenced
+    # Keywords written on the role entry (become, tags, when, ...); `tags`/`when` mirror them.
+    keywords: Keywords = field(default_factory=Keywords, repr=False)
+    tasks_from: str = "main"
 
     @property
     def files_dir(self) -> str:
@@ -203,7 +210,8 @@ class Role:
 class Play(Keywords):
     """One play of a playbook."""
 
-    hosts: Union[str, List[str]] = ""
+    hosts: str = ""  # the host pattern; a YAML list is joined with ','
+
     vars_files: List[Any] = field(default_factory=list)  # str, or list of alternatives
     vars_prompt: List[Dict[str, Any]] = field(default_factory=list)
     gather_facts: Optional[Any] = None  # None = default (yes)
@@ -223,6 +231,8 @@ class Play(Keywords):
     collections: List[str] = field(default_factory=list)  # accepted and ignored
     basedir: str = "."
     playbook_vars: Dict[str, Any] = field(default_factory=dict)  # `vars:` of import_playbook
+    # Roles brought in by `import_role` inside task lists: their handlers belong to the play.
+    imported_roles: List[Role] = field(default_factory=list)
 
     def task_sections(self) -> List[tuple]:
         """(section, items) in run order: pre_tasks, roles, tasks, post_tasks.
@@ -239,7 +249,8 @@ class Play(Keywords):
 
     def all_handlers(self) -> List[Handler]:
         """Role handlers (in role order) then the play's handlers."""
-        return [h for role in self.roles for h in role.handlers] + list(self.handlers)
+        roles = list(self.roles) + [r for r in self.imported_roles if r not in self.roles]
+        return [h for role in roles for h in role.handlers] + list(self.handlers)
 
 
 @dataclass(eq=False)
