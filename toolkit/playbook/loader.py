@@ -155,7 +155,13 @@ def parse_play(ds: Dict[str, Any], ctx: LoadContext) -> Play:
 
 def _bad_play_key(ds: Dict[str, Any], key: Any, ctx: LoadContext) -> None:
     loc = f.key_location(ds, key)
-    if isinstance(key, str) and (key in ("block", "when") or ctx.is_action(canonical_action(key))):
+    if key == "when":
+        raise ParseError(
+            "'when' is not allowed on a play (plays have no condition)",
+            loc,
+            hint="put 'when:' on tasks, blocks or roles, or on an import_playbook",
+        )
+    if isinstance(key, str) and (key == "block" or ctx.is_action(canonical_action(key))):
         raise ParseError(
             f"'{key}' is not allowed on a play; put tasks under 'tasks:'",
             loc,

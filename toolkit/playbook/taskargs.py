@@ -148,7 +148,7 @@ def normalize_args(action: str, value: Any, ds: Dict[str, Any], key: str) -> Dic
             f"'{key}' got free-form text {args['_raw_params']!r}, but only takes key=value "
             "arguments",
             loc,
-            hint=f"write it as a mapping, e.g. {key}: {{name: ...}}",
+            hint=f"write key=value words or a mapping under '{key}:'",
         )
     return _special_args(action, args, loc)
 
