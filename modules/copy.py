@@ -36,13 +36,19 @@ FREE_FORM = None
 
 def main(module):
     p = module.params
+    if p["mode"] == "preserve":
+        src = p["src"] if p["remote_src"] and p["src"] and os.path.exists(p["src"]) else None
+        p["mode"] = filemod.format_mode(os.stat(src).st_mode) if src else None
     filemod.check_mode_value(module, p["mode"])
     filemod.check_mode_value(module, p["directory_mode"])
     if p["src"] is not None and p["remote_src"] and os.path.isdir(p["src"]):
         return copy_directory(module, p["src"], p["dest"])
     source = _Source(module)
-    dest = _resolve_dest(module, source)
-    return copy_one(module, source, dest)
+    try:
+        dest = _resolve_dest(module, source)
+        return copy_one(module, source, dest)
+    finally:
+        _cleanup(source)
 
 
 class _Source(object):
