@@ -10,7 +10,7 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "playbooks"
 
 # Target modules the fixtures use. They are written by other engineers in parallel, so the
 # tests name them here instead of depending on modules/*.py existing yet.
-TEST_MODULES = {"command", "shell", "copy", "file", "package", "service", "template", "stat"}
+TEST_MODULES = {"command", "shell", "raw", "copy", "file", "package", "service", "template", "stat"}
 
 
 def is_action(name: str) -> bool:

@@ -7,11 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from playbook_testlib import FIXTURES, is_action
 
 from toolkit.errors import ParseError
 from toolkit.playbook.loader import load_playbook
-
-from playbook_testlib import FIXTURES, is_action
 
 MALFORMED = FIXTURES / "malformed"
 
@@ -41,7 +40,14 @@ CASES = [
     ("rescue_not_list", "'rescue' must be a list of tasks, not a string", None, 4, 15, None),
     ("freeform_not_allowed", "'debug' got free-form text 'hello there'", None, 3, 14, None),
     ("bad_register", "invalid variable name 'my-out' in 'register'", None, 4, 17, None),
-    ("import_loop", "import loop: import_loop.yml -> import_loop_a.yml", "import_loop_b", 2, 3, None),
+    (
+        "import_loop",
+        "import loop: import_loop.yml -> import_loop_a.yml",
+        "import_loop_b",
+        2,
+        3,
+        None,
+    ),
     ("bad_meta", "invalid meta action 'flush_handler'", None, 3, 13, "flush_handlers"),
     ("bad_lookup", "unknown loop lookup 'with_itmes'", None, 4, 7, "with_items"),
     ("bad_loop_control", "unknown loop_control option 'loopvar'", None, 6, 9, "loop_var"),
