@@ -71,7 +71,7 @@ def is_template(value: Any) -> bool:
 def _has_template(value: Any) -> bool:
     if isinstance(value, str):
         return is_template(value)
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         return any(_has_template(k) or _has_template(v) for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return any(_has_template(v) for v in value)
@@ -143,7 +143,12 @@ class _JinjaVars(Mapping):
 
     def __getitem__(self, key: str) -> Any:
         if key in self.variables:
-            return self.variables[key]
+            try:
+                return self.variables[key]
+            except TemplateError as exc:
+                if getattr(exc, "tk_undefined", False):  # `x is defined` is false, as in Ansible
+                    return _Undefined(hint=exc.message, name=key)
+                raise
         if key == _TEMPLAR_KEY:
             return self.templar
         return self.globals[key]
@@ -372,15 +377,16 @@ def _unknown_name_error(message: str, env: Environment) -> Optional[tuple]:
     return None
 
 
-def _template_line(exc: BaseException, filename: Optional[str]) -> int:
-    """The template line Jinja's rewritten traceback points at, for errors in template files."""
-    line = 0
+def _template_location(exc: BaseException) -> Optional[Location]:
+    """The template file and line the innermost template frame of `exc` was running."""
+    found = None
     tb = exc.__traceback__
     while tb is not None:
-        if filename and tb.tb_frame.f_code.co_filename == filename:
-            line = tb.tb_lineno
+        template = tb.tb_frame.f_globals.get("__jinja_template__")
+        if template is not None and template.filename:
+            found = Location(template.filename, template.get_corresponding_lineno(tb.tb_lineno))
         tb = tb.tb_next
-    return line
+    return found
 
 
 def _convert(
@@ -409,12 +415,12 @@ def _convert(
             text = f"template syntax error: {(exc.message or '').rstrip('.')}"
         return TemplateError(f"{what}{text}{shown}", location, hint)
     if filename:
-        line = _template_line(exc, filename)
-        if line:
-            location = Location(filename, line)
+        location = _template_location(exc) or Location(filename)
     if isinstance(exc, UndefinedError):
-        text = _undefined_message(exc, source, env)
-    elif isinstance(exc, TemplateRuntimeError) and _unknown_name_error(str(exc), env):
+        err = TemplateError(f"{what}{_undefined_message(exc, source, env)}{shown}", location)
+        err.tk_undefined = True
+        return err
+    if isinstance(exc, TemplateRuntimeError) and _unknown_name_error(str(exc), env):
         text, hint = _unknown_name_error(str(exc), env)
     elif isinstance(exc, TemplateNotFound):
         text = f"template not found: {exc.name}"
@@ -471,7 +477,7 @@ class Templar:
             if "{" not in value or not is_template(value):
                 return value
             return self._render_str(value, location or getattr(value, "location", None))
-        if isinstance(value, Mapping):
+        if isinstance(value, dict):
             return {self.render(k, location=location): self.render(v, location=location)
                     for k, v in value.items()}  # fmt: skip
         if isinstance(value, (list, tuple)):
