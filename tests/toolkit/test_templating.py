@@ -276,7 +276,7 @@ def test_lazy_vars_nested_values_and_chains():
 def test_lazy_vars_recursion_is_detected(layer, key):
     lv = LazyVars(layer)
     with pytest.raises(TemplateError, match="recursive loop detected in template for "):
-        Templar(lv).render("{{ %s }}" % key)
+        Templar(lv).render("{{ " + key + " }}")
 
 
 def test_lazy_vars_undefined_inner_variable_names_it_and_the_outer_one():
@@ -405,7 +405,9 @@ def test_render_file_user_ansible_managed_and_template_vars(tmp_path):
 
 def test_render_file_jinja2_header_overrides(tmp_path):
     path = tmp_path / "t.j2"
-    path.write_text("#jinja2: trim_blocks: False, variable_start_string: '[%'\n{% if 1 %}\n[% n }}\n{% endif %}\n")
+    path.write_text(
+        "#jinja2: trim_blocks: False, variable_start_string: '[%'\n{% if 1 %}\n[% n }}\n{% endif %}\n"
+    )
     assert Templar(VARS).render_file(str(path)) == "\n3\n\n"
 
 
