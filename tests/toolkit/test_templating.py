@@ -406,7 +406,8 @@ def test_render_file_user_ansible_managed_and_template_vars(tmp_path):
 def test_render_file_jinja2_header_overrides(tmp_path):
     path = tmp_path / "t.j2"
     path.write_text(
-        "#jinja2: trim_blocks: False, variable_start_string: '[%'\n{% if 1 %}\n[% n }}\n{% endif %}\n"
+        "#jinja2: trim_blocks: False, variable_start_string: '[%'\n"
+        "{% if 1 %}\n[% n }}\n{% endif %}\n"
     )
     assert Templar(VARS).render_file(str(path)) == "\n3\n\n"
 
