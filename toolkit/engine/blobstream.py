@@ -1,0 +1,152 @@
+"""Streams for layer blobs: verify the compressed bytes, decompress, verify the diff_id.
+
+`VerifiedStream(chunks, size, digest)` wraps an iterator of compressed chunks and checks size and
+digest when it ends; `Decompressor(stream, compression)` is a file-like `.read(n)` over the
+uncompressed bytes (gzip via zlib, zstd via the `zstd` program, or none) that also hashes them so
+the caller can compare `.diff_id()` with the image config. Nothing here touches the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import threading
+import zlib
+from typing import Iterator, Optional
+
+from toolkit.errors import TkError
+
+
+class DigestError(TkError):
+    """Downloaded or loaded content whose size or digest is not the one announced."""
+
+
+class VerifiedStream:
+    """Compressed chunks, counted and hashed; raises DigestError at the end on mismatch."""
+
+    def __init__(self, chunks: Iterator[bytes], size: Optional[int], digest: str, what: str):
+        self.chunks = chunks
+        self.size = size
+        self.digest = digest
+        self.what = what
+        self.hash = hashlib.sha256()
+        self.count = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self.chunks:
+            self.count += len(chunk)
+            if self.size is not None and self.count > self.size:
+                raise DigestError(f"{self.what}: more data than the {self.size} bytes announced")
+            self.hash.update(chunk)
+            yield chunk
+        if self.size is not None and self.count != self.size:
+            raise DigestError(f"{self.what}: got {self.count} bytes, expected {self.size}")
+        actual = "sha256:" + self.hash.hexdigest()
+        if actual != self.digest:
+            raise DigestError(f"{self.what}: digest mismatch: got {actual}, expected {self.digest}")
+
+
+class Decompressor:
+    """File-like reader of uncompressed layer bytes; `.finish()` drains and returns the diff_id."""
+
+    def __init__(self, chunks: Iterator[bytes], compression: str) -> None:
+        self.source = iter(chunks)
+        self.compression = compression
+        self.hash = hashlib.sha256()
+        self.buffer = bytearray()
+        self.eof = False
+        self.error: Optional[BaseException] = None
+        self.proc: Optional[subprocess.Popen] = None
+        if compression == "gzip":
+            self.zobj = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif compression == "zstd":
+            self._start_zstd()
+
+    def _start_zstd(self) -> None:
+        if not shutil.which("zstd"):
+            raise TkError("this layer is zstd-compressed and the 'zstd' program is not installed")
+        self.proc = subprocess.Popen(
+            ["zstd", "-d", "-c", "-q"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.pump = threading.Thread(target=self._feed_zstd, daemon=True)
+        self.pump.start()
+
+    def _feed_zstd(self) -> None:
+        try:
+            for chunk in self.source:
+                self.proc.stdin.write(chunk)
+        except BrokenPipeError:
+            pass
+        except BaseException as exc:  # re-raised by read() in the consumer thread
+            self.error = exc
+        finally:
+            try:
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass
+
+    def _more(self) -> bytes:
+        if self.compression == "zstd":
+            data = self.proc.stdout.read1(1 << 20)
+            if not data:
+                self.pump.join()
+                if self.error is not None:
+                    raise self.error
+                err = self.proc.stderr.read().decode(errors="replace").strip()
+                if self.proc.wait() != 0:
+                    raise TkError(f"zstd could not decompress the layer: {err}")
+            return data
+        for chunk in self.source:
+            if self.compression == "none":
+                return chunk
+            out = self._inflate(chunk)
+            if out:
+                return out
+        if self.compression == "gzip":
+            tail = self.zobj.flush()
+            if not self.zobj.eof and not tail:
+                raise TkError("layer gzip stream is truncated")
+            return tail
+        return b""
+
+    def _inflate(self, chunk: bytes) -> bytes:
+        out = self.zobj.decompress(chunk)
+        while self.zobj.eof and self.zobj.unused_data:  # concatenated gzip members
+            rest = self.zobj.unused_data
+            self.zobj = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            out += self.zobj.decompress(rest)
+        return out
+
+    def read(self, n: int = -1) -> bytes:
+        while not self.eof and (n < 0 or len(self.buffer) < n):
+            try:
+                data = self._more()
+            except zlib.error as exc:
+                raise TkError(f"layer is not valid gzip: {exc}") from None
+            if not data:
+                self.eof = True
+                break
+            self.hash.update(data)
+            self.buffer += data
+        if n < 0 or n >= len(self.buffer):
+            out = bytes(self.buffer)
+            self.buffer.clear()
+            return out
+        out = bytes(self.buffer[:n])
+        del self.buffer[:n]
+        return out
+
+    def finish(self) -> str:
+        """Read to the end (verifying the compressed stream too) and return the diff_id."""
+        while self.read(1 << 20):
+            pass
+        return "sha256:" + self.hash.hexdigest()
+
+    def close(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

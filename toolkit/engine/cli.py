@@ -1,0 +1,221 @@
+"""`tke`: the engine's command line (docker's verbs and flags). Parsing only; work is elsewhere.
+
+Verbs are registered by per-area files listed in `VERB_MODULES`; each has
+`register(reg: Registrar) -> None` and adds its verbs with
+
+    p = reg.verb("pull", handler, help="...", group="image", group_name="pull")
+    p.add_argument(...)
+
+which makes both `tke pull` and `tke image pull`. A handler is `handler(ctx, args) -> int`;
+`ctx.store` is the engine store (opened lazily from `--root` / `TKE_ROOT`), `ctx.out`/`ctx.err`
+are the output streams. Raise `toolkit.errors.TkError` subclasses for user errors: `main` prints
+them without a traceback (`--debug` shows it) and returns their exit code.
+
+Shared hooks: `reg.inspector(kind, find)` adds a kind to the generic `tke inspect` (find(ctx,
+name) -> dict or None, tried in registration order) and `reg.df_row(fn)` adds a row to
+`tke system df` (fn(ctx) -> [TYPE, TOTAL, ACTIVE, SIZE, RECLAIMABLE]).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import traceback
+from typing import Callable, Optional
+
+from toolkit.errors import TkError, UsageError
+
+VERB_MODULES = ["toolkit.engine.cli_images", "toolkit.engine.cli_containers"]
+GROUPS = {
+    "image": "Manage images",
+    "container": "Manage containers",
+    "system": "Manage tke",
+    "volume": "Manage volumes",
+    "network": "Manage networks",
+}
+
+
+class Context:
+    def __init__(self, root: Optional[str], out=None, err=None) -> None:
+        self.root = root
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self._store = None
+
+    @property
+    def store(self):
+        if self._store is None:
+            from toolkit.engine.store import Store
+
+            self._store = Store(self.root)
+        return self._store
+
+    def isatty(self) -> bool:
+        return hasattr(self.out, "isatty") and self.out.isatty()
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:
+        raise UsageError(f"{self.prog}: {message}", hint=f"see '{self.prog} --help'")
+
+
+class Registrar:
+    def __init__(self, sub, groups: dict) -> None:
+        self.sub = sub
+        self.groups = groups
+        self.inspectors: list[tuple[str, Callable]] = []
+        self.df_rows: list[Callable] = []
+
+    def verb(
+        self,
+        name: Optional[str],
+        handler: Callable,
+        help: str,
+        group: Optional[str] = None,
+        group_name: Optional[str] = None,
+        aliases: tuple = (),
+    ) -> _Multi:
+        parsers = []
+        if name:
+            parsers.append(
+                self.sub.add_parser(name, help=help, description=help, aliases=list(aliases))
+            )
+        if group:
+            gsub = self.groups[group]
+            names = [group_name or name] if group_name or name else []
+            extra = ["ls", "list"] if names == ["ls"] else []
+            parsers.append(
+                gsub.add_parser(
+                    names[0],
+                    help=help,
+                    description=help,
+                    aliases=[a for a in extra if a != names[0]],
+                )
+            )
+        for p in parsers:
+            p.set_defaults(handler=handler)
+        return _Multi(parsers)
+
+    def inspector(self, kind: str, find: Callable) -> None:
+        self.inspectors.append((kind, find))
+
+    def df_row(self, fn: Callable) -> None:
+        self.df_rows.append(fn)
+
+
+class _Multi:
+    """Adds the same arguments to a verb and its `tke GROUP VERB` twin."""
+
+    def __init__(self, parsers: list) -> None:
+        self.parsers = parsers
+
+    def add_argument(self, *args, **kwargs) -> None:
+        for p in self.parsers:
+            p.add_argument(*args, **kwargs)
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, Registrar]:
+    parser = _Parser(prog="tke", description="A daemonless docker-compatible container engine.")
+    parser.add_argument(
+        "--root", default=None, help="store root (default $TKE_ROOT or /var/lib/tke)"
+    )
+    parser.add_argument("-D", "--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("-v", "--version", action="store_true", help="print version and exit")
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=_Parser)
+    groups = {}
+    for name, help_text in GROUPS.items():
+        gp = sub.add_parser(name, help=help_text, description=help_text)
+        groups[name] = gp.add_subparsers(dest="subverb", metavar="COMMAND", parser_class=_Parser)
+        gp.set_defaults(handler=_group_help(gp))
+    reg = Registrar(sub, groups)
+    for modname in VERB_MODULES:
+        try:
+            module = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name != modname:
+                raise
+            continue
+        module.register(reg)
+    _register_common(reg)
+    return parser, reg
+
+
+def _group_help(parser: argparse.ArgumentParser) -> Callable:
+    def handler(ctx: Context, args: argparse.Namespace) -> int:
+        parser.print_help(ctx.out)
+        return 0
+
+    return handler
+
+
+def _register_common(reg: Registrar) -> None:
+    p = reg.verb("inspect", _inspect, help="Return low-level information on tke objects")
+    p.add_argument("-f", "--format", default=None, help="format output with a Go template")
+    p.add_argument("--type", default=None, help="only this kind of object (image, container, ...)")
+    p.add_argument("-s", "--size", action="store_true", help="display total file sizes")
+    p.add_argument("names", nargs="+", metavar="NAME|ID")
+    reg.sub.choices["inspect"].set_defaults(_reg=reg)
+
+
+def _inspect(ctx: Context, args: argparse.Namespace) -> int:
+    reg: Registrar = args._reg
+    results, rc = [], 0
+    for name in args.names:
+        found = None
+        for kind, find in reg.inspectors:
+            if args.type and kind != args.type:
+                continue
+            found = find(ctx, name)
+            if found is not None:
+                break
+        if found is None:
+            ctx.err.write(f"Error: No such object: {name}\n")
+            rc = 1
+            continue
+        results.append(found)
+    print_objects(ctx, results, args.format)
+    return rc
+
+
+def print_objects(ctx: Context, objects: list, fmt: Optional[str]) -> None:
+    """docker inspect output: a JSON array, or one rendered template per object."""
+    if fmt:
+        from toolkit.engine.gotemplate import render
+
+        for obj in objects:
+            ctx.out.write(render(fmt, obj) + "\n")
+    else:
+        ctx.out.write(json.dumps(objects, indent=4) + "\n")
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "-D" in argv or "--debug" in argv
+    try:
+        parser, _ = build_parser()
+        args = parser.parse_args(argv)
+        if args.version:
+            print("tke version 0.1.0")
+            return 0
+        if not getattr(args, "handler", None):
+            parser.print_help()
+            return 0
+        ctx = Context(args.root or os.environ.get("TKE_ROOT"))
+        return int(args.handler(ctx, args) or 0)
+    except TkError as exc:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(exc.render() + "\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return 141
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""A small stdlib HTTP(S) client for registries: keep-alive per thread, manual redirects.
+
+Redirects are followed by hand so that the `Authorization` header is only sent to the host it
+was meant for (a registry redirecting blob downloads to a storage host must not receive the
+user's credentials there). Responses are `http.client.HTTPResponse` objects; read them fully or
+call `.close()`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import threading
+import urllib.parse
+from typing import Any, Optional
+
+from toolkit.errors import TkError
+
+REDIRECTS = {301, 302, 303, 307, 308}
+USER_AGENT = "tke/0.1 (+toolkit)"
+
+
+class HTTPError(TkError):
+    """A network failure talking to a registry (connection refused, reset, TLS)."""
+
+
+class Client:
+    def __init__(self, timeout: float = 60.0, verify_tls: bool = True) -> None:
+        self.timeout = timeout
+        self.verify_tls = verify_tls
+        self._local = threading.local()
+
+    def _connection(
+        self, scheme: str, netloc: str, fresh: bool = False
+    ) -> http.client.HTTPConnection:
+        pool = getattr(self._local, "pool", None)
+        if pool is None:
+            pool = self._local.pool = {}
+        key = (scheme, netloc)
+        conn = pool.get(key)
+        if conn is not None and not fresh:
+            return conn
+        if conn is not None:
+            conn.close()
+        if scheme == "https":
+            ctx = ssl.create_default_context()
+            if not self.verify_tls:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            conn = http.client.HTTPSConnection(netloc, timeout=self.timeout, context=ctx)
+        else:
+            conn = http.client.HTTPConnection(netloc, timeout=self.timeout)
+        pool[key] = conn
+        return conn
+
+    def close(self) -> None:
+        for conn in getattr(self._local, "pool", {}).values():
+            conn.close()
+        self._local.pool = {}
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Optional[dict] = None,
+        body: Any = None,
+        auth_host: Optional[str] = None,
+    ) -> http.client.HTTPResponse:
+        """Send one request, following redirects; credentials go only to `auth_host`."""
+        headers = dict(headers or {})
+        headers.setdefault("User-Agent", USER_AGENT)
+        auth_host = auth_host or urllib.parse.urlsplit(url).netloc
+        for _ in range(10):
+            parts = urllib.parse.urlsplit(url)
+            send = dict(headers)
+            if parts.netloc != auth_host:
+                send.pop("Authorization", None)
+            resp = self._send(method, parts, send, body)
+            if resp.status in REDIRECTS and resp.getheader("Location"):
+                resp.read()
+                url = urllib.parse.urljoin(url, resp.getheader("Location"))
+                if resp.status == 303:
+                    method, body = "GET", None
+                continue
+            return resp
+        raise HTTPError(f"too many redirects for {method} {url}")
+
+    def _send(self, method: str, parts: Any, headers: dict, body: Any) -> http.client.HTTPResponse:
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        retriable = body is None or isinstance(body, (bytes, str))
+        for attempt in (0, 1):
+            conn = self._connection(parts.scheme, parts.netloc, fresh=attempt > 0)
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                return conn.getresponse()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                conn.close()
+                if attempt or not retriable:
+                    raise HTTPError(
+                        f"{method} {parts.scheme}://{parts.netloc}{path}: {exc}"
+                    ) from None
+            except ssl.SSLError:
+                conn.close()
+                raise
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                raise HTTPError(
+                    f"{method} {parts.scheme}://{parts.netloc}{path}: {_why(exc)}"
+                ) from None
+        raise AssertionError("unreachable")
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, socket.timeout):
+        return "timed out"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    return str(exc) or type(exc).__name__

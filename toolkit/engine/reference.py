@@ -1,0 +1,119 @@
+"""Image references as docker reads them: `nginx` is `docker.io/library/nginx:latest`.
+
+`parse(text)` returns a `Reference` (registry, repository, tag, digest); `str(ref)` is the fully
+qualified form and `ref.familiar` the short form docker prints (`busybox`, `user/app`,
+`127.0.0.1:5000/app`). Bad names raise `UsageError` naming the reference.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from toolkit.errors import UsageError
+
+DOCKER_HUB = "docker.io"
+HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
+DEFAULT_TAG = "latest"
+
+_COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}$")
+_SHA256 = re.compile(r"^sha256:[a-f0-9]{64}$")
+_DOMAIN = re.compile(r"^(?:[a-zA-Z0-9.-]+|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$")
+
+
+@dataclass(frozen=True)
+class Reference:
+    registry: str
+    repository: str
+    tag: Optional[str] = None
+    digest: Optional[str] = None
+
+    @property
+    def name(self) -> str:
+        """registry/repository, no tag or digest."""
+        return f"{self.registry}/{self.repository}"
+
+    @property
+    def familiar_name(self) -> str:
+        if self.registry == DOCKER_HUB:
+            repo = self.repository
+            return repo[len("library/") :] if repo.startswith("library/") else repo
+        return self.name
+
+    @property
+    def familiar(self) -> str:
+        return self.familiar_name + self._suffix()
+
+    def _suffix(self) -> str:
+        out = f":{self.tag}" if self.tag else ""
+        return out + (f"@{self.digest}" if self.digest else "")
+
+    def with_tag(self, tag: Optional[str]) -> Reference:
+        return Reference(self.registry, self.repository, tag, None)
+
+    def with_digest(self, digest: str) -> Reference:
+        return Reference(self.registry, self.repository, None, digest)
+
+    def __str__(self) -> str:
+        return self.name + self._suffix()
+
+
+def parse(text: str, default_tag: bool = True) -> Reference:
+    """Parse a docker image reference; adds `:latest` when neither tag nor digest is given."""
+    if not text or text != text.strip():
+        raise UsageError(f"invalid reference format: {text!r}")
+    rest, digest = text, None
+    if "@" in rest:
+        rest, digest = rest.split("@", 1)
+        if not _DIGEST.match(digest):
+            raise UsageError(f"invalid reference format: bad digest in {text!r}")
+    tag = None
+    slash = rest.rfind("/")
+    colon = rest.rfind(":")
+    if colon > slash:
+        rest, tag = rest[:colon], rest[colon + 1 :]
+        if not _TAG.match(tag):
+            raise UsageError(f"invalid reference format: bad tag {tag!r} in {text!r}")
+    registry, path = _split_domain(rest, text)
+    for component in path.split("/"):
+        if not _COMPONENT.match(component):
+            hint = "repository names must be lowercase" if component.lower() != component else None
+            raise UsageError(f"invalid reference format: {text!r}", hint=hint)
+    if len(registry) + len(path) + 1 > 255:
+        raise UsageError(f"invalid reference format: name too long in {text!r}")
+    if tag is None and digest is None and default_tag:
+        tag = DEFAULT_TAG
+    return Reference(registry, path, tag, digest)
+
+
+def _split_domain(rest: str, text: str) -> tuple[str, str]:
+    first, sep, remainder = rest.partition("/")
+    is_domain = sep and (
+        "." in first or ":" in first or first == "localhost" or first != first.lower()
+    )
+    if is_domain:
+        if not _DOMAIN.match(first):
+            raise UsageError(f"invalid reference format: bad registry {first!r} in {text!r}")
+        registry, path = first, remainder
+    else:
+        registry, path = DOCKER_HUB, rest
+    if registry in HUB_ALIASES:
+        registry = DOCKER_HUB
+    if registry == DOCKER_HUB and "/" not in path:
+        path = "library/" + path
+    if not path:
+        raise UsageError(f"invalid reference format: {text!r}")
+    return registry, path
+
+
+def is_digest(text: str) -> bool:
+    return bool(_SHA256.match(text))
+
+
+def looks_like_id(text: str) -> bool:
+    """A full or short image id (hex, optionally `sha256:` prefixed)."""
+    hexpart = text[len("sha256:") :] if text.startswith("sha256:") else text
+    return 4 <= len(hexpart) <= 64 and all(c in "0123456789abcdef" for c in hexpart)
