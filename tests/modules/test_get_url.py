@@ -22,7 +22,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "/file.tar": (200, PAYLOAD, {}),
             "/SHA256SUMS": (
                 200,
-                ("%s  file.tar\n" % hashlib.sha256(PAYLOAD).hexdigest()).encode(),
+                f"{hashlib.sha256(PAYLOAD).hexdigest()}  file.tar\n".encode(),
                 {},
             ),
             "/named": (200, b"named\n", {"Content-Disposition": 'attachment; filename="r.txt"'}),
@@ -47,7 +47,7 @@ def server():
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield "http://127.0.0.1:%d" % httpd.server_address[1]
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
     thread.join(5)
