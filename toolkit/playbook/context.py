@@ -61,5 +61,5 @@ class LoadContext:
         candidates.append(os.path.join(self.playbook_dir, name))
         for candidate in candidates:
             if os.path.exists(candidate):
-                return candidate
-        return candidates[0] if self.role is not None else os.path.join(self.basedir, name)
+                return os.path.normpath(candidate)
+        return os.path.normpath(candidates[0] if self.role is not None else candidates[-2])

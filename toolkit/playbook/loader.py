@@ -87,7 +87,7 @@ def _import_playbook(entry: Dict[str, Any], ctx: LoadContext) -> List[Play]:
     name = entry[key]
     if not isinstance(name, str) or not name.strip() or f.is_template(name):
         raise ParseError("import_playbook needs a plain file name", f.where(entry, key))
-    path = name if os.path.isabs(name) else os.path.join(ctx.basedir, name)
+    path = os.path.normpath(name if os.path.isabs(name) else os.path.join(ctx.basedir, name))
     if not os.path.isfile(path):
         raise ParseError(
             f"could not find playbook '{name}' (looked for {path})", f.where(entry, key)

@@ -16,18 +16,16 @@ def should_run(
     only_tags: Optional[Iterable[str]] = None,
     skip_tags: Optional[Iterable[str]] = None,
 ) -> bool:
-    """Whether an object with `tags` is selected; `only_tags` None/empty means 'all'."""
+    """Whether an object with `tags` is selected; `only_tags` None/empty means ['all']."""
     own = frozenset(tags) or UNTAGGED
-    only = frozenset(only_tags or ())
+    only = frozenset(only_tags or ("all",))
     skip = frozenset(skip_tags or ())
-    run = True
-    if only:
-        run = (
-            "always" in own
-            or ("all" in only and "never" not in own)
-            or not own.isdisjoint(only)
-            or ("tagged" in only and own != UNTAGGED and "never" not in own)
-        )
+    run = (
+        "always" in own
+        or ("all" in only and "never" not in own)
+        or not own.isdisjoint(only)
+        or ("tagged" in only and own != UNTAGGED and "never" not in own)
+    )
     if run and skip:
         if "all" in skip:
             run = "always" in own and "always" not in skip
