@@ -1,0 +1,65 @@
+"""In-memory importer for the agent: serves packages whose sources came over the wire.
+
+The agent's own code (`toolkit.agent.*`) and the modules' runtime (`modules._utils.*`) are
+installed here; nothing is written to disk. Stdlib only, Python 3.6+. This file is also the head
+of the agent payload, so it must not import anything from toolkit.
+"""
+
+import importlib.abc
+import importlib.util
+import sys
+
+
+class MemoryImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds `name -> source` pairs; parent packages of known modules are empty packages."""
+
+    def __init__(self):
+        self.sources = {}
+        self.packages = set()
+
+    def add(self, package, files):
+        """Register `files` ({"module.py": source, "sub/x.py": ...}) under `package`."""
+        parts = package.split(".")
+        for depth in range(1, len(parts) + 1):
+            self.packages.add(".".join(parts[:depth]))
+        for relpath, source in files.items():
+            stem = relpath[:-3] if relpath.endswith(".py") else relpath
+            dotted = stem.replace("/", ".")
+            if dotted.endswith(".__init__") or dotted == "__init__":
+                dotted = dotted[: -len("__init__")].rstrip(".")
+                name = package + ("." + dotted if dotted else "")
+                self.packages.add(name)
+                self.sources[name] = source
+                continue
+            name = package + "." + dotted
+            self.sources[name] = source
+            pieces = name.split(".")
+            for depth in range(len(parts) + 1, len(pieces)):
+                self.packages.add(".".join(pieces[:depth]))
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname not in self.sources and fullname not in self.packages:
+            return None
+        return importlib.util.spec_from_loader(
+            fullname, self, origin="<tk:%s>" % fullname, is_package=fullname in self.packages
+        )
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        name = module.__name__
+        if name in self.packages:
+            module.__path__ = []
+        source = self.sources.get(name, "")
+        exec(compile(source, "<tk:%s>" % name, "exec"), module.__dict__)
+
+
+def install():
+    """The process-wide importer (first on sys.meta_path), created on first use."""
+    for finder in sys.meta_path:
+        if isinstance(finder, MemoryImporter) or type(finder).__name__ == "MemoryImporter":
+            return finder
+    finder = MemoryImporter()
+    sys.meta_path.insert(0, finder)
+    return finder

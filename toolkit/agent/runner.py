@@ -1,0 +1,302 @@
+"""Run one module in the agent: in a forked child (default) or in-process (IN_PROCESS modules).
+
+A forked child applies `env`/`cwd`, runs the module and sends its JSON result back through a
+pipe (length-prefixed). A crash, a signal, `os._exit` or a timeout in the child fails only that
+task; the agent lives on. To keep fork() off the critical path, the agent forks a *spare* child
+after answering a request; the spare waits on a pipe for the next module run. Stdlib, 3.6+.
+"""
+
+import errno
+import gc
+import json
+import os
+import re
+import select
+import signal
+import struct
+import sys
+import time
+import traceback
+import types
+
+_IN_PROCESS = re.compile(r"^IN_PROCESS\s*=\s*True\b", re.M)
+
+
+class CompiledModule(object):
+    """A module's code object, compiled once per source digest."""
+
+    def __init__(self, name, source):
+        self.name = name
+        self.source = source
+        self.code = compile(source, "<tk:modules/%s.py>" % name, "exec")
+        self.in_process = bool(_IN_PROCESS.search(source))
+
+
+def _execute(compiled, args, check, diff):
+    from modules._utils.module import execute
+
+    namespace = types.ModuleType("modules." + compiled.name)
+    namespace.__file__ = "<tk:modules/%s.py>" % compiled.name
+    exec(compiled.code, namespace.__dict__)
+    return execute(namespace, args, check=check, diff=diff, name=compiled.name)
+
+
+def _failure(name, what, **extra):
+    result = {"changed": False, "failed": True, "msg": "module %s %s" % (name, what)}
+    result.update(extra)
+    return result
+
+
+def run_in_process(compiled, args, check=False, diff=False):
+    """Run the module inside the agent (only for read-only, crash-safe modules)."""
+    try:
+        return _execute(compiled, args, check, diff)
+    except BaseException as exc:  # SystemExit from a module must not end the agent
+        return _failure(
+            compiled.name,
+            "raised %s: %s" % (type(exc).__name__, exc),
+            exception=traceback.format_exc(),
+        )
+
+
+# -- pipes ---------------------------------------------------------------------------------
+def _write_all(fd, data):
+    data = memoryview(data)
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def _read_exact(fd, length):
+    buf = b""
+    while len(buf) < length:
+        chunk = os.read(fd, length - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+def _read_result(rfd, timeout):
+    """(body or None, timed_out): read a length-prefixed body until complete, EOF or deadline."""
+    deadline = None if timeout is None else time.monotonic() + float(timeout)
+    buf = b""
+    want = None
+    while True:
+        if want is None and len(buf) >= 4:
+            want = 4 + struct.unpack(">I", buf[:4])[0]
+        if want is not None and len(buf) >= want:
+            return buf[4:want], False
+        wait = None if deadline is None else deadline - time.monotonic()
+        if wait is not None and wait <= 0:
+            return None, True
+        try:
+            ready = select.select([rfd], [], [], wait)[0]
+        except (OSError, select.error) as exc:
+            if getattr(exc, "errno", None) == errno.EINTR:
+                continue
+            raise
+        if not ready:
+            continue
+        chunk = os.read(rfd, 1 << 16)
+        if not chunk:
+            return None, False
+        buf += chunk
+
+
+# -- the child -----------------------------------------------------------------------------
+def _child_setup():
+    gc.disable()  # a collection would touch (and copy) every page shared with the agent
+    os.setpgid(0, 0)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(2, 1)
+    os.close(devnull)
+
+
+def _child_run(cache, request):
+    """Run one request in this (child) process; return the result dict."""
+    name = request["name"]
+    try:
+        compiled = cache.get(request["digest"])
+        if compiled is None:
+            compiled = CompiledModule(name, request["source"])
+        env, cwd = request.get("env"), request.get("cwd")
+        if env:
+            os.environ.update(dict((str(k), str(v)) for k, v in env.items()))
+        if cwd:
+            try:
+                os.chdir(cwd)
+            except OSError as exc:
+                return _failure(name, "cannot chdir to %s: %s" % (cwd, exc.strerror))
+        return _execute(
+            compiled, request.get("args") or {}, request.get("check"), request.get("diff")
+        )
+    except BaseException as exc:
+        return _failure(
+            name, "raised %s: %s" % (type(exc).__name__, exc), exception=traceback.format_exc()
+        )
+
+
+def _child_reply(name, result, wfd):
+    try:
+        from modules._utils.module import result_json
+
+        body = result_json(result).encode("utf-8")
+    except BaseException as exc:
+        body = json.dumps(_failure(name, "returned an unencodable result: %s" % exc))
+        body = body.encode("utf-8")
+    try:
+        _write_all(wfd, struct.pack(">I", len(body)) + body)
+    except BaseException:
+        os._exit(1)
+    os._exit(0)
+
+
+def _spare_main(cache, req_r, res_w):
+    """A spare child: wait for one request, run it, answer, exit. Never returns."""
+    try:
+        _child_setup()
+        head = _read_exact(req_r, 4)
+        if head is None:
+            os._exit(0)
+        request = json.loads(_read_exact(req_r, struct.unpack(">I", head)[0]).decode("utf-8"))
+        result = _child_run(cache, request)
+    except BaseException as exc:
+        result = _failure("?", "could not start: %s" % exc)
+        request = {"name": "?"}
+    _child_reply(request["name"], result, res_w)
+
+
+class Spare(object):
+    """A forked child waiting for its request."""
+
+    def __init__(self, cache):
+        self.known = frozenset(cache)
+        req_r, req_w = os.pipe()
+        res_r, res_w = os.pipe()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.close(req_w)
+            os.close(res_r)
+            _spare_main(cache, req_r, res_w)
+        os.close(req_r)
+        os.close(res_w)
+        self.pid, self.req_w, self.res_r = pid, req_w, res_r
+
+    def close(self):
+        for fd in (self.req_w, self.res_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class Forker(object):
+    """Runs modules in forked children, keeping one spare child ready."""
+
+    def __init__(self, cache):
+        self.cache = cache
+        self.spare = None
+        self.used = False
+        self.zombies = []
+
+    def prepare(self):
+        """Fork the spare now (call after answering a request, when nothing is waiting)."""
+        self.reap_finished()
+        if self.used and self.spare is None:
+            self.spare = Spare(self.cache)
+
+    def discard(self):
+        """Drop the spare (it no longer matches the agent, e.g. after new utils)."""
+        spare, self.spare = self.spare, None
+        if spare is not None:
+            spare.close()  # EOF on its request pipe: it exits
+            self.zombies.append(spare.pid)
+
+    def run(self, compiled, digest, request, timeout=None):
+        self.used = True
+        spare, self.spare = self.spare, None
+        if spare is None:
+            spare = Spare(self.cache)
+        if digest not in spare.known:
+            request = dict(request, source=compiled.source)
+        try:
+            body = json.dumps(request).encode("utf-8")
+            _write_all(spare.req_w, struct.pack(">I", len(body)) + body)
+            answer, timed_out = _read_result(spare.res_r, timeout)
+        except OSError:
+            answer, timed_out = None, False
+        finally:
+            spare.close()
+        name = compiled.name
+        if timed_out:
+            _kill_group(spare.pid)
+            _reap(spare.pid)
+            return _failure(name, "timed out after %s seconds" % timeout, timeout=True)
+        if answer is not None:
+            try:
+                result = json.loads(answer.decode("utf-8"))
+                self.zombies.append(spare.pid)  # it is exiting: reap later, off the critical path
+                return result
+            except ValueError:
+                pass
+        status = _reap(spare.pid)
+        return _failure(name, "died: %s" % _describe(status), rc=_rc(status))
+
+    def reap_finished(self):
+        for pid in list(self.zombies):
+            try:
+                done = os.waitpid(pid, os.WNOHANG)[0]
+            except OSError:
+                done = pid
+            if done:
+                self.zombies.remove(pid)
+
+    def close(self):
+        self.discard()
+        for pid in self.zombies:
+            _reap(pid)
+        self.zombies = []
+
+
+def _kill_group(pid):
+    for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+        try:
+            target()
+            return
+        except OSError:
+            continue
+
+
+def _reap(pid):
+    while True:
+        try:
+            return os.waitpid(pid, 0)[1]
+        except OSError as exc:
+            if exc.errno == errno.EINTR:
+                continue
+            if exc.errno == errno.ECHILD:
+                return 0
+            raise
+
+
+def _describe(status):
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = "signal %d" % sig
+        return "killed by signal %d (%s)" % (sig, name)
+    if os.WIFEXITED(status):
+        return "exited with code %d without a result" % os.WEXITSTATUS(status)
+    return "ended with status %d" % status
+
+
+def _rc(status):
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return -1

@@ -1,0 +1,121 @@
+"""How a controller starts the agent on a host: command line, become wrapper and payload.
+
+Used by every transport (local.py, ssh.py). The sequence, whatever the byte stream:
+
+1. run `bootstrap_command(python, become)` (a /bin/sh command string, for SSH `exec`) or
+   `bootstrap_argv(python, become)` (an argv list, for a local subprocess);
+2. if `become` has a password: sudo prints `become.prompt` on stderr (we pass `-p`); send
+   `password + "\\n"` on stdin when it appears. (`su` wants a tty: use a pty for su.)
+3. `wait_ready(read_exact)`: skip anything a login shell printed until the first stage's
+   READY line appears on stdout;
+4. `write(payload())`: 4-byte big-endian length + zlib-compressed agent source;
+5. the agent answers with a hello frame; from then on `toolkit.transport.rpc.AgentClient`
+   speaks the framed protocol. `toolkit.transport.base.Connection.open()` does 3-5 for you:
+   a transport only implements `_start()` (steps 1-2) and `_stop()`.
+
+Python discovery on the host: an explicit `ansible_python_interpreter`, else the first of
+INTERPRETERS found by the shell. Nothing is written to the host's disk.
+"""
+
+from __future__ import annotations
+
+import functools
+import shlex
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional
+
+from toolkit.agent.stage1 import FIRST_STAGE, READY
+from toolkit.errors import HostUnreachable
+
+INTERPRETERS = ("python3", "/usr/libexec/platform-python", "python")
+AGENT_DIR = Path(__file__).resolve().parent.parent / "agent"
+AGENT_FILES = ("frames.py", "runner.py", "fileops.py", "loop.py")
+NO_PYTHON = "tk: no python interpreter found"
+
+
+@dataclass(frozen=True)
+class Become:
+    """Privilege escalation for the whole agent: `method` is sudo or su."""
+
+    user: str = "root"
+    method: str = "sudo"
+    password: Optional[str] = None
+    exe: Optional[str] = None
+    flags: Optional[str] = None
+    prompt: str = "[tk-become-password]: "
+
+    def prefix(self, command: List[str]) -> List[str]:
+        """argv that runs `command` as the become user."""
+        if self.method == "sudo":
+            flags = shlex.split(self.flags) if self.flags is not None else ["-H", "-S"]
+            auth = ["-p", self.prompt] if self.password else ["-n"]
+            return [self.exe or "sudo", *flags, *auth, "-u", self.user, *command]
+        if self.method == "su":
+            flags = shlex.split(self.flags) if self.flags else []
+            return [self.exe or "su", *flags, "-s", "/bin/sh", self.user, "-c", shlex.join(command)]
+        raise HostUnreachable(f"become method {self.method!r} is not supported (sudo, su)")
+
+
+def _discovery_script(python: Optional[str]) -> str:
+    stage = shlex.quote(FIRST_STAGE)
+    if python:
+        return f"exec {python} -c {stage}"
+    candidates = " ".join(shlex.quote(p) for p in INTERPRETERS)
+    return (
+        f'for p in {candidates}; do command -v "$p" >/dev/null 2>&1 && exec "$p" -c {stage}; '
+        f"done; echo {shlex.quote(NO_PYTHON)} >&2; exit 127"
+    )
+
+
+def bootstrap_argv(python: Optional[str] = None, become: Optional[Become] = None) -> List[str]:
+    """argv that starts the first stage: `[sudo ...] python -c STAGE`, or /bin/sh discovery."""
+    if python:
+        command = [*shlex.split(python), "-c", FIRST_STAGE]
+    else:
+        command = ["/bin/sh", "-c", _discovery_script(None)]
+    return become.prefix(command) if become else command
+
+
+def bootstrap_command(python: Optional[str] = None, become: Optional[Become] = None) -> str:
+    """One shell command string for an SSH exec channel (same meaning as bootstrap_argv)."""
+    inner = ["/bin/sh", "-c", _discovery_script(python)]
+    return shlex.join(become.prefix(inner) if become else inner)
+
+
+@functools.cache
+def agent_source() -> str:
+    """The agent as one Python source: the in-memory importer, then the agent package in it."""
+    head = (AGENT_DIR / "importer.py").read_text(encoding="utf-8")
+    files = {name: (AGENT_DIR / name).read_text(encoding="utf-8") for name in AGENT_FILES}
+    files["__init__.py"] = ""
+    return (
+        f"{head}\n\n_tk_importer = install()\n"
+        f"_tk_importer.add('toolkit.agent', {files!r})\n"
+        "import toolkit.agent.loop\n"
+        "toolkit.agent.loop.main(_tk_importer)\n"
+    )
+
+
+@functools.cache
+def payload() -> bytes:
+    """Bytes to write after READY: 4-byte big-endian length + zlib(agent source)."""
+    body = zlib.compress(agent_source().encode("utf-8"), 9)
+    return struct.pack(">I", len(body)) + body
+
+
+def wait_ready(read_exact: Callable[[int], bytes], limit: int = 1 << 16) -> None:
+    """Read stdout until the first stage's READY line; raise HostUnreachable if it never comes."""
+    seen = bytearray()
+    while not seen.endswith(READY):
+        byte = read_exact(1)
+        if not byte:
+            raise EOFError("the agent's first stage did not start")
+        seen += byte
+        if len(seen) > limit:
+            raise HostUnreachable(
+                "no agent ready line from the host's python",
+                hint=seen[-200:].decode("ascii", "replace"),
+            )
