@@ -1,0 +1,181 @@
+"""The play loop: for each play select hosts, gather facts, run serial batches through the
+strategy, flush handlers, and count; returns ansible-playbook's exit code."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from toolkit.errors import ParseError, TkError
+from toolkit.executor.connections import ConnectionPool
+from toolkit.executor.context import PlayContext, RunContext
+from toolkit.executor.host_state import FlushPoint, HostState
+from toolkit.executor.options import Options
+from toolkit.executor.serial import batches
+from toolkit.executor.strategy_free import FreeStrategy
+from toolkit.executor.strategy_linear import LinearStrategy
+from toolkit.output.base import Callback
+from toolkit.playbook.model import Play, Playbook, Task
+from toolkit.templating import LazyVars, Templar
+
+STRATEGIES = {"linear": LinearStrategy, "free": FreeStrategy}
+
+
+def play_name(play: Play) -> str:
+    if play.name:
+        return str(play.name)
+    hosts = play.hosts
+    return ",".join(str(h) for h in hosts) if isinstance(hosts, list) else str(hosts)
+
+
+def _gather_task(play: Play, templar: Templar) -> Optional[Task]:
+    gather = play.gather_facts
+    if gather is not None and not templar.is_true(gather):
+        return None
+    args: Dict[str, Any] = {}
+    if play.gather_subset is not None:
+        args["gather_subset"] = play.gather_subset
+    if play.gather_timeout is not None:
+        args["gather_timeout"] = play.gather_timeout
+    return Task(
+        name="Gathering Facts", action="setup", args=args, tags=["always"], check_mode=False,
+        location=play.location, basedir=play.basedir,
+    )  # fmt: skip
+
+
+class PlaybookRunner:
+    """Runs a loaded Playbook against an Inventory with Options, reporting to a Callback."""
+
+    def __init__(
+        self,
+        playbook: Playbook,
+        inventory: Any,
+        options: Options,
+        callback: Callback,
+        pool: Optional[ConnectionPool] = None,
+    ) -> None:
+        self.playbook = playbook
+        self.rc = RunContext(inventory, options, callback, pool, playbook.basedir)
+
+    @property
+    def stats(self):
+        return self.rc.stats
+
+    def run(self) -> int:
+        rc = self.rc
+        rc.callback.playbook_start(self.playbook.path)
+        try:
+            for play in self.playbook.plays:
+                self.run_play(play)
+        finally:
+            rc.close()
+        rc.callback.stats(rc.stats)
+        return rc.stats.exit_code()
+
+    # -- one play ----------------------------------------------------------------------------
+    def _play_templar(self, play: Play) -> Templar:
+        layers = [play.playbook_vars or {}, play.vars or {}, self.rc.store.extra_vars]
+        return Templar(LazyVars(*layers), location=play.location)
+
+    def select_hosts(self, play: Play) -> List[str]:
+        templar = self._play_templar(play)
+        pattern = templar.render(play.hosts)
+        if isinstance(pattern, list):
+            pattern = ",".join(str(p) for p in pattern)
+        hosts = self.rc.inventory.select(str(pattern or ""), self.rc.options.limit)
+        if play.order in ("reverse_inventory", "reverse_sorted"):
+            hosts = sorted(hosts, reverse=True) if play.order == "reverse_sorted" else hosts[::-1]
+        elif play.order == "sorted":
+            hosts = sorted(hosts)
+        elif play.order == "shuffle":
+            import random
+
+            hosts = list(hosts)
+            random.shuffle(hosts)
+        gone = self.rc.failed_hosts | self.rc.unreachable_hosts
+        return [h for h in hosts if h not in gone]
+
+    def run_play(self, play: Play) -> None:
+        rc = self.rc
+        rc.callback.play_start(play_name(play), str(id(play)), str(play.location or ""))
+        hosts = self.select_hosts(play)
+        if not hosts:
+            rc.callback.no_hosts()
+            rc.callback.play_end()
+            return
+        pc = PlayContext(rc, play, hosts)
+        gather = _gather_task(play, self._play_templar(play))
+        strategy_name = str(self._play_templar(play).render(play.strategy or "linear"))
+        strategy_cls = STRATEGIES.get(strategy_name)
+        if strategy_cls is None:
+            raise ParseError(
+                f"unknown strategy '{strategy_name}'", play.location, hint="use linear or free"
+            )
+        for batch in batches(hosts, play.serial, play.location):
+            batch = [h for h in batch if h not in rc.unreachable_hosts]
+            if not batch:
+                continue
+            pc.set_batch(batch)
+            sections = self._sections(pc, gather)
+            states = {h: HostState(h, sections, self._selector(pc, h)) for h in batch}
+            strategy = strategy_cls(pc, states)
+            strategy.execute()
+            if pc.play.force_handlers or rc.options.force_handlers:
+                strategy.flush([h for h in batch if states[h].failed], include_failed=True)
+            for host, state in states.items():
+                if state.failed:
+                    rc.failed_hosts.add(host)
+                    pc.handlers.forget(host)
+            if pc.ended or strategy.break_play:
+                break
+            if all(states[h].failed or states[h].unreachable for h in batch):
+                break
+        if pc.start_at_hosts:
+            rc.start_at_found = True
+        rc.callback.play_end()
+
+    def _sections(self, pc: PlayContext, gather: Optional[Task]) -> list:
+        play = pc.play
+        role_items = [item for role in play.roles for item in role.tasks]
+        sections: list = []
+        if gather is not None:
+            sections.append(("gather", [gather]))
+        sections += [
+            ("pre_tasks", play.pre_tasks),
+            ("flush", FlushPoint()),
+            ("tasks", role_items + list(play.tasks)),
+            ("flush", FlushPoint()),
+            ("post_tasks", play.post_tasks),
+            ("flush", FlushPoint()),
+        ]
+        return sections
+
+    def _selector(self, pc: PlayContext, host: str):
+        rc = self.rc
+
+        def selects(task: Task) -> bool:
+            if (
+                task.name == "Gathering Facts"
+                and task.action == "setup"
+                and task.tags == ["always"]
+            ):
+                return True
+            if not pc.tags.selects(task.tags):
+                return False
+            if not rc.start_at_found and host not in pc.start_at_hosts:
+                if not pc.start_at_matches(task):
+                    return False
+                pc.start_at_hosts.add(host)
+            return True
+
+        return selects
+
+
+def run_playbook(
+    playbook: Playbook, inventory: Any, options: Options, callback: Callback,
+    pool: Optional[ConnectionPool] = None,
+) -> int:  # fmt: skip
+    """Run and return the exit code (0 ok, 2 a host failed, 4 a host unreachable)."""
+    try:
+        return PlaybookRunner(playbook, inventory, options, callback, pool).run()
+    except TkError:
+        raise
