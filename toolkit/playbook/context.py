@@ -43,7 +43,8 @@ class LoadContext:
         """A context for reading `path`; an import loop is a ParseError."""
         real = os.path.realpath(path)
         if real in self.stack:
-            chain = " -> ".join(os.path.basename(p) for p in (*self.stack, real))
+            base = os.path.realpath(self.playbook_dir)
+            chain = " -> ".join(os.path.relpath(p, base) for p in (*self.stack, real))
             raise ParseError(f"import loop: {chain}", location)
         if len(self.stack) > 50:
             raise ParseError("imports nested more than 50 deep", location)

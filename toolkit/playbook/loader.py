@@ -173,6 +173,8 @@ def _bad_play_key(ds: Dict[str, Any], key: Any, ctx: LoadContext) -> None:
 
 def _read_play_keywords(play: Play, ds: Dict[str, Any]) -> None:
     hosts = ds["hosts"]
+    if hosts == []:
+        raise ParseError("'hosts' must not be an empty list", f.where(ds, "hosts"))
     if isinstance(hosts, list) and all(isinstance(h, str) and h for h in hosts):
         play.hosts = ",".join(hosts)
     elif isinstance(hosts, str):

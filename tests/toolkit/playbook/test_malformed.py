@@ -58,6 +58,7 @@ CASES = [
     ("include_no_file", "'include_tasks' needs a file name", None, 3, 7, None),
     ("import_playbook_in_tasks", "only allowed at the top level", None, 3, 7, None),
     ("role_bad_meta", "'dependencies' must be a list", "roles/badmeta/meta/main", 1, 15, None),
+    ("hosts_empty", "'hosts' must not be an empty list", None, 1, 10, None),
     ("hosts_mapping", "'hosts' must be a host pattern", None, 2, 5, None),
     ("tags_mapping", "'tags' must be a string or a list of strings", None, 5, 9, None),
     ("when_on_play", "'when' is not allowed on a play", None, 2, 3, None),
@@ -118,3 +119,19 @@ def test_command_line_shows_error_without_traceback(name):
     assert proc.stderr.startswith("ERROR! ")
     assert "Traceback" not in proc.stderr
     assert f"{path}:" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["two_modules", "become_maybe", "role_bad_meta"])
+def test_tk_play_syntax_check_shows_located_error(name):
+    """What a user sees from `tk play --syntax-check` on a broken playbook."""
+    path = MALFORMED / f"{name}.yml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "toolkit", "play", "--syntax-check", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 5, proc.stderr
+    assert "ERROR! " in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert ".yml:" in proc.stderr and "    ^" in proc.stderr
