@@ -10,21 +10,14 @@ import hashlib
 import os
 from typing import Any, Dict
 
+from toolkit import modindex
 from toolkit.actions.copy import check_args, to_bool
 from toolkit.errors import AgentError
-
-SPEC = {
-    "src": {"type": "str", "required": True},
-    "dest": {"type": "str", "required": True},
-    "flat": {"type": "bool", "default": False},
-    "fail_on_missing": {"type": "bool", "default": True},
-    "validate_checksum": {"type": "bool", "default": True},
-}
 
 
 def run(ctx) -> Dict[str, Any]:
     args = dict(ctx.args)
-    error = check_args(args, SPEC, "fetch")
+    error = check_args(args, modindex.find_module("fetch").spec, "fetch")
     if error:
         return error
     src, dest = args.get("src"), args.get("dest")

@@ -14,26 +14,24 @@ from toolkit import modindex
 from toolkit.actions import copy as copy_action
 from toolkit.errors import TemplateError
 
+# Options the copy module does not know: consumed here.
 TEMPLATE_OPTIONS = {
-    "newline_sequence": {"type": "str", "default": "\n"},
-    "trim_blocks": {"type": "bool", "default": True},
-    "lstrip_blocks": {"type": "bool", "default": False},
-    "block_start_string": {"type": "str", "default": "{%"},
-    "block_end_string": {"type": "str", "default": "%}"},
-    "variable_start_string": {"type": "str", "default": "{{"},
-    "variable_end_string": {"type": "str", "default": "}}"},
-    "comment_start_string": {"type": "str", "default": "{#"},
-    "comment_end_string": {"type": "str", "default": "#}"},
-    "output_encoding": {"type": "str", "default": "utf-8"},
+    "newline_sequence": "\n",
+    "trim_blocks": True,
+    "lstrip_blocks": False,
+    "block_start_string": "{%",
+    "block_end_string": "%}",
+    "variable_start_string": "{{",
+    "variable_end_string": "}}",
+    "comment_start_string": "{#",
+    "comment_end_string": "#}",
+    "output_encoding": "utf-8",
 }
-NOT_FOR_TEMPLATE = ("content", "remote_src", "directory_mode", "local_follow", "checksum")
 
 
 def run(ctx) -> Dict[str, Any]:
     args = dict(ctx.args)
-    spec = {k: v for k, v in modindex.find_module("copy").spec.items() if k not in NOT_FOR_TEMPLATE}
-    spec.update(TEMPLATE_OPTIONS)
-    error = copy_action.check_args(args, spec, "template")
+    error = copy_action.check_args(args, modindex.find_module("template").spec, "template")
     if error:
         return error
     src, dest = args.pop("src", None), args.get("dest")
@@ -82,7 +80,7 @@ def _overrides(args: Dict[str, Any]) -> Dict[str, Any]:
             continue
         if key.endswith("_blocks"):
             value = copy_action.to_bool(value)
-        if value != TEMPLATE_OPTIONS[key]["default"]:
+        if value != TEMPLATE_OPTIONS[key]:
             result[key] = value
     return result
 
