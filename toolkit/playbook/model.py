@@ -6,6 +6,8 @@ Contract (stable; extended only by adding fields with defaults):
 - A play's work is `pre_tasks`, then the tasks of every `Role` in `roles` (already flattened
   in run order: dependencies first, duplicates removed as Ansible does), then `tasks`, then
   `post_tasks`; handlers are notified from any of them. `Play.task_sections()` gives that order.
+- `Play.when` holds conditions of an enclosing `import_playbook` (already copied onto every
+  task; Ansible also skips fact gathering when they are false). A play never has its own.
 - Task lists hold `Block` and `Task` items. `import_tasks` and `import_role` are already
   expanded; `include_tasks` and `include_role` stay as a `Task` whose `action` is
   `include_tasks` (args `file`, optional `apply`) or `include_role` (args `name`, optional
@@ -237,7 +239,8 @@ class Play(Keywords):
     def task_sections(self) -> List[tuple]:
         """(section, items) in run order: pre_tasks, roles, tasks, post_tasks.
 
-        Handlers are flushed after each section by the executor, as Ansible does.
+        Ansible flushes handlers after pre_tasks, after roles and tasks together (no flush
+        between them), and after post_tasks.
         """
         role_items: List[TaskItem] = [item for role in self.roles for item in role.tasks]
         return [
