@@ -82,7 +82,6 @@ def to_json(value: Any, **kwargs: Any) -> NativeText:
 
 def to_nice_json(value: Any, indent: int = 4, sort_keys: bool = True, **kwargs: Any) -> NativeText:
     kwargs.pop("separators", None)
-    kwargs.setdefault("ensure_ascii", False)
     return to_json(value, indent=indent, sort_keys=sort_keys, separators=(",", ": "), **kwargs)
 
 
@@ -175,7 +174,8 @@ def regex_replace(
 
 
 def regex_findall(value: Any, regex: str, multiline: bool = False, ignorecase: bool = False):
-    return _compile(regex, _flags(ignorecase, multiline)).findall(_text(value))
+    found = _compile(regex, _flags(ignorecase, multiline)).findall(_text(value))
+    return [list(x) if isinstance(x, tuple) else x for x in found]
 
 
 def regex_search(value: Any, regex: str, *args: str, **kwargs: Any) -> Any:

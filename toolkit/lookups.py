@@ -301,7 +301,7 @@ def run(templar: Any, name: str, terms: Any, kwargs: Mapping[str, Any], wantlist
         raise
     except TypeError as exc:
         raise TemplateError(f"lookup('{name}'): {exc}") from None
-    if wantlist:
+    if wantlist or not result:
         return result
     if all(isinstance(x, str) for x in result):
         return NativeText(",".join(result))

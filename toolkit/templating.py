@@ -145,10 +145,8 @@ class _JinjaVars(Mapping):
         if key in self.variables:
             try:
                 return self.variables[key]
-            except TemplateError as exc:
-                if getattr(exc, "tk_undefined", False):  # `x is defined` is false, as in Ansible
-                    return _Undefined(hint=exc.message, name=key)
-                raise
+            except TemplateError as exc:  # `x is defined` is false, as in Ansible
+                return _undefined_from(exc, key)
         if key == _TEMPLAR_KEY:
             return self.templar
         return self.globals[key]
@@ -228,6 +226,8 @@ def _native_concat(values: Iterable[Any], literal: bool = True) -> Any:
         value = head[0]
         if isinstance(value, Undefined):
             value._fail_with_undefined_error()
+        if isinstance(value, _LAZY_TYPES):
+            return _materialize(value)
         if isinstance(value, str):
             if type(value) is _filters.NativeText:
                 return str(value)
@@ -238,7 +238,42 @@ def _native_concat(values: Iterable[Any], literal: bool = True) -> Any:
     return "".join([_to_text(v) for v in values])
 
 
-class _NativeEnv(NativeEnvironment):
+class _LookupMixin:
+    """Attribute/item access for both environments: lazy mappings prefer their items (so a
+    variable named `raw` or `layers` wins over the method), and a lazy value that is undefined
+    reads as undefined (so `hostvars[h].x is defined` is false instead of an error)."""
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        try:
+            return super().getitem(obj, argument)
+        except TemplateError as exc:
+            return _undefined_from(exc, argument)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        try:
+            if isinstance(obj, _LAZY_TYPES):
+                if attribute in obj:
+                    return obj[attribute]
+                return self.undefined(obj=obj, name=attribute)
+            return super().getattr(obj, attribute)
+        except TemplateError as exc:
+            return _undefined_from(exc, attribute)
+
+
+def _undefined_from(exc: TemplateError, name: Any) -> Undefined:
+    if getattr(exc, "tk_undefined", False):
+        return _Undefined(hint=exc.message, name=name)
+    raise exc
+
+
+def _materialize(value: Any) -> Any:
+    """A plain dict of a lazy mapping (`"{{ hostvars['web1'] }}"`), every value rendered."""
+    if isinstance(value, _LAZY_TYPES):
+        return {k: _materialize(value[k]) for k in value}
+    return value
+
+
+class _NativeEnv(_LookupMixin, NativeEnvironment):
     code_generator_class = _CodeGenerator
     context_class = _Context
     template_class = _NativeTemplate
@@ -266,7 +301,7 @@ def _mtime(path: str) -> float:
         return -1.0
 
 
-class _FileEnv(Environment):
+class _FileEnv(_LookupMixin, Environment):
     context_class = _Context
     template_class = _TextTemplate
 
@@ -656,7 +691,9 @@ class LazyVars(Mapping):
 
     def overlay(self, extra: Mapping[str, Any]) -> LazyVars:
         """A new view with `extra` on top (loop variables); this one is unchanged."""
-        return LazyVars(*self._layers, extra, search_paths=self.search_paths)
+        view = LazyVars(*self._layers, extra, search_paths=self.search_paths)
+        view._static = self._static  # identity-checked, so sharing it is safe
+        return view
 
     def raw(self, key: str) -> Any:
         """The unrendered value of `key` (KeyError when absent)."""
@@ -739,3 +776,6 @@ class HostVars(Mapping):
 
     def __repr__(self) -> str:
         return f"HostVars({self._names!r})"
+
+
+_LAZY_TYPES = (LazyVars, HostVars, _Overlay)

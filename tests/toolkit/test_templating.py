@@ -444,3 +444,20 @@ def test_render_file_sees_file_changes(tmp_path):
     (tmp_path / "inc.j2").write_text("two")
     os.utime(tmp_path / "inc.j2", (1, 1))
     assert t.render_file(str(tmp_path / "t.j2")) == "two"
+
+
+def test_lazy_mappings_prefer_items_and_materialize_as_dicts():
+    lv = LazyVars({"raw": "r", "layers": "{{ raw }}-l", "bad": "{{ nope }}", "ok": 1})
+    hv = HostVars(lambda name: lv, ["h1"])
+    t = Templar({"hostvars": hv})
+    assert t.render("{{ hostvars.h1.raw }}") == "r"
+    assert t.render("{{ hostvars.h1.layers }}") == "r-l"
+    assert t.is_true("hostvars.h1.bad is undefined")
+    assert t.is_true("hostvars['h1']['bad'] is undefined")
+    assert t.render("{{ hostvars.h1.bad | default(7) }}") == 7
+    assert t.is_true("hostvars.h1.missing is undefined")
+    with pytest.raises(TemplateError, match="'nope' is undefined"):
+        t.render("{{ hostvars.h1.bad }}")
+    good = HostVars(lambda name: LazyVars({"a": "{{ b }}", "b": 2}), ["h1"])
+    assert Templar({"hostvars": good}).render("{{ hostvars }}") == {"h1": {"a": 2, "b": 2}}
+    assert Templar({"hostvars": good}).render("{{ hostvars['h1'] }}") == {"a": 2, "b": 2}
