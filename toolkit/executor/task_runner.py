@@ -174,16 +174,18 @@ class TaskRunner:
         attempts = retries + 1 if retries > 0 else 1
         delay = float(templar.render(task.delay)) if task.delay is not None else 5.0
         result: Dict[str, Any] = {}
+        seen: Dict[str, Any] = {}  # facts and register of earlier attempts, as Ansible
         for attempt in range(1, attempts + 1):
+            view = templar.copy_with(seen) if seen else templar
+            if attempt > 1:
+                ctx = self._context(task, host, view, outcome)
             result = self._execute(action, ctx)
-            self._evaluate(task, templar, result)
+            self._evaluate(task, view, result)
             result["attempts"] = attempt
-            view = (
-                templar.copy_with({task.register: R.registrable(result)})
-                if task.register
-                else templar
-            )
-            if view.copy_with(_result_view(result)).is_true(task.until):
+            seen.update(_result_view(result))
+            if task.register:
+                seen[task.register] = R.registrable(result)
+            if templar.copy_with(seen).is_true(task.until):
                 return result
             if attempt < attempts:
                 result["retries"] = retries

@@ -26,9 +26,23 @@ _STATUS_COLOR = {
 PROGRESS_AFTER = 2.0  # seconds before the live progress line appears
 
 
+_LOOP_KEYS = ("item", "ansible_loop_var", "ansible_index_var", "ansible_loop", "changed")
+
+
+def clean_debug(result: Dict[str, Any]) -> Dict[str, Any]:
+    """What Ansible shows of a `debug` result: the message or variable, not the plumbing."""
+    drop = set(_LOOP_KEYS)
+    index_var = result.get("ansible_index_var")
+    if index_var:
+        drop.add(index_var)
+    return {k: v for k, v in result.items() if k not in drop}
+
+
 def dump(result: Dict[str, Any], verbosity: int, indent: Optional[int] = None) -> str:
     """A result as Ansible's default callback prints it (internal keys dropped)."""
-    shown = {k: v for k, v in result.items() if not k.startswith("_ansible") and k != "_tk"}
+    shown = {
+        k: v for k, v in result.items() if not k.startswith("_") and k not in ("failed", "skipped")
+    }
     if verbosity < 3:
         shown.pop("diff", None)
         shown.pop("invocation", None)
@@ -106,7 +120,7 @@ class HumanCallback(Callback):
         if self._progress:
             self._progress.done_one()
         label = self._host_label(event)
-        result = event.result
+        result = clean_debug(event.result) if event.action == "debug" else event.result
         if event.status == "unreachable":
             self._print(
                 f"fatal: [{label}]: UNREACHABLE! => {dump(result, self.verbosity)}",
@@ -128,15 +142,15 @@ class HumanCallback(Callback):
             if event.ignored:
                 self._print("...ignoring", colors.SKIP)
             return
-        if "_tk_loop" in result:
-            return  # the per-item lines said it all, as in Ansible
-        self._diff(event)
         if event.status == "skipped":
             line = f"skipping: [{label}]"
             if self.verbosity:
                 line += f" => {dump(result, self.verbosity)}"
             self._print(line, colors.SKIP)
             return
+        if "_tk_loop" in result:
+            return  # the per-item lines said it all, as in Ansible
+        self._diff(event)
         line = f"{event.status}: [{label}]"
         if self._verbose(result):
             line += f" => {dump(result, self.verbosity)}"
@@ -144,7 +158,7 @@ class HumanCallback(Callback):
 
     def item_result(self, event: HostEvent) -> None:
         label = self._host_label(event)
-        result = event.result
+        result = clean_debug(event.result) if event.action == "debug" else event.result
         item = f"(item={event.item_label})"
         if event.status == "failed":
             self._print(f"failed: [{label}] {item} => {dump(result, self.verbosity)}", colors.ERROR)
