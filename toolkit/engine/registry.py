@@ -163,9 +163,8 @@ class Registry:
         realm = params.get("realm")
         if not realm:
             raise RegistryError(f"{self.host}: Bearer challenge without realm")
-        query = {"service": params.get("service", "")}
-        if scope:
-            query["scope"] = scope
+        query = [("service", params.get("service", ""))]
+        query += [("scope", one) for one in scope.split()]
         url = realm + ("&" if "?" in realm else "?") + urllib.parse.urlencode(query)
         headers = {}
         if self.credentials:
