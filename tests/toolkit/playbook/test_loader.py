@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from playbook_testlib import FIXTURES, is_action
 
+from toolkit.errors import ParseError
 from toolkit.playbook.loader import load_playbook
 from toolkit.playbook.model import Block, Handler, Task, flatten, play_tasks
 
@@ -206,3 +207,56 @@ def test_default_action_check_uses_shipped_modules(tmp_path):
     )
     tasks = play_tasks(load_playbook(str(book)).plays[0])
     assert [t.action for t in tasks] == ["copy", "debug"]
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_role_dependency_loop_is_an_error(tmp_path):
+    write(tmp_path / "roles" / "a" / "meta" / "main.yml", "dependencies: [b]\n")
+    write(tmp_path / "roles" / "b" / "meta" / "main.yml", "dependencies: [a]\n")
+    book = write(tmp_path / "site.yml", "- hosts: all\n  roles: [a]\n")
+    with pytest.raises(ParseError) as info:
+        load_playbook(str(book), is_action=is_action)
+    assert "import loop: site.yml -> roles/a/meta/main.yml -> roles/b/meta/main.yml" in str(
+        info.value.message
+    )
+    assert str(info.value.location) == f"{tmp_path}/roles/b/meta/main.yml:1:16"
+
+
+def test_import_playbook_when_and_nested_imports(tmp_path):
+    write(tmp_path / "inner" / "leaf.yml", "- hosts: leaf\n  tasks:\n    - debug: msg=leaf\n")
+    write(
+        tmp_path / "inner" / "mid.yml",
+        "- import_playbook: leaf.yml\n  when: inner_ok\n  tags: [mid]\n",
+    )
+    book = write(
+        tmp_path / "site.yml",
+        "- import_playbook: inner/mid.yml\n  when: outer_ok\n  vars: {v: 1}\n",
+    )
+    play = load_playbook(str(book), is_action=is_action).plays[0]
+    assert play.hosts == "leaf" and play.vars == {"v": 1}
+    assert play.when == ["outer_ok", "inner_ok"]
+    task = play_tasks(play)[0]
+    assert task.when == ["outer_ok", "inner_ok"]
+    assert task.tags == ["mid"]
+
+
+def test_role_entry_keywords_and_bad_keyword(tmp_path):
+    write(tmp_path / "roles" / "r" / "tasks" / "main.yml", "- debug: msg=r\n")
+    book = write(
+        tmp_path / "site.yml",
+        "- hosts: all\n  roles:\n    - role: r\n      become: true\n      become_user: app\n"
+        "      vars: {a: 1}\n      b: 2\n",
+    )
+    play = load_playbook(str(book), is_action=is_action).plays[0]
+    assert play.roles[0].params == {"a": 1, "b": 2}
+    task = play_tasks(play)[0]
+    assert (task.become, task.become_user, task.vars) == (True, "app", {})
+    write(book, "- hosts: all\n  roles:\n    - role: r\n      become: perhaps\n")
+    with pytest.raises(ParseError, match="'become' must be a boolean") as info:
+        load_playbook(str(book), is_action=is_action)
+    assert str(info.value.location) == f"{book}:4:15"
