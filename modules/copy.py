@@ -146,7 +146,7 @@ def copy_one(module, source, dest):
         result.update(filemod.path_info(dest))
         result["msg"] = "file already exists"
         return _finish(result, dest)
-    old_checksum = filemod.sha1_of_file(dest) if exists and not os.path.islink(dest) else None
+    old_checksum = filemod.sha1_of_file(dest) if os.path.isfile(dest) else None
     if old_checksum != source.checksum:
         result["changed"] = True
         if module.diff_mode:
