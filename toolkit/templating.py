@@ -486,7 +486,8 @@ class Templar:
     ) -> None:
         self._vars: Mapping[str, Any] = variables if variables is not None else {}
         self.location = location
-        self.search_paths = tuple(search_paths)
+        # lookups search these dirs (and their files/ or templates/); LazyVars may carry them
+        self.search_paths = tuple(search_paths or getattr(variables, "search_paths", ()))
 
     @property
     def available_variables(self) -> Mapping[str, Any]:
@@ -572,9 +573,17 @@ class Templar:
 
     # -- files -----------------------------------------------------------------------------
 
-    def render_file(self, path: str, extra_vars: Optional[Mapping[str, Any]] = None) -> str:
+    def render_file(
+        self,
+        path: str,
+        extra_vars: Optional[Mapping[str, Any]] = None,
+        *,
+        overrides: Optional[Mapping[str, Any]] = None,
+    ) -> str:
         """Render a template file (the template module): includes/imports relative to its
-        directory, `trim_blocks`, a `#jinja2:` first line for overrides, `ansible_managed`."""
+        directory, `trim_blocks`, `ansible_managed`, `template_*` variables. `overrides` sets
+        Jinja options (trim_blocks, lstrip_blocks, variable_start_string...); a `#jinja2:`
+        first line in the file wins over them."""
         path = os.path.abspath(path)
         try:
             with open(path, encoding="utf-8") as fh:
@@ -583,8 +592,10 @@ class Templar:
             raise TemplateError(f"template file not found: {path}", self.location) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise TemplateError(f"cannot read template {path}: {exc}", self.location) from None
-        source, overrides = _header_overrides(source, path)
-        env = _file_env(**overrides)
+        source, header = _header_overrides(source, path)
+        options = _check_options(overrides or {}, Location(path))
+        options.update(header)
+        env = _file_env(**options)
         variables = _Overlay(
             _template_vars(path, extra_vars),
             _Overlay(self._vars, {"ansible_managed": ANSIBLE_MANAGED}),
@@ -643,6 +654,21 @@ def _header_overrides(source: str, path: str) -> tuple:
             raise TemplateError(f"bad value for '{key}' in '#jinja2:' line", Location(path, 1))
         overrides[key] = value
     return rest, overrides
+
+
+def _check_options(options: Mapping[str, Any], where: Location) -> dict:
+    result = {}
+    for key, value in options.items():
+        kind = _HEADER_KEYS.get(key)
+        if kind is None:
+            hint = did_you_mean(key, _HEADER_KEYS)
+            raise TemplateError(f"unknown template option '{key}'", where, hint)
+        if kind is bool and isinstance(value, str):
+            value = _BOOL_WORDS.get(value.lower(), value)
+        if not isinstance(value, kind):
+            raise TemplateError(f"template option '{key}' must be a {kind.__name__}", where)
+        result[key] = value
+    return result
 
 
 def _template_vars(path: str, extra: Optional[Mapping[str, Any]]) -> dict:

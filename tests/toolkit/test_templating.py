@@ -461,3 +461,26 @@ def test_lazy_mappings_prefer_items_and_materialize_as_dicts():
     good = HostVars(lambda name: LazyVars({"a": "{{ b }}", "b": 2}), ["h1"])
     assert Templar({"hostvars": good}).render("{{ hostvars }}") == {"h1": {"a": 2, "b": 2}}
     assert Templar({"hostvars": good}).render("{{ hostvars['h1'] }}") == {"a": 2, "b": 2}
+
+
+def test_render_file_overrides_and_header_wins(tmp_path):
+    path = tmp_path / "t.j2"
+    path.write_text("  {% if 1 %}\n<<n>>\n  {% endif %}\n")
+    t = Templar(VARS)
+    options = {"lstrip_blocks": True, "variable_start_string": "<<", "variable_end_string": ">>"}
+    assert t.render_file(str(path), overrides=options) == "3\n"
+    path.write_text("#jinja2: lstrip_blocks: False\n  {% if 1 %}\n<<n>>\n  {% endif %}\n")
+    assert t.render_file(str(path), overrides=options) == "  3\n  "
+    with pytest.raises(TemplateError) as info:
+        t.render_file(str(path), overrides={"trim_block": True})
+    assert info.value.hint == "did you mean 'trim_blocks'?"
+    with pytest.raises(TemplateError, match="must be a bool"):
+        t.render_file(str(path), overrides={"trim_blocks": 3})
+
+
+def test_templar_takes_search_paths_from_lazy_vars(tmp_path):
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "f.txt").write_text("found")
+    t = Templar(LazyVars({"name": "f.txt"}, search_paths=[str(tmp_path)]))
+    assert t.render("{{ lookup('file', name) }}") == "found"
+    assert t.copy_with({"name": "f.txt"}).render("{{ lookup('file', name) }}") == "found"
