@@ -2,7 +2,7 @@
 
 import os
 
-from modules._utils import filemod
+from modules._utils import diffs, filemod
 
 ARGUMENT_SPEC = {
     "src": {"type": "path"},
@@ -86,13 +86,6 @@ class _Source(object):
     def basename(self):
         return os.path.basename(self.path) if self.path else None
 
-    def read(self, limit):
-        if self.data is not None:
-            return self.data if len(self.data) <= limit else None
-        if self.path is not None:
-            return filemod.read_bytes(self.path, limit)
-        return None
-
 
 def _resolve_dest(module, source):
     """dest, or dest/BASENAME when dest is a directory or ends with a slash."""
@@ -150,10 +143,7 @@ def copy_one(module, source, dest):
     if old_checksum != source.checksum:
         result["changed"] = True
         if module.diff_mode:
-            before = filemod.read_bytes(dest, filemod.MAX_DIFF_SIZE + 1) if exists else None
-            after = source.read(filemod.MAX_DIFF_SIZE + 1)
-            if after is not None or source.data is not None or source.path is not None:
-                result["diff"] = filemod.text_diff(dest, before, after)
+            result["diff"] = _diff(dest, source)
         if not module.check_mode:
             if source.data is None and source.path is None:
                 module.fail(
@@ -176,6 +166,17 @@ def copy_one(module, source, dest):
             result["changed"] = True
     result["checksum"] = source.checksum
     return _finish(result, dest)
+
+
+def _diff(dest, source):
+    before = diffs.read_for_diff(dest)
+    if source.data is not None:
+        after = filemod.diff_text(source.data)
+    elif source.path is not None:
+        after = diffs.read_for_diff(source.path)
+    else:
+        after = "(content not sent: binary or larger than %d bytes)\n" % filemod.MAX_DIFF_SIZE
+    return diffs.text_diff(before, after, dest, dest)
 
 
 def _cleanup(source):
@@ -230,6 +231,3 @@ class _FileSource(object):
         self.consume = False
         self.checksum = filemod.sha1_of_file(path)
         self.basename = os.path.basename(path)
-
-    def read(self, limit):
-        return filemod.read_bytes(self.path, limit)

@@ -228,10 +228,10 @@ def _same_fs(src, dest):
 
 def text_diff(path, before, after):
     """A diff dict for before/after bytes (None = absent); binary or huge sides are summarised."""
-    return diffs.text_diff(_diff_text(before), _diff_text(after), path, path)
+    return diffs.text_diff(diff_text(before), diff_text(after), path, path)
 
 
-def _diff_text(data):
+def diff_text(data):
     if data is None:
         return ""
     if len(data) > MAX_DIFF_SIZE:

@@ -198,3 +198,15 @@ def test_bad_arguments_are_clear(tmp_path):
 def test_content_into_directory_is_refused(tmp_path):
     result = run_module("copy", {"content": "x", "dest": str(tmp_path)})
     assert result["failed"] and "content" in result["msg"]
+
+
+def test_diff_of_large_files_is_summarised(tmp_path):
+    dest = tmp_path / "big"
+    dest.write_text("line\n" * 30000)
+    result = run_module("copy", {"content": "small\n", "dest": str(dest)}, diff=True)
+    assert "too large" in result["diff"]["before"] and result["diff"]["after"] == "small\n"
+    checksum_only = run_module(
+        "copy", {"checksum": "0" * 40, "dest": str(dest)}, check=True, diff=True
+    )
+    assert checksum_only["changed"] and "not sent" in checksum_only["diff"]["after"]
+    assert "small" in checksum_only["diff"]["before"]
