@@ -78,7 +78,7 @@ class Lab:
             state = self._load_or_create()
             pub = keys.ensure_keypair(self.key_file, f"tk-lab-{self.name}")
             if not netns.link_exists(state.bridge):
-                netns.ip_batch(netns.bridge_commands(state.bridge, state.gateway))
+                netns.ip_batch(netns.bridge_commands(state.bridge, state.gateway, state.octet))
             keep = [h for h in state.hosts if h.index <= count and _running(h)]
             self._stop([h for h in state.hosts if h not in keep])
             kept = {h.index for h in keep}
@@ -175,7 +175,8 @@ class Lab:
         commands: List[str] = []
         for host in hosts:
             self._prepare_host_dir(state, host, pub, setup.get(host.name))
-            commands += netns.host_commands(host.netns, host.veth, state.bridge)
+            mac = netns.mac(state.octet, host.index)
+            commands += netns.host_commands(host.netns, host.veth, state.bridge, mac)
         netns.ip_batch(commands)
         for host in hosts:
             host_dir = state.host_dir(host.name)

@@ -30,19 +30,24 @@ def ip_batch(commands: Iterable[str], force: bool = False) -> None:
         raise LabError(f"ip failed: {proc.stderr.strip()}", hint="tk lab needs root and iproute2")
 
 
-def bridge_commands(bridge: str, gateway: str) -> List[str]:
+def mac(octet: int, index: int) -> str:
+    """A fixed MAC per lab address: a restarted host keeps it, so no neighbour cache goes stale."""
+    return f"02:74:6b:{octet:02x}:{index >> 8:02x}:{index & 255:02x}"
+
+
+def bridge_commands(bridge: str, gateway: str, octet: int) -> List[str]:
     return [
-        f"link add {bridge} type bridge",
+        f"link add {bridge} address {mac(octet, 0)} type bridge",
         f"addr add {gateway}/24 dev {bridge}",
         f"link set {bridge} up",
     ]
 
 
-def host_commands(netns: str, veth: str, bridge: str) -> List[str]:
+def host_commands(netns: str, veth: str, bridge: str, address: str) -> List[str]:
     """Create the host's netns and a veth whose peer is `eth0` inside it, plugged in the bridge."""
     return [
         f"netns add {netns}",
-        f"link add {veth} type veth peer name eth0 netns {netns}",
+        f"link add {veth} type veth peer name eth0 address {address} netns {netns}",
         f"link set {veth} master {bridge} up",
     ]
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import base64
 import fcntl
-import fnmatch
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from typing import List, Optional, Sequence, Tuple
 
@@ -73,6 +73,11 @@ def default_known_hosts() -> str:
     return os.environ.get("TK_KNOWN_HOSTS") or os.path.expanduser("~/.ssh/known_hosts")
 
 
+def _glob(pattern: str) -> re.Pattern:
+    """known_hosts patterns: only * and ? are wildcards ([host]:port brackets are literal)."""
+    return re.compile(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."), re.I)
+
+
 def _matches(label: str, entry: HostKeyEntry) -> bool:
     hit = False
     for pattern in entry.hostnames:
@@ -81,7 +86,7 @@ def _matches(label: str, entry: HostKeyEntry) -> bool:
         if pattern.startswith("|1|"):
             found = HostKeys.hash_host(label, pattern) == pattern
         else:
-            found = fnmatch.fnmatchcase(label, pattern)
+            found = _glob(pattern).fullmatch(label) is not None
         if found and negate:
             return False
         hit = hit or found
