@@ -106,12 +106,12 @@ def test_is_template():
 
 
 def test_compiled_templates_are_cached():
-    from toolkit import templating
+    from toolkit import jinja_env
 
     Templar(VARS).render("{{ n * 7 }}")
-    cached = templating._CACHE["{{ n * 7 }}"]
+    cached = jinja_env._CACHE["{{ n * 7 }}"]
     Templar({"n": 2}).render("{{ n * 7 }}")
-    assert templating._CACHE["{{ n * 7 }}"] is cached
+    assert jinja_env._CACHE["{{ n * 7 }}"] is cached
     assert Templar({"n": 2}).render("{{ n * 7 }}") == 14
 
 
@@ -191,6 +191,9 @@ ERRORS = [
     ("{{ nope | mandatory('give it') }}", "give it"),
     ("{{ n | dict2items }}", "dict2items requires a dictionary"),
     ("{{ 1 / 0 }}", "ZeroDivisionError: division by zero"),
+    ("{{ [1, nope] }}", "'nope' is undefined"),
+    ("{{ {'k': [nope]} }}", "'nope' is undefined"),
+    ("{{ [d] | map(attribute='zz') | list }}", "has no attribute 'zz'"),
     ("{{ lookup('nosuch', 'x') }}", "lookup plugin 'nosuch' not found"),
 ]
 
