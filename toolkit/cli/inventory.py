@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Dict, List, Set
 
@@ -203,7 +204,10 @@ def _dump(data: Any, as_yaml: bool) -> str:
 
 def _write(text: str, output: str) -> None:
     if output is None:
-        print(text)
+        try:
+            print(text, flush=True)
+        except BrokenPipeError:  # `tk inventory --list | head`: stop quietly, like cat does
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
     try:
         with open(output, "w", encoding="utf-8") as fh:

@@ -192,6 +192,8 @@ class Inventory:
         changed = name not in self.hosts
         self.data.set_source(None)
         host = self.data.add_host(name, None, port)
+        if port:
+            host.vars["ansible_port"] = int(port)
         host.vars.update(variables or {})
         for group_name in groups:
             if group_name not in self.groups:

@@ -128,8 +128,6 @@ class InventoryData:
             host.vars["inventory_dir"] = self.current_dir
             if name in LOCALHOST_NAMES and self.localhost is None:
                 self.localhost = host
-        elif port:
-            host.vars["ansible_port"] = int(port)
         if group is not None:
             self._put_host(self.groups[group], host)
         return host

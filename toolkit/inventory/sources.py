@@ -4,7 +4,7 @@ A string with a comma that is not an existing path is a host list (`h1,h2,`). A 
 read file by file in sorted order (subdirectories too), skipping hidden files, `group_vars`,
 `host_vars` and the extensions Ansible ignores. A file is read as YAML when its extension is
 `.yml`, `.yaml`, `.json` or none and it holds a mapping; otherwise as INI (like Ansible, an
-INI file may be named `hosts.yml`).
+INI file may be named `hosts.yml`). An executable file starting with `#!` is an inventory script.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from toolkit.errors import InventoryError, Location, ParseError
 from toolkit.inventory.ini import parse_ini
 from toolkit.inventory.model import InventoryData
 from toolkit.inventory.ranges import RangeError, parse_address
+from toolkit.inventory.script import is_script, parse_script
 from toolkit.inventory.yamlinv import parse_yaml
 from toolkit.yamlfile import loads
 
@@ -98,6 +99,9 @@ def _read(path: str) -> str:
 
 
 def load_file(data: InventoryData, path: str, warn: Warn) -> None:
+    if is_script(path):
+        parse_script(data, path)
+        return
     text = _read(path)
     ext = os.path.splitext(path)[1]
     if ext not in YAML_EXTS:

@@ -94,6 +94,10 @@ def load_vars_file(path: str) -> Dict[str, Any]:
         raise InventoryError(exc.message, exc.location or Location(path), exc.hint) from None
     if data is None:
         return {}
+    if isinstance(data, str) and data.startswith("$ANSIBLE_VAULT"):
+        raise InventoryError(
+            "vault-encrypted variables files are not supported", Location(path, 1, 1)
+        )
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
         raise InventoryError(
