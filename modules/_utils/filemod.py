@@ -100,28 +100,11 @@ def check_mode_value(module, mode):
         parse_mode(mode, 0o644)
 
 
-def sha1_of_file(path):
-    """Hex SHA-1 of a file's content, read in chunks."""
-    digest = hashlib.sha1()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha1_of_file = files.sha1_file
 
 
 def sha1_of_bytes(data):
     return hashlib.sha1(data).hexdigest()
-
-
-def read_bytes(path, limit=None):
-    """The file's bytes, or None when it is missing or larger than `limit`."""
-    try:
-        if limit is not None and os.path.getsize(path) > limit:
-            return None
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError:
-        return None
 
 
 def backup_file(module, path):
@@ -224,11 +207,6 @@ def _same_fs(src, dest):
         return os.stat(src).st_dev == os.stat(os.path.dirname(os.path.abspath(dest))).st_dev
     except OSError:
         return False
-
-
-def text_diff(path, before, after):
-    """A diff dict for before/after bytes (None = absent); binary or huge sides are summarised."""
-    return diffs.text_diff(diff_text(before), diff_text(after), path, path)
 
 
 def diff_text(data):
