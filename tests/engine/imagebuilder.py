@@ -246,3 +246,72 @@ def skopeo_copy(src: str, dest: str, creds: Optional[str] = None, extra: tuple =
         argv += ["--dest-creds", creds]
     argv += list(extra) + [src, dest]
     subprocess.run(argv, check=True, capture_output=True, timeout=120)
+
+
+def write_oci_index_layout(layout: str, variants: list, tag: str = "latest") -> str:
+    """An OCI layout whose `tag` is an image index; variants: [(layers, os, arch, variant)]."""
+    os.makedirs(layout, exist_ok=True)
+    with open(os.path.join(layout, "oci-layout"), "w") as fh:
+        json.dump({"imageLayoutVersion": "1.0.0"}, fh)
+    entries = []
+    for layers, os_name, arch, variant in variants:
+        cfg_doc = image_config(layers, arch=arch)
+        cfg_doc["os"] = os_name
+        cfg = json.dumps(cfg_doc).encode()
+        descs = []
+        for layer in layers:
+            blob = compress(layer, "gzip")
+            descs.append(
+                {
+                    "mediaType": LAYER_TYPES["gzip"],
+                    "size": len(blob),
+                    "digest": write_blob(layout, blob),
+                }
+            )
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "size": len(cfg),
+                    "digest": write_blob(layout, cfg),
+                },
+                "layers": descs,
+            }
+        ).encode()
+        platform = {"architecture": arch, "os": os_name}
+        if variant:
+            platform["variant"] = variant
+        entries.append(
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "size": len(manifest),
+                "digest": write_blob(layout, manifest),
+                "platform": platform,
+            }
+        )
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": entries,
+        }
+    ).encode()
+    digest = write_blob(layout, index)
+    with open(os.path.join(layout, "index.json"), "w") as fh:
+        json.dump(
+            {
+                "schemaVersion": 2,
+                "manifests": [
+                    {
+                        "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "size": len(index),
+                        "digest": digest,
+                        "annotations": {"org.opencontainers.image.ref.name": tag},
+                    }
+                ],
+            },
+            fh,
+        )
+    return digest

@@ -180,6 +180,7 @@ class _Extractor:
             os.mknod(full, stat.S_IFCHR | 0o600, os.makedev(0, 0))
         except PermissionError:
             raise LayerError(f"cannot create whiteout for {target_rel!r}: needs root") from None
+        os.utime(full, (member.mtime, member.mtime), follow_symlinks=False)
 
     def attributes(self, member: tarfile.TarInfo, full: str) -> None:
         symlink = member.issym()
@@ -273,10 +274,10 @@ class _Writer:
         ti.mtime = self.mtime if self.mtime is not None else int(st.st_mtime)
         return ti
 
-    def empty(self, name: str) -> None:
+    def empty(self, name: str, st: Optional[os.stat_result] = None) -> None:
         ti = tarfile.TarInfo(name)
         ti.mode, ti.uname, ti.gname = 0o644, "", ""
-        ti.mtime = self.mtime or 0
+        ti.mtime = self.mtime if self.mtime is not None else int(st.st_mtime) if st else 0
         self.tar.addfile(ti)
 
     def walk(self, rel: str) -> None:
@@ -286,12 +287,12 @@ class _Writer:
             child = os.path.join(full, name)
             st = os.lstat(child)
             if _is_whiteout(st):
-                self.empty(f"{rel}/{WHITEOUT_PREFIX}{name}" if rel else WHITEOUT_PREFIX + name)
+                self.empty(f"{rel}/{WHITEOUT_PREFIX}{name}" if rel else WHITEOUT_PREFIX + name, st)
                 continue
             self.entry(child_rel, child, st)
             if stat.S_ISDIR(st.st_mode):
                 if _is_opaque(child):
-                    self.empty(f"{child_rel}/{OPAQUE}")
+                    self.empty(f"{child_rel}/{OPAQUE}", st)
                 self.walk(child_rel)
 
     def entry(self, rel: str, full: str, st: os.stat_result) -> None:

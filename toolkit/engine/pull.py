@@ -190,8 +190,11 @@ class _Pull:
 
     def _download_extract(self, layer: dict, partial: str, stage: str, extract: bool) -> None:
         what = f"layer {layer['blob']}"
-        chunks = VerifiedStream(self._chunks(layer, partial), layer["size"], layer["blob"], what)
-        stream = Decompressor(chunks, compression(layer["media_type"]))
+        chunks = iter(
+            VerifiedStream(self._chunks(layer, partial), layer["size"], layer["blob"], what)
+        )
+        kind = compression(layer["media_type"])
+        stream = Decompressor(chunks, kind)
         diff = os.path.join(stage, "diff")
         os.mkdir(diff, 0o755)
         try:
@@ -200,9 +203,14 @@ class _Pull:
             else:
                 info = {"size": 0}
             diff_id = stream.finish()
-        except DigestError:
+        except PullError:
+            raise  # interrupted: keep the partial download for the next attempt
+        except TkError:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(partial)
+            if kind != "zstd":
+                for _ in chunks:  # corrupt data is most often a tampered blob: say so
+                    pass
             raise
         finally:
             stream.close()
