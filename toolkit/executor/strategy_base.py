@@ -4,7 +4,7 @@ flushes, and the play-ending rules (any_errors_fatal, max_fail_percentage)."""
 from __future__ import annotations
 
 from concurrent.futures import as_completed
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from toolkit.errors import TemplateError
 from toolkit.executor.context import PlayContext
@@ -28,11 +28,12 @@ class StrategyBase:
         self.break_play = False  # max_fail_percentage / any_errors_fatal ended the play
 
     # -- banners -----------------------------------------------------------------------------
-    def task_name(self, task: Task, host: str) -> str:
+    def task_name(self, task: Task, host: str, step: Optional[Step] = None) -> str:
         name = task.display_name
         if "{" in name:
+            params = step.include_params if step is not None else None
             try:
-                rendered = self.pc.templar(host, task).render_string(task.name or "")
+                rendered = self.pc.templar(host, task, params).render_string(task.name or "")
                 name = f"{task.role.name} : {rendered}" if task.role is not None else rendered
             except TemplateError:
                 pass
@@ -48,7 +49,7 @@ class StrategyBase:
         if task.action == "meta":
             return self.meta(step, hosts)
         self.run.callback.task_start(
-            self.task_name(task, hosts[0]), handler=handler, task_id=str(id(task)),
+            self.task_name(task, hosts[0], step), handler=handler, task_id=str(id(task)),
             path=str(task.location or ""), hosts=len(hosts),
         )  # fmt: skip
         if task.run_once and len(hosts) > 1:

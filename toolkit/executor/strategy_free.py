@@ -38,7 +38,7 @@ class FreeStrategy(StrategyBase):
             if self._last_banner is not task:
                 self._last_banner = task
                 self.run.callback.task_start(
-                    self.task_name(task, host), task_id=str(id(task)),
+                    self.task_name(task, host, step), task_id=str(id(task)),
                     path=str(task.location or ""), hosts=len(self.pc.batch),
                 )  # fmt: skip
         outcome = self.runner.run(step, host)

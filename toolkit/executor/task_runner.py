@@ -25,7 +25,7 @@ _ACTION_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "actions"
 _ACTION_FILES = {n[:-3] for n in os.listdir(_ACTION_DIR) if n.endswith(".py")}
 _NOT_ACTIONS = {"base", "__init__", "module"}
 _CONN_PREFIXES = ("ansible_", "tk_")
-_STATIC: Dict[int, bool] = {}  # id(args) -> has no template anywhere
+_STATIC: Dict[Task, bool] = {}  # task -> its args hold no template at all
 
 
 def action_for(name: str) -> Any:
@@ -54,11 +54,11 @@ def render_args(task: Task, templar: Templar) -> Dict[str, Any]:
         defaults = task.module_defaults.get(task.action) or {}
         if defaults:
             args = {**defaults, **args}
-    static = _STATIC.get(id(args)) if args is task.args else None
+    static = _STATIC.get(task) if args is task.args else None
     if static is None:
         static = not _has_template(args)
         if args is task.args:
-            _STATIC[id(args)] = static
+            _STATIC[task] = static
     if static:
         return dict(args)
     return strip_omit(templar.render(args))

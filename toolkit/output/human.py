@@ -100,7 +100,7 @@ class HumanCallback(Callback):
             self._progress.start(name, hosts)
 
     def _host_label(self, event: HostEvent) -> str:
-        if event.delegated_to and event.delegated_to != event.host:
+        if event.delegated_to:
             return f"{event.host} -> {event.delegated_to}"
         return event.host
 
@@ -148,8 +148,8 @@ class HumanCallback(Callback):
                 line += f" => {dump(result, self.verbosity)}"
             self._print(line, colors.SKIP)
             return
-        if "_tk_loop" in result:
-            return  # the per-item lines said it all, as in Ansible
+        if "_tk_loop" in result or event.action in ("include_tasks", "include_role"):
+            return  # the per-item (or `included:`) lines said it all, as in Ansible
         self._diff(event)
         line = f"{event.status}: [{label}]"
         if self._verbose(result):
