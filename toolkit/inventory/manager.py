@@ -10,7 +10,7 @@ order); inventory-file host vars; `host_vars/<host>` beside the inventories, the
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 from toolkit.errors import InventoryError, Location
 from toolkit.inventory.model import CycleError, Group, Host, InventoryData
@@ -34,6 +34,8 @@ class Inventory:
         self.inventory_dirs: List[VarsDir] = []
         self.playbook_dirs: List[VarsDir] = []
         self._matcher = PatternMatcher(self.data, self.warn)
+        # Called with each new warning as it happens (select-time ones come after load).
+        self.on_warning: Optional[Callable[[str], None]] = None
 
     @classmethod
     def load(
@@ -59,8 +61,11 @@ class Inventory:
         self.playbook_dirs = [VarsDir(path, self.warn)]
 
     def warn(self, message: str) -> None:
+        """Record a warning once (`.warnings`) and pass it to `on_warning` if set."""
         if message not in self.warnings:
             self.warnings.append(message)
+            if self.on_warning is not None:
+                self.on_warning(message)
 
     @property
     def hosts(self) -> Dict[str, Host]:
@@ -202,7 +207,6 @@ class Inventory:
             changed = self._link(group_name, name) or changed
         for message in self.data.reconcile():
             self.warn(message)
-        self._matcher._cache.clear()
         return changed
 
     def add_host_to_group(self, host: str, group: str) -> bool:
@@ -212,7 +216,6 @@ class Inventory:
         changed = self._link(group, host)
         for message in self.data.reconcile():
             self.warn(message)
-        self._matcher._cache.clear()
         return changed
 
     def _link(self, parent: str, child: str) -> bool:

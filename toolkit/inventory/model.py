@@ -104,9 +104,15 @@ class InventoryData:
         self.current_dir: Optional[str] = None
         self.localhost: Optional[Host] = None
         self._host_cache: Dict[str, List[Host]] = {}
+        # Host pattern results (patterns.py); emptied with _host_cache on every change.
+        self.pattern_cache: Dict[str, List[Host]] = {}
         self.add_group("all")
         self.add_group("ungrouped")
         self.add_child("all", "ungrouped")
+
+    def _changed(self) -> None:
+        self._host_cache.clear()
+        self.pattern_cache.clear()
 
     def set_source(self, source: Optional[str]) -> None:
         """The source now being parsed; new hosts record it as inventory_file/inventory_dir."""
@@ -117,7 +123,7 @@ class InventoryData:
         group = self.groups.get(name)
         if group is None:
             group = self.groups[name] = Group(name)
-            self._host_cache.clear()
+            self._changed()
         return group
 
     def add_host(self, name: str, group: Optional[str] = None, port: Optional[int] = None) -> Host:
@@ -138,7 +144,7 @@ class InventoryData:
         group.hosts.append(host)
         group._members.add(host.name)
         host.direct_groups.append(group)
-        self._host_cache.clear()
+        self._changed()
         return True
 
     def remove_host_from(self, group: Group, host: Host) -> None:
@@ -146,7 +152,7 @@ class InventoryData:
             group.hosts.remove(host)
             group._members.discard(host.name)
             host.direct_groups.remove(group)
-            self._host_cache.clear()
+            self._changed()
 
     def add_child(self, parent_name: str, child_name: str) -> bool:
         """Put a group (or, if no such group, a host) under `parent_name`."""
@@ -165,7 +171,7 @@ class InventoryData:
         parent.child_groups.append(child)
         child.parent_groups.append(parent)
         _deepen(child, parent.depth + 1)
-        self._host_cache.clear()
+        self._changed()
         return True
 
     def host_groups(self, host: Host) -> List[Group]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Callable, Iterable, List, Optional, Tuple
 
 from toolkit.errors import InventoryError
 from toolkit.inventory.model import LOCALHOST_NAMES, Host, InventoryData
@@ -56,7 +56,6 @@ class PatternMatcher:
     def __init__(self, data: InventoryData, warn: Callable[[str], None]) -> None:
         self.data = data
         self.warn = warn
-        self._cache: Dict[str, List[Host]] = {}
 
     def evaluate(self, patterns: Iterable[str]) -> List[Host]:
         hosts: List[Host] = []
@@ -77,11 +76,12 @@ class PatternMatcher:
         return hosts
 
     def match_one(self, pattern: str) -> List[Host]:
-        if pattern not in self._cache:
+        cache = self.data.pattern_cache
+        if pattern not in cache:
             expression, subscript = _split_subscript(pattern)
             hosts = self._enumerate(expression)
-            self._cache[pattern] = _apply_subscript(hosts, subscript, pattern)
-        return self._cache[pattern]
+            cache[pattern] = _apply_subscript(hosts, subscript, pattern)
+        return cache[pattern]
 
     def _enumerate(self, pattern: str) -> List[Host]:
         if not pattern:

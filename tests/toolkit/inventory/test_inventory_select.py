@@ -93,3 +93,12 @@ def test_unmatched_word_warns_and_is_ignored():
     inventory = Inventory.load([ORDER])
     assert inventory.select("nosuch:d1") == ["d1"]
     assert "Could not match supplied host pattern, ignoring: nosuch" in inventory.warnings
+
+
+def test_on_warning_sees_select_time_warnings():
+    inventory = Inventory.load([ORDER])
+    seen = []
+    inventory.on_warning = seen.append
+    inventory.select("ghost")
+    inventory.select("ghost")
+    assert seen == ["Could not match supplied host pattern, ignoring: ghost"]

@@ -133,3 +133,15 @@ def test_ten_thousand_hosts_load_fast(tmp_path):
     assert len(hosts) == 9999
     assert hosts[0] == "web00001.example.com" and hosts[-1] == "db4000"
     assert elapsed < 1.0, f"10,000 hosts took {elapsed:.2f}s"
+
+
+def test_selection_follows_changes_made_during_a_run():
+    inventory = Inventory.load(["w1,w2,"])
+    assert inventory.select("later") == []
+    inventory.add_group("later")
+    inventory.add_host_to_group("w2", "later")
+    assert inventory.select("later") == ["w2"]
+    inventory.add_group("outer")
+    inventory.add_group("later", parents=["outer"])
+    assert inventory.select("outer") == ["w2"]
+    assert inventory.groups_map()["outer"] == ["w2"]
