@@ -87,7 +87,7 @@ def detect_action(
 
 
 def unknown_key(ds: Dict[str, Any], key: str, allowed, what: str) -> ParseError:
-    hint = did_you_mean(key, sorted(set(allowed) | known_action_names()))
+    hint = did_you_mean(str(key), sorted(set(allowed) | known_action_names()))
     return ParseError(f"unknown keyword or module '{key}' in {what}", key_location(ds, key), hint)
 
 
