@@ -377,6 +377,28 @@ def extract(environment: Any, item: Any, container: Any, morekeys: Any = None) -
     return value
 
 
+def vault(value: Any, secret: Any, vault_id: Optional[str] = None, salt: Any = None, **_: Any):
+    """Ansible's `vault` filter: the vault text of `value` encrypted with `secret`."""
+    from toolkit import vault as _vault
+
+    if isinstance(salt, str):
+        salt = salt.encode("utf-8")
+    try:
+        return NativeText(_vault.encrypt(_text(value), str(secret), vault_id=vault_id, salt=salt))
+    except _vault.VaultError as exc:
+        raise TemplateError(f"vault: {exc.message}") from None
+
+
+def unvault(value: Any, secret: Any, **_: Any) -> NativeText:
+    """Ansible's `unvault` filter: the plaintext of vault text `value`."""
+    from toolkit import vault as _vault
+
+    try:
+        return NativeText(_vault.decrypt(_text(value), [str(secret)]).decode("utf-8"))
+    except _vault.VaultError as exc:
+        raise TemplateError(f"unvault: {exc.message}") from None
+
+
 FILTERS: Dict[str, Any] = {
     "bool": to_bool,
     "to_json": to_json,
@@ -416,6 +438,8 @@ FILTERS: Dict[str, Any] = {
     "relpath": relpath,
     "fileglob": fileglob,
     "extract": extract,
+    "vault": vault,
+    "unvault": unvault,
 }
 
 

@@ -299,14 +299,20 @@ def _template_vars(path: str, extra: Optional[Mapping[str, Any]]) -> dict:
 class LazyVars(Mapping):
     """Variable layers (lowest precedence first) whose values are rendered when read."""
 
-    __slots__ = ("_layers", "_active", "_static", "search_paths")
+    __slots__ = ("_layers", "_active", "_static", "search_paths", "vault_secrets")
     tk_lazy = True
 
-    def __init__(self, *layers: Mapping[str, Any], search_paths: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        *layers: Mapping[str, Any],
+        search_paths: Sequence[str] = (),
+        vault_secrets: Sequence[bytes] = (),
+    ) -> None:
         self._layers = tuple(layers)
         self._active: Dict[int, set] = {}  # thread id -> keys being rendered by that thread
-        self._static: dict = {}
+        self._static: dict = {}  # key -> raw value known to hold no template; "vault" -> cache
         self.search_paths = tuple(search_paths)
+        self.vault_secrets = tuple(vault_secrets)
 
     @property
     def layers(self) -> tuple:
@@ -314,7 +320,9 @@ class LazyVars(Mapping):
 
     def overlay(self, extra: Mapping[str, Any]) -> LazyVars:
         """A new view with `extra` on top (loop variables); this one is unchanged."""
-        view = LazyVars(*self._layers, extra, search_paths=self.search_paths)
+        view = LazyVars(
+            *self._layers, extra, search_paths=self.search_paths, vault_secrets=self.vault_secrets
+        )
         view._static = self._static  # identity-checked, so sharing it is safe
         return view
 
@@ -329,6 +337,8 @@ class LazyVars(Mapping):
         raw = self.raw(key)
         if self._static.get(key) is raw:
             return raw
+        if isinstance(raw, str) and raw.startswith("$ANSIBLE_VAULT;"):
+            raw = self._unvault(key, raw)
         if not _has_template(raw):
             if isinstance(raw, (dict, list)):
                 self._static[key] = raw
@@ -347,6 +357,21 @@ class LazyVars(Mapping):
             raise
         finally:
             active.discard(key)
+
+    def _unvault(self, key: str, text: str) -> str:
+        """The plaintext of a `!vault` value (PBKDF2 is slow, so each text is decrypted once)."""
+        cache = self._static.setdefault(("vault",), {})
+        if text not in cache:
+            from toolkit import vault
+
+            try:
+                plain = vault.decrypt(text, self.vault_secrets)
+            except vault.VaultError as exc:
+                hint = None if self.vault_secrets else "give --vault-password-file"
+                message = f"cannot decrypt variable '{key}': {exc.message}"
+                raise TemplateError(message, hint=hint) from None
+            cache[text] = plain.decode("utf-8", "surrogateescape")
+        return cache[text]
 
     def __contains__(self, key: object) -> bool:
         return any(key in layer for layer in self._layers)
