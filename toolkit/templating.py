@@ -3,8 +3,9 @@
 `Templar(variables).render(value)` renders strings, lists and dicts (keys too). A string that is
 a single `{{ expression }}` keeps the expression's native type (list, dict, int, bool, None); a
 string result of such an expression that reads as a Python list/dict literal (or True/False) is
-evaluated into that value, as ansible-core does. Mixed text (`"a {{ x }}"`) always renders to a
-str and is never re-evaluated. Strings without `{{`, `{%` or `{#` are returned untouched without
+evaluated into that value, as ansible-core up to 2.18 did (2.19 keeps the str), unless a filter
+marked it as text (`to_json`, `string`, ...). Mixed text (`"a {{ x }}"`) always renders to a str
+and is never re-evaluated. Strings without `{{`, `{%` or `{#` are returned untouched without
 calling Jinja (the per-task hot path); compiled templates are cached by source.
 
 `LazyVars` layers variable mappings (lowest precedence first) and renders a value when it is read,
