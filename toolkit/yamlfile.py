@@ -42,7 +42,10 @@ def _loc(loader: yaml.SafeLoader, node: yaml.Node) -> Location:
     return Location(loader.name, mark.line + 1, mark.column + 1)
 
 
-class _Loader(yaml.SafeLoader):
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when available
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
     """SafeLoader with position-carrying containers and duplicate-key detection."""
 
 
@@ -86,7 +89,7 @@ _Loader.add_constructor("!vault", _construct_str)
 def loads(text: str, path: str = "<string>") -> Any:
     """Parse one YAML document; errors name `path`, line and column."""
     loader = _Loader(text)
-    loader.name = path
+    loader.name = path  # libyaml marks carry no name; Location takes it from here
     try:
         return loader.get_single_data()
     except ParseError:
