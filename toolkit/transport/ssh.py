@@ -56,7 +56,10 @@ class ChannelStream:
     def _drain(self) -> None:
         try:
             while True:
-                data = self.chan.recv_stderr(4096)
+                try:
+                    data = self.chan.recv_stderr(4096)
+                except socket.timeout:  # the channel's timeout is set for stdout reads
+                    continue
                 if not data:
                     break
                 self.stderr = (self.stderr + data)[-STDERR_KEEP:]
@@ -215,6 +218,9 @@ class SSHConnection(Connection):
             if not pty and NEED_TTY.search(stream.stderr):
                 raise _NeedTty()
             if not stream.fill(0.05):
+                stream.stderr_done.wait(1.0)
+                if not pty and NEED_TTY.search(stream.stderr):
+                    raise _NeedTty()
                 raise self._fail(self._why_not_started(stream, pty, answered))
             if time.monotonic() > deadline:
                 raise self._fail(

@@ -38,7 +38,8 @@ class Connections:
         self.opened: List[SSHConnection] = []
 
     def make(self, lab: Lab, host: str, **variables: Any) -> SSHConnection:
-        merged: Dict[str, Any] = dict(lab.host_vars(host))
+        names = [h.name for h in lab.hosts]
+        merged: Dict[str, Any] = dict(lab.host_vars(host)) if host in names else {}
         merged.update(variables)
         conn = SSHConnection.from_vars(host, {k: v for k, v in merged.items() if v is not None})
         conn.module_dirs = (self.modules,)
