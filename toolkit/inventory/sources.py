@@ -19,7 +19,7 @@ from toolkit.inventory.model import InventoryData
 from toolkit.inventory.ranges import RangeError, parse_address
 from toolkit.inventory.script import is_script, parse_script
 from toolkit.inventory.yamlinv import parse_yaml
-from toolkit.yamlfile import loads
+from toolkit.inventory.yamlload import loads
 
 _REJECT_EXTS = (".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst")
 IGNORED_EXTS = _REJECT_EXTS + (".orig", ".cfg", ".retry")
@@ -92,7 +92,7 @@ def _read(path: str) -> str:
             f"cannot read inventory file: {exc.strerror}", Location(path)
         ) from None
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise InventoryError("inventory file is not valid UTF-8", Location(path, line)) from None

@@ -13,7 +13,8 @@ import os
 from typing import Any, Dict, List, Optional
 
 from toolkit.errors import InventoryError, Location, ParseError
-from toolkit.yamlfile import load_file, location_of
+from toolkit.inventory.yamlload import load_file
+from toolkit.yamlfile import location_of
 
 EXTENSIONS = ("", ".yml", ".yaml", ".json")
 

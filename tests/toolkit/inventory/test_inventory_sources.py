@@ -77,3 +77,23 @@ def test_relative_sources_resolve_against_cwd(tmp_path, monkeypatch):
     inventory = Inventory.load(["hosts"])
     assert inventory.host_vars("w1")["g"] == 1
     assert inventory.host_vars("w1")["inventory_dir"] == os.fspath(tmp_path)
+
+
+def test_byte_order_mark_is_ignored(tmp_path):
+    (tmp_path / "hosts.ini").write_bytes("\ufeff[web]\nw1\n".encode())
+    (tmp_path / "hosts.yml").write_bytes("\ufeffdb:\n  hosts:\n    d1:\n".encode())
+    inventory = Inventory.load([str(tmp_path / "hosts.ini"), str(tmp_path / "hosts.yml")])
+    assert inventory.select("web:db") == ["w1", "d1"]
+
+
+def test_ten_thousand_hosts_written_out_in_yaml_load_in_reasonable_time(tmp_path):
+    import time
+
+    lines = ["web:", "  hosts:"]
+    lines += [f"    h{i:05d}:\n      idx: {i}" for i in range(10000)]
+    (tmp_path / "hosts.yml").write_text("\n".join(lines) + "\n")
+    start = time.perf_counter()
+    inventory = Inventory.load([str(tmp_path / "hosts.yml")])
+    assert len(inventory.select("web")) == 10000
+    assert inventory.host_vars("h09999")["idx"] == 9999
+    assert time.perf_counter() - start < 5.0  # ~0.6 s with libyaml on an idle core
