@@ -54,8 +54,13 @@ ANSIBLE_MANAGED = "Ansible managed"
 
 
 def is_template(value: Any) -> bool:
-    """True when a string contains Jinja markup (`{{`, `{%` or `{#`)."""
-    return isinstance(value, str) and ("{{" in value or "{%" in value or "{#" in value)
+    """True when a string contains Jinja markup (`{{`, `{%` or `{#`) and is not marked
+    unsafe (a YAML `!unsafe` string carries `.unsafe = True` and is never rendered)."""
+    return (
+        isinstance(value, str)
+        and ("{{" in value or "{%" in value or "{#" in value)
+        and not getattr(value, "unsafe", False)
+    )
 
 
 def _has_template(value: Any) -> bool:

@@ -487,3 +487,16 @@ def test_templar_takes_search_paths_from_lazy_vars(tmp_path):
     t = Templar(LazyVars({"name": "f.txt"}, search_paths=[str(tmp_path)]))
     assert t.render("{{ lookup('file', name) }}") == "found"
     assert t.copy_with({"name": "f.txt"}).render("{{ lookup('file', name) }}") == "found"
+
+
+def test_unsafe_strings_are_never_rendered():
+    from toolkit.yamlfile import PosStr
+
+    text = PosStr("{{ nope }} and {% raw %}")
+    text.unsafe = True
+    lv = LazyVars({"u": text, "v": "{{ u }}"})
+    t = Templar(lv)
+    assert t.render(text) is text
+    assert t.render({"k": [text]}) == {"k": ["{{ nope }} and {% raw %}"]}
+    assert t.render("{{ v }}") == "{{ nope }} and {% raw %}"
+    assert not is_template(text)
