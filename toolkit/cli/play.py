@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--syntax-check", action="store_true", help="check the playbook, run nothing"
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON document of results")  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print one JSON document of results")
 
 
 def load(paths: List[str]) -> Playbook:

@@ -229,11 +229,19 @@ class PlayContext:
                 path = str(choice)
                 if is_template(path):
                     if templar is None:
+                        facts = self.run.store.facts.get(host, {})
+                        magic = {
+                            **self.magic,
+                            **varlib.host_magic(host, self.group_names(host), facts),
+                        }
                         base = varlib.layers(
-                            self.run.store, host, inventory_vars=self.inventory_vars(host),
-                            play_roles=[], play_vars=below + loaded,
-                            magic={**self.magic, **varlib.host_magic(host, self.group_names(host), self.run.store.facts.get(host, {}))},
-                        )  # fmt: skip
+                            self.run.store,
+                            host,
+                            inventory_vars=self.inventory_vars(host),
+                            play_roles=[],
+                            play_vars=below + loaded,
+                            magic=magic,
+                        )
                         templar = Templar(LazyVars(*base), location=self.play.location)
                     try:
                         path = str(templar.render(path))

@@ -168,7 +168,8 @@ def test_loops_register_when_per_item_and_labels(tmp_path):
           tasks:
             - debug: msg="{{ idx }}:{{ thing.n }}"
               loop: [{n: a}, {n: b}, {n: c}]
-              loop_control: {loop_var: thing, index_var: idx, label: "{{ thing.n }}", extended: true}
+              loop_control:
+                {loop_var: thing, index_var: idx, label: "{{ thing.n }}", extended: true}
               when: thing.n != 'b'
               register: out
             - assert:
