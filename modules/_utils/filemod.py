@@ -95,9 +95,13 @@ def apply_attributes(module, path, mode=None, owner=None, group=None, follow=Tru
 
 
 def check_mode_value(module, mode):
-    """Fail early (before any write) when `mode` cannot be parsed."""
+    """Fail early (before any write) when `mode` cannot be parsed; warn about file options
+    tk accepts for compatibility but does not apply (chattr attributes, SELinux context)."""
     if mode is not None:
         parse_mode(mode, 0o644)
+    for key in ("attributes", "seuser", "serole", "setype", "selevel"):
+        if module.params.get(key):
+            module.warn("%s is not supported by tk and was ignored" % key)
 
 
 sha1_of_file = files.sha1_file

@@ -173,3 +173,8 @@ def test_bad_arguments(tmp_path):
     assert typo["failed"] and "'recurse'" in typo["msg"]
     no_src = run_module("file", {"path": str(tmp_path / "l"), "state": "link"})
     assert no_src["failed"] and "src" in no_src["msg"]
+
+
+def test_unsupported_file_options_warn(tmp_path):
+    result = run_module("file", {"path": str(tmp_path), "setype": "etc_t"})
+    assert not result["failed"] and "setype" in result["warnings"][0]
