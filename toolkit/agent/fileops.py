@@ -29,7 +29,10 @@ def _mode(value):
         return None
     if isinstance(value, int):
         return value & 0o7777
-    return int(str(value), 8) & 0o7777
+    try:
+        return int(str(value), 8) & 0o7777
+    except ValueError:
+        raise AgentOpError("mode %r is not an octal number like 0644" % (value,)) from None
 
 
 class Upload(object):

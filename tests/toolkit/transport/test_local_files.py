@@ -96,3 +96,20 @@ def test_stat_op(conn, tmp_path):
     assert info["exists"] and info["size"] == 3
     assert info["checksum"] == hashlib.sha1(b"abc").hexdigest()
     assert conn.stat(str(tmp_path / "missing")) == {"exists": False}
+
+
+def test_identical_big_file_is_not_sent_again(conn, tmp_path):
+    src = tmp_path / "big"
+    src.write_bytes(os.urandom(3 << 20))
+    dest = tmp_path / "dest"
+    assert conn.put_file(str(src), str(dest))["changed"] is True
+    sent = []
+    original = conn.client.write
+    conn.client.write = lambda data: (sent.append(len(data)), original(data))
+    try:
+        assert conn.put_file(str(src), str(dest))["changed"] is False
+    finally:
+        conn.client.write = original
+    assert sum(sent) < 10_000
+    assert conn.put_file(str(src), str(dest), mode="0600")["changed"] is True
+    assert oct(dest.stat().st_mode & 0o777) == "0o600"
