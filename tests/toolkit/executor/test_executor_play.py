@@ -475,3 +475,51 @@ def test_forks_bound_threads(tmp_path, forks):
     assert code == 0
     assert len(stats) == 6
     assert not [t for t in threading.enumerate() if t.name.startswith("tk-fork")]
+
+
+def test_unreachable_host_dropped_exit_4(tmp_path):
+    inv = tmp_path / "hosts.ini"
+    inv.write_text(
+        "good ansible_connection=local\n"
+        "bad ansible_connection=local ansible_python_interpreter=/nonexistent/python3\n"
+    )
+    code, stats, rec = play(
+        tmp_path,
+        """
+        - hosts: all
+          gather_facts: false
+          tasks:
+            - ping:
+            - debug: msg=after
+        - hosts: all
+          gather_facts: false
+          tasks:
+            - debug: msg=second
+    """,
+        inventory=str(inv),
+    )
+    assert code == 4
+    assert stats["bad"]["unreachable"] == 1
+    assert rec.msgs("bad") == [] and rec.msgs("good") == ["after", "second"]
+    bad = [e for e in rec.events if e.host == "bad"]
+    assert bad[0].status == "unreachable" and "nonexistent" in bad[0].result["msg"]
+
+
+def test_no_log_hides_results_and_items(tmp_path):
+    code, stats, rec = play(
+        tmp_path,
+        """
+        - hosts: localhost
+          gather_facts: false
+          tasks:
+            - debug: msg="secret {{ item }}"
+              loop: [a]
+              no_log: true
+            - fail: msg=secret
+              no_log: true
+              ignore_errors: true
+    """,
+    )
+    shown = repr([e.result for e in rec.events + rec.items])
+    assert "secret" not in shown
+    assert "the output has been hidden" in shown
