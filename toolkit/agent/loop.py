@@ -45,6 +45,8 @@ class Agent(object):
 
     def op_utils(self, req):
         package = req.get("package") or "modules._utils"
+        for loaded in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+            del sys.modules[loaded]  # a new version replaces the old one
         self.importer.add(package, req.get("sources") or {})
         self.forker.discard()
         if package == "modules._utils":

@@ -49,6 +49,14 @@ MODULES = {
             return {"cwd": os.getcwd(), "var": os.environ.get("TKT_VAR"), "pid": os.getpid(),
                     "stdin": sys.stdin.read()}
     """,
+    "tkt_origin": """
+        import sys
+        ARGUMENT_SPEC = {}
+        def main(module):
+            import modules._utils.module as m
+            return {"utils": m.__spec__.origin,
+                    "loop": sys.modules["toolkit.agent.loop"].__spec__.origin}
+    """,
     "tkt_state": """
         import os
         ARGUMENT_SPEC = {}
@@ -178,3 +186,9 @@ def test_nothing_written_to_disk_and_pipes_only(conn):
     fds = os.listdir(f"/proc/{conn.hello['pid']}/fd")
     targets = {os.readlink(f"/proc/{conn.hello['pid']}/fd/{fd}") for fd in fds}
     assert not any(t.startswith("/") and t.endswith(".py") for t in targets)
+
+
+def test_agent_and_utils_come_from_memory_not_disk(conn):
+    result = conn.run_module("tkt_origin", {})
+    assert result["utils"] == "<tk:modules._utils.module>"
+    assert result["loop"] == "<tk:toolkit.agent.loop>"
