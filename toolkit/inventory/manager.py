@@ -46,6 +46,8 @@ class Inventory:
         for source in [sources] if isinstance(sources, str) else list(sources):
             if not source:
                 continue
+            if not is_host_list(source):
+                source = os.path.expanduser(source)
             inventory.sources.append(source)
             load_source(inventory.data, source, inventory.warn)
             if not is_host_list(source):

@@ -97,3 +97,9 @@ def test_ten_thousand_hosts_written_out_in_yaml_load_in_reasonable_time(tmp_path
     assert len(inventory.select("web")) == 10000
     assert inventory.host_vars("h09999")["idx"] == 9999
     assert time.perf_counter() - start < 5.0  # ~0.6 s with libyaml on an idle core
+
+
+def test_tilde_in_a_source_is_the_home_directory(tmp_path, monkeypatch):
+    (tmp_path / "hosts").write_text("w1\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert Inventory.load(["~/hosts"]).select("all") == ["w1"]
