@@ -95,3 +95,29 @@ def test_put_file_50mb_streams_checksummed_and_atomic(lab, conns, tmp_path):
     back = tmp_path / "back.bin"
     conn.fetch_file("/tmp/big.bin", str(back))
     assert hashlib.sha1(back.read_bytes()).hexdigest() == digest.hexdigest()
+
+
+def test_key_from_ssh_agent(lab, conns, tmp_path, monkeypatch):
+    import shutil
+    import signal
+    import subprocess
+
+    sock = str(tmp_path / "agent.sock")
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", sock], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.02)
+        monkeypatch.setenv("SSH_AUTH_SOCK", sock)
+        monkeypatch.setenv("HOME", str(tmp_path))  # no default keys: only the agent's
+        key = tmp_path / "agent_key"
+        shutil.copy(lab.key_file, key)
+        os.chmod(key, 0o600)
+        subprocess.run(["ssh-add", "-q", str(key)], check=True, capture_output=True)
+        key.unlink()
+        conn = conns.open(lab, lab.hosts[0].name, ansible_ssh_private_key_file=None)
+        assert conn.run_module("ping", {})["ping"] == "pong"
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(5)
