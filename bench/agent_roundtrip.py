@@ -28,8 +28,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from toolkit.transport.local import LocalConnection  # noqa: E402
 
-NOOP = '"""Do nothing, in a forked child."""\nARGUMENT_SPEC = {}\n\n\ndef main(module):\n' \
+NOOP = (
+    '"""Do nothing, in a forked child."""\nARGUMENT_SPEC = {}\n\n\ndef main(module):\n'
     '    return {"changed": False}\n'
+)
 
 AGENT_SIDE = r"""
 import json, sys, time
@@ -55,9 +57,6 @@ f = runner.Forker(cache)
 def cold():
     f.run(noop, "d", {"name": "noop", "digest": "d", "args": {}})
 out["agent:fork (no spare)"] = timed(cold)
-def warm():
-    f.run(noop, "d", {"name": "noop", "digest": "d", "args": {}})
-    f.prepare()
 samples = []
 f.prepare()
 for _ in range(n):
@@ -100,27 +99,40 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tk-bench-") as lib:
         Path(lib, "tkbench_noop.py").write_text(NOOP)
         with LocalConnection(python=args.python, module_dirs=(lib,)) as conn:
-            for warm in range(20):
+            for _ in range(20):
                 conn.run_module("ping", {})
                 conn.run_module("tkbench_noop", {})
             rows["protocol"] = measure(lambda: conn.call("ping"), args.n)
             rows["in-process"] = measure(lambda: conn.run_module("ping", {}), args.n)
             rows["fork"] = measure(lambda: conn.run_module("tkbench_noop", {}), args.n)
             rows["fork+gap"] = measure(lambda: conn.run_module("tkbench_noop", {}), args.n, 0.002)
-    script = AGENT_SIDE % {"root": str(Path(__file__).resolve().parent.parent), "n": args.n,
-                           "noop": NOOP}
-    agent = json.loads(subprocess.run([args.python, "-c", script], check=True,
-                                      capture_output=True, text=True).stdout)
+    script = AGENT_SIDE % {
+        "root": str(Path(__file__).resolve().parent.parent),
+        "n": args.n,
+        "noop": NOOP,
+    }
+    agent = json.loads(
+        subprocess.run(
+            [args.python, "-c", script], check=True, capture_output=True, text=True
+        ).stdout
+    )
     rows.update(agent)
     results = {name: summary(samples) for name, samples in rows.items()}
     print(f"{'case':<26}{'median ms':>10}{'mean ms':>10}{'p90 ms':>10}{'min ms':>10}")
     for name, r in results.items():
-        print(f"{name:<26}{r['median_ms']:>10.3f}{r['mean_ms']:>10.3f}{r['p90_ms']:>10.3f}"
-              f"{r['min_ms']:>10.3f}")
+        print(
+            f"{name:<26}{r['median_ms']:>10.3f}{r['mean_ms']:>10.3f}{r['p90_ms']:>10.3f}"
+            f"{r['min_ms']:>10.3f}"
+        )
     out = Path(__file__).resolve().parent / "results" / "agent_roundtrip.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"python": args.python, "n": args.n, "cpus": os.cpu_count(),
-            "loadavg": os.getloadavg(), "when": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    meta = {
+        "python": args.python,
+        "n": args.n,
+        "cpus": os.cpu_count(),
+        "loadavg": os.getloadavg(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
     print(f"wrote {out}")
     return 0
