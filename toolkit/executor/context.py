@@ -117,6 +117,7 @@ class PlayContext:
         self._vars_file_cache: Dict[str, Mapping[str, Any]] = {}
         self._lock = threading.Lock()
         self._includes: Dict[Any, Any] = {}
+        self.prompted: Dict[str, Any] = {}  # vars_prompt answers (level 13)
         self.start_at_hosts: set = set()
         self.refresh_inventory()
 
@@ -212,6 +213,8 @@ class PlayContext:
             result.append(self.play.playbook_vars)
         if self.play.vars:
             result.append(self.play.vars)
+        if self.prompted:
+            result.append(self.prompted)
         if self.play.vars_files:
             result.extend(self._host_vars_files(host, result))
         return result

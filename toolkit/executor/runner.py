@@ -103,6 +103,7 @@ class PlaybookRunner:
             rc.callback.play_end()
             return
         pc = PlayContext(rc, play, hosts)
+        pc.prompted = self._prompt(play)
         gather = _gather_task(play, self._play_templar(play))
         strategy_name = str(self._play_templar(play).render(play.strategy or "linear"))
         strategy_cls = STRATEGIES.get(strategy_name)
@@ -132,6 +133,32 @@ class PlaybookRunner:
         if pc.start_at_hosts:
             rc.start_at_found = True
         rc.callback.play_end()
+
+    def _prompt(self, play: Play) -> Dict[str, Any]:
+        """vars_prompt: ask on a terminal; otherwise take the default (extra vars skip it)."""
+        import getpass
+        import sys
+
+        answers: Dict[str, Any] = {}
+        for entry in play.vars_prompt:
+            name = str(entry.get("name", ""))
+            if not name or name in self.rc.store.extra_vars:
+                continue
+            default = entry.get("default")
+            if sys.stdin.isatty():
+                text = str(entry.get("prompt") or name)
+                if default is not None:
+                    text += f" [{default}]"
+                private = entry.get("private", True) not in (False, "no", "false")
+                answer = getpass.getpass(f"{text}: ") if private else input(f"{text}: ")
+                answers[name] = answer if answer else default
+            else:
+                if default is None:
+                    self.rc.callback.warning(
+                        f"vars_prompt '{name}': no terminal and no default, using ''"
+                    )
+                answers[name] = "" if default is None else default
+        return answers
 
     def _sections(self, pc: PlayContext, gather: Optional[Task]) -> list:
         play = pc.play

@@ -523,3 +523,20 @@ def test_no_log_hides_results_and_items(tmp_path):
     shown = repr([e.result for e in rec.events + rec.items])
     assert "secret" not in shown
     assert "the output has been hidden" in shown
+
+
+def test_vars_prompt_without_terminal_takes_default(tmp_path):
+    code, stats, rec = play(
+        tmp_path,
+        """
+        - hosts: localhost
+          gather_facts: false
+          vars_prompt:
+            - name: answer
+              prompt: What?
+              default: fourty-two
+          tasks:
+            - debug: msg="{{ answer }}"
+    """,
+    )
+    assert rec.msgs() == ["fourty-two"]
