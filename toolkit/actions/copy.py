@@ -17,6 +17,7 @@ from typing import Any, Dict, Iterable, Optional
 
 from toolkit import modindex
 from toolkit.errors import did_you_mean
+from toolkit.filters import to_bool
 
 INLINE_LIMIT = 100 * 1024  # bytes: at most this much text travels inside the module's args
 CONTROLLER_ONLY = ("local_follow", "decrypt")
@@ -44,13 +45,6 @@ def run(ctx) -> Dict[str, Any]:
     if os.path.isdir(local):
         return copy_tree(ctx, local, str(src).endswith("/"), args)
     return copy_file(ctx, local, args)
-
-
-def to_bool(value: Any) -> bool:
-    """Ansible's booleans (yes/no/true/false/on/off/1/0)."""
-    if isinstance(value, str):
-        return value.strip().lower() in ("y", "yes", "on", "1", "true", "t")
-    return bool(value)
 
 
 def check_args(args: Dict[str, Any], spec: Dict[str, Any], name: str) -> Optional[dict]:

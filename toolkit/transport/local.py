@@ -18,6 +18,7 @@ import time
 from typing import Any, Mapping, Optional, Tuple
 
 from toolkit.errors import HostUnreachable
+from toolkit.filters import to_bool
 from toolkit.transport import bootstrap
 from toolkit.transport.base import Connection, ReadExact, Write
 
@@ -39,8 +40,6 @@ def find_python(variables: Optional[Mapping[str, Any]] = None) -> str:
 
 def become_from_vars(variables: Mapping[str, Any]) -> Optional[bootstrap.Become]:
     """A Become from ansible_become* variables, or None when become is off."""
-    from modules._utils.checks import to_bool
-
     if not to_bool(variables.get("ansible_become", False) or False):
         return None
     return bootstrap.Become(
