@@ -169,18 +169,17 @@ class HostKeyChecker:
     def _record(self, label: str, key: paramiko.PKey, who: str) -> None:
         directory = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        with open(self.path + ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            known = known_keys(label, [self.path])  # another run may have written it meanwhile
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # writers append one at a time, after a re-read
+            known = known_keys(label, [self.path])
             if any(k.key == key for k in known):
                 return
             if known:
                 raise self._changed(who, label, known[0], key)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            with os.fdopen(fd, "a") as fh:
-                if fh.tell() > 0 and not _ends_with_newline(self.path):
-                    fh.write("\n")
-                fh.write(f"{label} {key.get_name()} {key.get_base64()}\n")
+            if fh.tell() > 0 and not _ends_with_newline(self.path):
+                fh.write("\n")
+            fh.write(f"{label} {key.get_name()} {key.get_base64()}\n")
 
 
 def _ends_with_newline(path: str) -> bool:

@@ -133,6 +133,9 @@ def resolve(
     if timeout:
         target.connect_timeout = float(timeout)
     target.jumps = _jumps(opts.get("proxyjump"), config, target.key_files, depth=0)
+    for jump in target.jumps:  # the target's known_hosts settings cover its jump hosts too
+        jump.known_hosts = jump.known_hosts or target.known_hosts
+        jump.host_key_checking = jump.host_key_checking or target.host_key_checking
     return target
 
 

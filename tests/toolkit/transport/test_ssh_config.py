@@ -81,3 +81,8 @@ def test_bad_port_and_missing_config_file(tmp_path):
         resolve("h", {"ansible_port": "ssh"})
     with pytest.raises(UsageError, match="does not exist"):
         resolve("h", {"ansible_ssh_common_args": f"-F {tmp_path}/missing"})
+
+
+def test_jump_hosts_use_the_targets_known_hosts_settings(config):
+    target = resolve("web1", {"ansible_ssh_common_args": "-o UserKnownHostsFile=/x/kh"})
+    assert target.jumps[0].known_hosts == "/x/kh"

@@ -123,3 +123,21 @@ def test_lab_accept_new_then_changed_key_fails_that_host_only(lab, tmp_path):
         assert known.read_text() == recorded
     finally:
         conns.close_all()
+
+
+def test_concurrent_records_do_not_clobber(tmp_path):
+    import threading
+
+    known = tmp_path / "kh"
+    keys = [new_key(tmp_path, f"k{i}") for i in range(8)]
+    checker = HostKeyChecker("accept-new", str(known))
+    threads = [
+        threading.Thread(target=checker.verify, args=(f"h{i}", 22, key, f"h{i}"))
+        for i, key in enumerate(keys)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = sorted(known.read_text().splitlines())
+    assert lines == sorted(f"h{i} {k.get_name()} {k.get_base64()}" for i, k in enumerate(keys))
