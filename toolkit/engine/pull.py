@@ -232,6 +232,14 @@ class _Pull:
             raise PullError(f"download of {layer['short']} failed: {exc.message}") from None
         if offset and resp.status != 206:
             offset = 0
+        try:
+            yield from self._stream_to(resp, layer, partial, offset)
+        except BaseException:
+            self.reg.http.close()  # the connection holds unread data: never reuse it
+            raise
+        resp.close()  # read1 never marks a finished response closed; the connection is reused
+
+    def _stream_to(self, resp, layer: dict, partial: str, offset: int) -> Iterator[bytes]:
         total, done = layer["size"], offset
         with open(partial, "r+b" if offset else "wb") as out:
             if offset:
