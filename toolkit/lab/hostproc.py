@@ -32,6 +32,7 @@ R=$DIR/rw/root
 mount -t overlay -o "lowerdir=/,upperdir=$DIR/rw/upper,workdir=$DIR/rw/work" tklab "$R"
 mount -t proc proc "$R/proc"
 mount -t sysfs sysfs "$R/sys"
+mount --rbind /sys/fs/cgroup "$R/sys/fs/cgroup"
 mount --rbind /dev "$R/dev"
 mkdir -p "$R/var/lib/tke" "$R/.oldroot"
 mount -t tmpfs -o mode=0755 tmpfs "$R/run"
