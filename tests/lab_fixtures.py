@@ -3,7 +3,8 @@
 Use from tests/conftest.py with `from tests.lab_fixtures import lab, lab_hosts  # noqa: F401`.
 - `lab_hosts(n, name=None, setup=None) -> Lab`: with no name, the session's shared lab, grown to
   at least n hosts (use `lab.hosts[:n]`); with a name suffix (one letter, e.g. "b"), a separate
-  lab of exactly n hosts, with `setup` = {host name: sh script run on its root before sshd}.
+  lab of exactly n hosts. `setup` = {host name: sh script run on the host's root (`$1`) before
+  its sshd starts}; a running host whose setup changed is restarted with the new one.
 - `lab`: the shared lab with 3 hosts.
 Labs left by a killed test session (their pid is gone) are removed at the next session start.
 """
@@ -40,14 +41,20 @@ def lab_hosts() -> Iterator[Callable[..., Lab]]:
     _remove_stale_labs()
     made: Dict[str, Lab] = {}
     sizes: Dict[str, int] = {}
+    applied: Dict[tuple, str] = {}
 
     def make(n: int, name: Optional[str] = None, setup: Optional[Dict[str, str]] = None) -> Lab:
         lab = Lab(_SESSION + (name or ""))
         made.setdefault(lab.name, lab)
         want = n if name else max(n, sizes.get(lab.name, 0))
-        if sizes.get(lab.name) != want or setup:
+        if sizes.get(lab.name) != want:
             lab.up(want, setup=setup)
             sizes[lab.name] = want
+            applied.update({(lab.name, h): text for h, text in (setup or {}).items()})
+        for host, text in (setup or {}).items():  # a running host gets a new setup by restart
+            if applied.get((lab.name, host)) != text:
+                lab.restart_host(host, setup=text)
+                applied[(lab.name, host)] = text
         return lab
 
     try:
