@@ -23,7 +23,7 @@ import functools
 import shlex
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -42,7 +42,7 @@ class Become:
 
     user: str = "root"
     method: str = "sudo"
-    password: Optional[str] = None
+    password: Optional[str] = field(default=None, repr=False)  # never in logs or reprs
     exe: Optional[str] = None
     flags: Optional[str] = None
     prompt: str = "[tk-become-password]: "
