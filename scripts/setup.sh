@@ -8,6 +8,7 @@ PACKAGES=(
   python3 python3-venv python3-pip git ca-certificates
   openssh-server openssh-client sudo iproute2 iptables nftables procps psmisc
   crun runc docker-registry skopeo umoci busybox-static apache2-utils zstd
+  debootstrap systemd-container tmux
 )
 
 missing=()
