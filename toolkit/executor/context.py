@@ -128,7 +128,9 @@ class PlayContext:
         self.groups = inv.groups_map()
         self._inv_vars.clear()
         self._group_names.clear()
-        names = list(inv.hosts)
+        names = list(inv.hosts) + [
+            h for h in self.hosts if h not in inv.hosts
+        ]  # implicit localhost
         self.hostvars = HostVars(self._hostvars_of, names)
         self.set_batch(self.batch)
 
