@@ -1,0 +1,124 @@
+"""Host cgroup layout detection and reading a container's cgroup (stats, freezer).
+
+Three layouts exist on real hosts:
+
+- "v1"      pure cgroup v1 (CentOS 7): one hierarchy per controller under /sys/fs/cgroup/NAME;
+- "hybrid"  v1 controllers plus a cgroup2 mount at /sys/fs/cgroup/unified (Debian 10-12 with
+            systemd's hybrid mode, this kind of machine);
+- "v2"      the unified hierarchy mounted at /sys/fs/cgroup (EL9, Debian 11+ default).
+
+The runtime (runc/crun) creates and removes a container's cgroups from `linux.cgroupsPath` and
+`linux.resources` in its config.json; this file only finds them again to read usage (`tke stats`)
+and to tell the user why a runtime was chosen.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+CGROUP2_MAGIC = 0x63677270
+
+
+def _fstype(path: str) -> Optional[str]:
+    best, kind = "", None
+    try:
+        with open("/proc/self/mountinfo") as fh:
+            for line in fh:
+                left, _, right = line.partition(" - ")
+                mountpoint = left.split()[4]
+                if path == mountpoint or path.startswith(mountpoint.rstrip("/") + "/"):
+                    if len(mountpoint) >= len(best):
+                        best, kind = mountpoint, right.split()[0]
+    except OSError:
+        return None
+    return kind if best == path else None
+
+
+def mode() -> str:
+    """'v2', 'hybrid' or 'v1' for this host (as seen from this mount namespace)."""
+    if _fstype(CGROUP_ROOT) == "cgroup2":
+        return "v2"
+    if _fstype(os.path.join(CGROUP_ROOT, "unified")) == "cgroup2":
+        return "hybrid"
+    return "v1"
+
+
+def hybrid_has_controllers() -> bool:
+    """True when the hybrid cgroup2 mount carries controllers (what crun 1.x refuses)."""
+    try:
+        with open(os.path.join(CGROUP_ROOT, "unified", "cgroup.controllers")) as fh:
+            return bool(fh.read().split())
+    except OSError:
+        return False
+
+
+def cgroup_path(container_id: str) -> str:
+    """The cgroupsPath written into config.json (relative to each hierarchy's root)."""
+    return f"/tke/{container_id}"
+
+
+def _read(path: str) -> Optional[str]:
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except OSError:
+        return None
+
+
+def _int(text: Optional[str]) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
+
+
+def stats(container_id: str, layout: Optional[str] = None) -> dict:
+    """Memory, CPU and pids usage of a container's cgroup: {mem, mem_limit, cpu_ns, pids}."""
+    layout = layout or mode()
+    rel = cgroup_path(container_id).lstrip("/")
+    if layout == "v2":
+        base = os.path.join(CGROUP_ROOT, rel)
+        limit = _read(os.path.join(base, "memory.max"))
+        cpu = 0
+        for line in (_read(os.path.join(base, "cpu.stat")) or "").splitlines():
+            key, _, value = line.partition(" ")
+            if key == "usage_usec":
+                cpu = _int(value) * 1000
+        return {
+            "mem": _int(_read(os.path.join(base, "memory.current"))),
+            "mem_limit": 0 if limit in (None, "max") else _int(limit),
+            "cpu_ns": cpu,
+            "pids": _int(_read(os.path.join(base, "pids.current"))),
+        }
+    mem = os.path.join(CGROUP_ROOT, "memory", rel)
+    limit = _int(_read(os.path.join(mem, "memory.limit_in_bytes")))
+    return {
+        "mem": _int(_read(os.path.join(mem, "memory.usage_in_bytes"))),
+        "mem_limit": 0 if limit >= 1 << 62 else limit,
+        "cpu_ns": _int(_read(os.path.join(CGROUP_ROOT, "cpuacct", rel, "cpuacct.usage"))),
+        "pids": _int(_read(os.path.join(CGROUP_ROOT, "pids", rel, "pids.current"))),
+    }
+
+
+def leftover(container_id: str) -> list[str]:
+    """cgroup directories of this container that still exist (for leak checks)."""
+    rel = cgroup_path(container_id).lstrip("/")
+    found = []
+    try:
+        names = os.listdir(CGROUP_ROOT)
+    except OSError:
+        return found
+    for name in names + [""]:
+        path = os.path.join(CGROUP_ROOT, name, rel)
+        if os.path.isdir(path):
+            found.append(path)
+    return found
+
+
+def host_memory() -> int:
+    for line in (_read("/proc/meminfo") or "").splitlines():
+        if line.startswith("MemTotal:"):
+            return _int(line.split()[1]) * 1024
+    return 0

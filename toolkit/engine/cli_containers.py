@@ -1,0 +1,506 @@
+"""`tke` container verbs: run, create, start, stop, restart, kill, pause, unpause, rm, wait,
+rename, attach — docker's flags and messages. Listing and inspection verbs are in
+cli_ctrinfo.py, filesystem and exec verbs in cli_ctrfs.py; both are registered from here."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import sys
+
+from toolkit.engine import attach as attach_mod
+from toolkit.engine.cli import Context, Registrar
+from toolkit.errors import TkError, UsageError
+
+NETWORK_NOTE = (
+    "Networking is not implemented yet: the default network gives the container its own "
+    "network namespace with loopback only (like --network none); --network host shares the "
+    "host's. -p/-P/--link/-v/--volumes-from are accepted and recorded but have no effect yet."
+)
+_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$", re.I)
+
+
+class CreateFailed(TkError):
+    exit_code = 125
+
+
+def register(reg: Registrar) -> None:
+    from toolkit.engine import cli_ctrfs, cli_ctrinfo
+
+    p = reg.verb("run", run, "Create and run a new container from an image", group="container")
+    reg.sub.choices["run"].epilog = NETWORK_NOTE
+    add_create_flags(p)
+    p.add_argument("-d", "--detach", action="store_true", help="run in background, print ID")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("--detach-keys", default=None, help="key sequence for detaching")
+    p.add_argument("--sig-proxy", default="true", help="proxy signals to the process")
+    p.add_argument("-a", "--attach", action="append", default=[], help="attach to STDIN/OUT/ERR")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")
+
+    p = reg.verb("create", create, "Create a new container", group="container")
+    add_create_flags(p)
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")
+
+    p = reg.verb("start", start, "Start one or more stopped containers", group="container")
+    p.add_argument("-a", "--attach", action="store_true", help="attach STDOUT/STDERR")
+    p.add_argument("-i", "--interactive", action="store_true", help="attach STDIN")
+    p.add_argument("--detach-keys", default=None, help="key sequence for detaching")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+    for verb, fn, text in (
+        ("stop", stop, "Stop one or more running containers"),
+        ("restart", restart, "Restart one or more containers"),
+    ):
+        p = reg.verb(verb, fn, text, group="container")
+        p.add_argument("-t", "--time", type=int, default=None, help="seconds to wait (10)")
+        p.add_argument("-s", "--signal", default="", help="signal to send")
+        p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+    p = reg.verb("kill", kill, "Kill one or more running containers", group="container")
+    p.add_argument("-s", "--signal", default="KILL", help="signal to send (default KILL)")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+    for verb, fn, text in (
+        ("pause", pause, "Pause all processes within one or more containers"),
+        ("unpause", unpause, "Unpause all processes within one or more containers"),
+        ("wait", wait, "Block until containers stop, then print their exit codes"),
+    ):
+        p = reg.verb(verb, fn, text, group="container")
+        p.add_argument("containers", nargs="+", metavar="CONTAINER")
+
+    p = reg.verb("rm", rm, "Remove one or more containers", group="container")
+    p.add_argument("-f", "--force", action="store_true", help="force removal of running ones")
+    p.add_argument("-v", "--volumes", action="store_true", help="remove anonymous volumes")
+    p.add_argument("-l", "--link", action="store_true", help="remove the specified link")
+    p.add_argument("containers", nargs="*", metavar="CONTAINER")
+
+    p = reg.verb("rename", rename, "Rename a container", group="container")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("new_name", metavar="NEW_NAME")
+
+    p = reg.verb("attach", attach, "Attach to a running container's stdio", group="container")
+    p.add_argument("--detach-keys", default=None, help="key sequence for detaching")
+    p.add_argument("--no-stdin", action="store_true", help="do not attach STDIN")
+    p.add_argument("--sig-proxy", default="true", help="proxy signals to the process")
+    p.add_argument("container", metavar="CONTAINER")
+
+    cli_ctrinfo.register(reg)
+    cli_ctrfs.register(reg)
+
+
+def add_create_flags(p) -> None:
+    p.add_argument("-i", "--interactive", action="store_true", help="keep STDIN open")
+    p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
+    p.add_argument("--name", default=None, help="assign a name to the container")
+    p.add_argument("-e", "--env", action="append", default=[], help="set environment variables")
+    p.add_argument("--env-file", action="append", default=[], help="read a file of env vars")
+    p.add_argument("-w", "--workdir", default=None, help="working directory inside")
+    p.add_argument("-u", "--user", default=None, help="username or UID (name|uid[:group|gid])")
+    p.add_argument("--entrypoint", default=None, help="overwrite the image's ENTRYPOINT")
+    p.add_argument("--hostname", default=None, help="container host name")
+    p.add_argument("--restart", default="no", help="restart policy (no, on-failure[:N], ...)")
+    p.add_argument("-m", "--memory", default=None, help="memory limit (e.g. 64m)")
+    p.add_argument("--cpus", default=None, help="number of CPUs (e.g. 0.5)")
+    p.add_argument("-c", "--cpu-shares", type=int, default=0, help="CPU shares (weight)")
+    p.add_argument("--pids-limit", type=int, default=0, help="tune the pids limit")
+    p.add_argument("--read-only", action="store_true", help="mount the root fs read only")
+    p.add_argument("--cap-add", action="append", default=[], help="add Linux capabilities")
+    p.add_argument("--cap-drop", action="append", default=[], help="drop Linux capabilities")
+    p.add_argument("--privileged", action="store_true", help="extended privileges")
+    p.add_argument("-l", "--label", action="append", default=[], help="set metadata")
+    p.add_argument("--security-opt", action="append", default=[], help="no-new-privileges")
+    p.add_argument("--runtime", default=None, help="OCI runtime: crun or runc")
+    p.add_argument("-p", "--publish", action="append", default=[], help="publish a port")
+    p.add_argument("-P", "--publish-all", action="store_true", help="publish exposed ports")
+    p.add_argument("--link", action="append", default=[], help="link to another container")
+    p.add_argument(
+        "--network", "--net", default="default", help="network (none, host; default: none-like)"
+    )
+    p.add_argument("-v", "--volume", action="append", default=[], help="bind mount a volume")
+    p.add_argument("--volumes-from", action="append", default=[], help="mount volumes from")
+
+
+# --- flag conversion ------------------------------------------------------------------------
+def parse_size(text: str, flag: str) -> int:
+    m = _SIZE.match(text.strip())
+    if not m:
+        raise CreateFailed(f'invalid argument {text!r} for "{flag}" flag: invalid size')
+    mult = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    return int(float(m.group(1)) * mult[m.group(2).lower()])
+
+
+def parse_restart(text: str) -> dict:
+    name, _, count = (text or "no").partition(":")
+    if name not in ("no", "always", "unless-stopped", "on-failure"):
+        raise CreateFailed(f"invalid restart policy {text!r}")
+    if count and (name != "on-failure" or not count.isdigit()):
+        raise CreateFailed(
+            f"invalid restart policy {text!r}: maximum retry count is only for on-failure"
+        )
+    return {"Name": name, "MaximumRetryCount": int(count or 0)}
+
+
+def read_env_files(paths: list) -> list:
+    out = []
+    for path in paths:
+        try:
+            with open(path) as fh:
+                lines = fh.read().splitlines()
+        except OSError as exc:
+            raise CreateFailed(f"open {path}: {exc.strerror}") from None
+        for line in lines:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                out.append(env_item(line))
+    return out
+
+
+def env_item(item: str) -> str:
+    if "=" in item:
+        return item
+    value = os.environ.get(item)
+    return f"{item}={value}" if value is not None else item
+
+
+def create_options(args: argparse.Namespace) -> tuple:
+    restart = parse_restart(args.restart)
+    if getattr(args, "rm", False) and restart["Name"] != "no":
+        raise CreateFailed("Conflicting options: --restart and --rm")
+    labels = {}
+    for item in args.label:
+        k, _, v = item.partition("=")
+        labels[k] = v
+    env = read_env_files(args.env_file) + [env_item(e) for e in args.env]
+    attach_all = not getattr(args, "detach", False)
+    config = {
+        "Tty": args.tty,
+        "OpenStdin": args.interactive,
+        "StdinOnce": args.interactive and attach_all,
+        "AttachStdin": args.interactive and attach_all,
+        "AttachStdout": attach_all,
+        "AttachStderr": attach_all,
+        "Env": env,
+        "Labels": labels,
+        "Cmd": list(args.command) or None,
+    }
+    if args.entrypoint is not None:
+        config["Entrypoint"] = [args.entrypoint] if args.entrypoint else []
+    if args.workdir:
+        if not args.workdir.startswith("/"):
+            raise CreateFailed(
+                f"the working directory '{args.workdir}' is invalid, "
+                "it needs to be an absolute path"
+            )
+        config["WorkingDir"] = args.workdir
+    if args.user is not None:
+        config["User"] = args.user
+    if args.hostname:
+        config["Hostname"] = args.hostname
+    network = args.network
+    if network not in ("default", "none", "host", "bridge"):
+        raise CreateFailed(f"network {network} not found")
+    host = {
+        "NetworkMode": "none" if network in ("default", "bridge") else network,
+        "RestartPolicy": restart,
+        "AutoRemove": bool(getattr(args, "rm", False)),
+        "Privileged": args.privileged,
+        "ReadonlyRootfs": args.read_only,
+        "CapAdd": args.cap_add or None,
+        "CapDrop": args.cap_drop or None,
+        "Memory": parse_size(args.memory, "--memory") if args.memory else 0,
+        "NanoCpus": _nano_cpus(args.cpus),
+        "CpuShares": args.cpu_shares,
+        "PidsLimit": args.pids_limit or None,
+        "NoNewPrivileges": any(o.startswith("no-new-privileges") for o in args.security_opt),
+        "SecurityOpt": args.security_opt or None,
+        "PortBindings": _ports(args.publish),
+        "PublishAllPorts": args.publish_all,
+        "Links": args.link or None,
+        "Binds": args.volume or None,
+        "VolumesFrom": args.volumes_from or None,
+    }
+    if args.runtime:
+        host["Runtime"] = args.runtime
+    if host["Memory"] and host["Memory"] < 6 << 20:
+        raise CreateFailed("Minimum memory limit allowed is 6MB")
+    return config, host
+
+
+def _nano_cpus(text) -> int:
+    if not text:
+        return 0
+    try:
+        value = float(text)
+    except ValueError:
+        raise CreateFailed(f'invalid argument "{text}" for "--cpus" flag') from None
+    ncpu = os.cpu_count() or 1
+    if value <= 0 or value > ncpu:
+        raise CreateFailed(
+            f"range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+        )
+    return int(value * 1e9)
+
+
+def _ports(items: list) -> dict:
+    out: dict = {}
+    for item in items:
+        parts = item.split(":")
+        target = parts[-1]
+        if "/" not in target:
+            target += "/tcp"
+        port = target.split("/")[0]
+        if not port.split("-")[0].isdigit():
+            raise CreateFailed(f"invalid containerPort: {parts[-1]}")
+        host_ip = parts[0] if len(parts) == 3 else ""
+        host_port = parts[-2] if len(parts) >= 2 else ""
+        out.setdefault(target, []).append({"HostIp": host_ip, "HostPort": host_port})
+    return out
+
+
+# --- handlers -------------------------------------------------------------------------------
+def _ctrs(ctx: Context):
+    from toolkit.engine.containers import Containers
+
+    return Containers(ctx.store)
+
+
+def _create(ctx: Context, args: argparse.Namespace):
+    from toolkit.engine import images as imagedb
+    from toolkit.engine import lifecycle
+
+    config, host = create_options(args)
+    if args.publish or args.volume or args.link or args.volumes_from or args.publish_all:
+        ctx.err.write("WARNING: ports, links and volumes are not implemented yet; ignored\n")
+    ctrs = _ctrs(ctx)
+    try:
+        imagedb.resolve(ctx.store, args.image)
+    except imagedb.ImageNotFound:
+        _pull(ctx, args.image)
+    except UsageError as exc:
+        raise CreateFailed(exc.message) from None
+    return ctrs, lifecycle.create(ctrs, args.image, config, host, args.name)
+
+
+def _pull(ctx: Context, image: str) -> None:
+    from toolkit.engine.pull import pull
+    from toolkit.engine.reference import parse
+
+    ref = parse(image)
+    ctx.err.write(f"Unable to find image '{ref.familiar}' locally\n")
+    try:
+        pull(ctx.store, ref, None, None)
+    except TkError as exc:
+        raise CreateFailed(f"Error response from daemon: {exc.message}") from None
+    ctx.err.write(f"Status: Downloaded newer image for {ref.familiar}\n")
+
+
+def create(ctx: Context, args: argparse.Namespace) -> int:
+    _, rec = _create(ctx, args)
+    ctx.out.write(rec["Id"] + "\n")
+    return 0
+
+
+def run(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import lifecycle
+
+    ctrs, rec = _create(ctx, args)
+    cid = rec["Id"]
+    if args.detach:
+        _start_or_clean(ctrs, cid, args.rm)
+        ctx.out.write(cid + "\n")
+        return 0
+    holder = {}
+
+    def on_listening() -> None:
+        holder["sock"] = attach_mod.connect(
+            ctrs.sock(cid), stdin=args.interactive, stdout=True, stderr=True, claim_rm=args.rm
+        )
+
+    _start_or_clean(ctrs, cid, args.rm, attach_first=True, on_listening=on_listening)
+    code = attach_mod.pump(
+        holder["sock"],
+        tty=args.tty,
+        stdin=args.interactive,
+        out=ctx.out,
+        err=ctx.err,
+        detach_keys=attach_mod.parse_detach_keys(args.detach_keys),
+        on_signal=_proxy(ctrs, cid) if args.sig_proxy != "false" else None,
+    )
+    if code is None:
+        return 0
+    if args.rm:
+        lifecycle.remove(ctrs, cid, force=True)
+    return code
+
+
+def _start_or_clean(ctrs, cid: str, autoremove: bool, **kw) -> None:
+    from toolkit.engine import lifecycle
+
+    try:
+        lifecycle.start(ctrs, cid, **kw)
+    except lifecycle.StartError as exc:
+        if autoremove:
+            with contextlib.suppress(TkError, OSError):
+                lifecycle.remove(ctrs, cid, force=True)
+        else:
+            raw = ctrs.raw_state(cid)
+            raw.update(Status="created", ExitCode=exc.exit_code, Error=exc.message)
+            ctrs.save_state(cid, raw)
+        raise
+
+
+def _proxy(ctrs, cid: str):
+    from toolkit.engine import lifecycle
+
+    def forward(signum: int) -> None:
+        with contextlib.suppress(TkError, OSError):
+            lifecycle._runtime(ctrs, cid).kill(cid, str(int(signum)))
+
+    return forward
+
+
+def _each(ctx: Context, names: list, fn, echo: bool = True) -> int:
+    """Apply fn(ctrs, cid) to each name; docker prints each name done, errors to stderr."""
+    ctrs = _ctrs(ctx)
+    rc = 0
+    for name in names:
+        try:
+            cid = ctrs.find(name)
+            result = fn(ctrs, cid)
+            if echo:
+                ctx.out.write(f"{name if result is None else result}\n")
+        except TkError as exc:
+            ctx.err.write(exc.message + "\n")
+            rc = 1
+    return rc
+
+
+def start(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import lifecycle
+
+    if not (args.attach or args.interactive):
+        return _each(ctx, args.containers, lambda c, cid: lifecycle.start(c, cid) and None)
+    if len(args.containers) > 1:
+        raise CreateFailed("you cannot start and attach multiple containers at once")
+    ctrs = _ctrs(ctx)
+    cid = ctrs.find(args.containers[0])
+    rec = ctrs.record(cid)
+    holder = {}
+
+    def on_listening() -> None:
+        holder["sock"] = attach_mod.connect(
+            ctrs.sock(cid), stdin=args.interactive, stdout=True, stderr=True
+        )
+
+    if ctrs.state(cid)["Running"]:
+        on_listening()
+    else:
+        lifecycle.start(ctrs, cid, attach_first=True, on_listening=on_listening)
+    code = attach_mod.pump(
+        holder["sock"],
+        tty=rec["Config"].get("Tty"),
+        stdin=args.interactive,
+        out=ctx.out,
+        err=ctx.err,
+        detach_keys=attach_mod.parse_detach_keys(args.detach_keys),
+    )
+    return 0 if code is None else code
+
+
+def stop(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import lifecycle
+
+    return _each(
+        ctx, args.containers, lambda c, cid: lifecycle.stop(c, cid, args.time, args.signal)
+    )
+
+
+def restart(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import lifecycle
+
+    return _each(ctx, args.containers, lambda c, cid: lifecycle.restart(c, cid, args.time))
+
+
+def kill(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import lifecycle
+
+    return _each(ctx, args.containers, lambda c, cid: lifecycle.kill(c, cid, args.signal))
+
+
+def pause(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import lifecycle
+
+    return _each(ctx, args.containers, lifecycle.pause)
+
+
+def unpause(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import lifecycle
+
+    return _each(ctx, args.containers, lifecycle.unpause)
+
+
+def wait(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import lifecycle
+
+    return _each(ctx, args.containers, lifecycle.wait)
+
+
+def rm(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import lifecycle
+
+    if not args.containers:
+        raise UsageError('"tke rm" requires at least 1 argument.', hint="tke rm CONTAINER...")
+    return _each(ctx, args.containers, lambda c, cid: lifecycle.remove(c, cid, args.force))
+
+
+def rename(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine.containers import ContainerError
+    from toolkit.engine.lifecycle import _check_name
+
+    ctrs = _ctrs(ctx)
+    new = args.new_name.lstrip("/")
+    _check_name(new)
+    with ctrs.locked():
+        cid = ctrs.find(args.container)
+        taken = ctrs.names()
+        if new in taken:
+            raise ContainerError(
+                f'Error response from daemon: Conflict. The container name "/{new}" is already '
+                f'in use by container "{taken[new]}". You have to remove (or rename) that '
+                "container to be able to reuse that name."
+            )
+        rec = ctrs.record(cid)
+        rec["Name"] = "/" + new
+        ctrs.save_record(rec)
+    return 0
+
+
+def attach(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine.containers import ContainerError
+
+    ctrs = _ctrs(ctx)
+    cid = ctrs.find(args.container)
+    rec = ctrs.record(cid)
+    if not ctrs.state(cid)["Running"]:
+        raise ContainerError("You cannot attach to a stopped container, start it first")
+    stdin = rec["Config"].get("OpenStdin") and not args.no_stdin
+    sock = attach_mod.connect(ctrs.sock(cid), stdin=stdin, stdout=True, stderr=True)
+    code = attach_mod.pump(
+        sock,
+        tty=rec["Config"].get("Tty"),
+        stdin=stdin,
+        out=ctx.out,
+        err=ctx.err,
+        detach_keys=attach_mod.parse_detach_keys(args.detach_keys),
+        on_signal=_proxy(ctrs, cid) if args.sig_proxy != "false" else None,
+    )
+    if code is None:
+        if rec["Config"].get("Tty") and sys.stdin.isatty():
+            ctx.err.write("read escape sequence\n")
+        return 0
+    return code

@@ -1,0 +1,309 @@
+"""`tke` container listing and inspection verbs: ps, logs, inspect, top, port, stats."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import time
+
+from toolkit.engine.cli import Context, Registrar, print_objects
+from toolkit.engine.humanize import table
+from toolkit.errors import TkError, UsageError
+
+
+def register(reg: Registrar) -> None:
+    p = reg.verb("ps", ps, "List containers", group="container", group_name="ls")
+    p.add_argument("-a", "--all", action="store_true", help="show all containers")
+    p.add_argument("-l", "--latest", action="store_true", help="show the latest created")
+    p.add_argument("-n", "--last", type=int, default=-1, help="show n last created")
+    p.add_argument("-q", "--quiet", action="store_true", help="only display container IDs")
+    p.add_argument("-s", "--size", action="store_true", help="display total file sizes")
+    p.add_argument("--no-trunc", action="store_true", help="don't truncate output")
+    p.add_argument("-f", "--filter", action="append", default=[], help="filter output")
+    p.add_argument("--format", default=None, help="format output with a Go template")
+
+    p = reg.verb("logs", logs, "Fetch the logs of a container", group="container")
+    p.add_argument("-f", "--follow", action="store_true", help="follow log output")
+    p.add_argument("--tail", default="all", help="lines to show from the end")
+    p.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
+    p.add_argument("--since", default=None, help="show logs since (timestamp or 10m)")
+    p.add_argument("--until", default=None, help="show logs before (timestamp or 10m)")
+    p.add_argument("--details", action="store_true", help="show extra details")
+    p.add_argument("container", metavar="CONTAINER")
+
+    p = reg.verb(None, inspect_cmd, "Display detailed information on containers",
+                 group="container", group_name="inspect")  # fmt: skip
+    p.add_argument("-f", "--format", default=None, help="format output with a Go template")
+    p.add_argument("-s", "--size", action="store_true", help="display total file sizes")
+    p.add_argument("containers", nargs="+", metavar="CONTAINER")
+    reg.inspector("container", find_for_inspect)
+
+    p = reg.verb("top", top, "Display the running processes of a container", group="container")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("ps_args", nargs=argparse.REMAINDER, metavar="[ps OPTIONS]")
+
+    p = reg.verb("port", port, "List port mappings of a container", group="container")
+    p.add_argument("container", metavar="CONTAINER")
+    p.add_argument("private", nargs="?", metavar="PRIVATE_PORT[/PROTO]")
+
+    p = reg.verb("stats", stats, "Display containers' resource usage", group="container")
+    p.add_argument("-a", "--all", action="store_true", help="show all containers")
+    p.add_argument("--no-stream", action="store_true", help="print one result and exit")
+    p.add_argument("--no-trunc", action="store_true", help="don't truncate output")
+    p.add_argument("--format", default=None, help="format output with a Go template")
+    p.add_argument("containers", nargs="*", metavar="CONTAINER")
+
+
+def _ctrs(ctx: Context):
+    from toolkit.engine.containers import Containers
+
+    return Containers(ctx.store)
+
+
+def find_for_inspect(ctx: Context, name: str):
+    from toolkit.engine import ctrview
+    from toolkit.engine.containers import NoSuchContainer
+
+    ctrs = _ctrs(ctx)
+    try:
+        return ctrview.inspect(ctrs, ctrs.find(name))
+    except NoSuchContainer:
+        return None
+
+
+def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    results, rc = [], 0
+    for name in args.containers:
+        found = find_for_inspect(ctx, name)
+        if found is None:
+            ctx.err.write(f"Error: No such container: {name}\n")
+            rc = 1
+        else:
+            results.append(found)
+    print_objects(ctx, results, args.format)
+    return rc
+
+
+# --- ps -------------------------------------------------------------------------------------
+def _image_names(ctx: Context) -> dict:
+    from toolkit.engine.reference import parse
+
+    db = ctx.store.load()
+    names: dict = {}
+    for tag, image_id in sorted(db["tags"].items()):
+        try:
+            names.setdefault(image_id, parse(tag).familiar)
+        except TkError:
+            names.setdefault(image_id, tag)
+    return names
+
+
+def ps(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import ctrview
+
+    ctrs = _ctrs(ctx)
+    filters = ctrview.parse_filters(args.filter)
+    last = 1 if args.latest else args.last
+    names = _image_names(ctx)
+    by_name = {v: k for k, v in names.items()}
+    items = []
+    for cid in ctrs.ids():
+        rec = ctrs.record(cid)
+        if rec is None:
+            continue
+        items.append((rec, ctrs.state(cid)))
+    items.sort(key=lambda it: it[0]["Created"], reverse=True)
+    if last >= 0:
+        items = items[:last]
+    rows = []
+    for rec, state in items:
+        if not (args.all or last >= 0 or filters) and state["Status"] not in (
+            "running",
+            "paused",
+            "restarting",
+        ):
+            continue
+        if not ctrview.matches(ctrs, rec, state, filters, by_name):
+            continue
+        shown = rec["Config"].get("Image") or names.get(rec["Image"]) or rec["Image"][7:19]
+        if rec["Config"].get("Image") and names.get(rec["Image"]) is None:
+            shown = rec["Image"][7:19] if not args.no_trunc else rec["Image"]
+        rows.append(ctrview.ps_row(ctrs, rec, state, not args.no_trunc, shown))
+    if args.quiet:
+        for row in rows:
+            ctx.out.write(row["ID"] + "\n")
+        return 0
+    if args.format:
+        return _formatted(ctx, rows, args.format)
+    cols = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
+    header = [ctrview.PS_HEADERS[c] for c in cols]
+    table(ctx.out, header, [[row[c] for c in cols] for row in rows])
+    return 0
+
+
+def _formatted(ctx: Context, rows: list, fmt: str) -> int:
+    from toolkit.engine import ctrview
+    from toolkit.engine.gotemplate import render
+
+    if fmt == "json":
+        fmt = "{{json .}}"
+    if fmt.startswith("table"):
+        body = fmt[5:].strip() or "{{.ID}}\t{{.Image}}\t{{.Names}}"
+        header_tpl = body
+        for key, title in ctrview.PS_HEADERS.items():
+            header_tpl = header_tpl.replace("{{." + key + "}}", title)
+        lines = [header_tpl.split("\t")] + [render(body, row).split("\t") for row in rows]
+        table(ctx.out, lines[0], lines[1:])
+        return 0
+    for row in rows:
+        ctx.out.write(render(fmt, row) + "\n")
+    return 0
+
+
+# --- logs -----------------------------------------------------------------------------------
+def logs(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import logs as logmod
+    from toolkit.engine.attach import _write
+
+    ctrs = _ctrs(ctx)
+    cid = ctrs.find(args.container)
+    rec = ctrs.record(cid)
+    tail = None
+    if args.tail != "all":
+        try:
+            tail = int(args.tail)
+        except ValueError:
+            raise UsageError(f"invalid value for --tail: {args.tail!r}") from None
+    since = logmod.parse_since(args.since)
+    until = logmod.parse_since(args.until)
+
+    def alive() -> bool:
+        state = ctrs.state(cid)
+        return state["Running"] or state["Restarting"]
+
+    follow = alive if args.follow else None
+    out_stream = getattr(ctx.out, "buffer", None) and ctx.out
+    for entry in logmod.read(rec["LogPath"], tail, since, until, follow):
+        text = entry.get("log", "")
+        if args.timestamps:
+            text = f"{entry.get('time', '')} {text}"
+        stream = ctx.err if entry.get("stream") == "stderr" else (out_stream or ctx.out)
+        _write(stream, text.encode())
+    return 0
+
+
+# --- top, port, stats -----------------------------------------------------------------------
+def _pids(ctrs, cid: str) -> list:
+    from toolkit.engine import lifecycle
+
+    state = ctrs.state(cid)
+    if not state["Running"]:
+        raise TkError(f"Error response from daemon: Container {cid} is not running")
+    rt = lifecycle._runtime(ctrs, cid)
+    proc = rt.run("ps", "--format", "json", cid, check=False)
+    try:
+        pids = json.loads(proc.stdout) if proc.returncode == 0 else None
+    except ValueError:
+        pids = None
+    return pids or [state["Pid"]]
+
+
+def top(ctx: Context, args: argparse.Namespace) -> int:
+    ctrs = _ctrs(ctx)
+    cid = ctrs.find(args.container)
+    pids = _pids(ctrs, cid)
+    ps_args = args.ps_args or ["-ef"]
+    proc = subprocess.run(["ps", *ps_args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise TkError(f"Error response from daemon: ps: {proc.stderr.strip()}")
+    lines = proc.stdout.splitlines()
+    header = lines[0].split()
+    if "PID" not in header:
+        raise TkError("Error response from daemon: Couldn't find PID field in ps output")
+    col = header.index("PID")
+    rows = [header]
+    for line in lines[1:]:
+        fields = line.split(None, len(header) - 1)
+        if len(fields) > col and fields[col].isdigit() and int(fields[col]) in pids:
+            rows.append(fields)
+    table(ctx.out, rows[0], rows[1:])
+    return 0
+
+
+def port(ctx: Context, args: argparse.Namespace) -> int:
+    ctrs = _ctrs(ctx)
+    rec = ctrs.record(ctrs.find(args.container))
+    ports = (rec.get("NetworkSettings") or {}).get("Ports") or {}
+    want = args.private
+    if want and "/" not in want:
+        want += "/tcp"
+    found = False
+    for name, binds in sorted(ports.items()):
+        if want and name != want:
+            continue
+        for b in binds or []:
+            found = True
+            addr = f"{b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort')}"
+            ctx.out.write(addr + "\n" if want else f"{name} -> {addr}\n")
+    if want and not found:
+        raise TkError(f"Error: No public port '{want}' published for {rec['Id'][:12]}")
+    return 0
+
+
+def stats(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import cgroups
+
+    ctrs = _ctrs(ctx)
+    ids = [ctrs.find(n) for n in args.containers] if args.containers else ctrs.ids()
+    rows = []
+    before = {cid: cgroups.stats(cid) for cid in ids}
+    t0 = time.monotonic()
+    time.sleep(0.5 if args.no_stream else 1.0)
+    elapsed = time.monotonic() - t0
+    host_mem = cgroups.host_memory()
+    for cid in ids:
+        rec = ctrs.record(cid)
+        state = ctrs.state(cid)
+        if rec is None or (not state["Running"] and not args.all and not args.containers):
+            continue
+        now = (
+            cgroups.stats(cid)
+            if state["Running"]
+            else {"mem": 0, "mem_limit": 0, "cpu_ns": 0, "pids": 0}
+        )
+        cpu = max(now["cpu_ns"] - before[cid]["cpu_ns"], 0) / (elapsed * 1e9) * 100
+        limit = now["mem_limit"] or host_mem
+        rows.append(
+            {
+                "ID": cid if args.no_trunc else cid[:12],
+                "Container": cid[:12],
+                "Name": rec["Name"].lstrip("/"),
+                "CPUPerc": f"{cpu:.2f}%",
+                "MemUsage": f"{_bin(now['mem'])} / {_bin(limit)}",
+                "MemPerc": f"{(now['mem'] / limit * 100 if limit else 0):.2f}%",
+                "NetIO": "0B / 0B",
+                "BlockIO": "0B / 0B",
+                "PIDs": str(now["pids"]),
+            }
+        )
+    if args.format:
+        from toolkit.engine.gotemplate import render
+
+        for row in rows:
+            ctx.out.write(render(args.format, row) + "\n")
+        return 0
+    cols = ["ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs"]
+    header = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O",
+              "BLOCK I/O", "PIDS"]  # fmt: skip
+    table(ctx.out, header, [[r[c] for c in cols] for r in rows])
+    return 0
+
+
+def _bin(value: float) -> str:
+    units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    i = 0
+    while value >= 1024 and i < len(units) - 1:
+        value /= 1024.0
+        i += 1
+    return f"{value:.4g}{units[i]}"

@@ -1,0 +1,282 @@
+"""Container records: where they live, lookup by name or id prefix, state and its reconciliation.
+
+Layout under the store root (one directory per container, also the OCI bundle):
+
+    containers/lock                  flock around name allocation, create and remove
+    containers/ID/container.json     the record, in docker inspect's shape (without State)
+    containers/ID/state.json         written by the shim: Status, Pid, ExitCode, times, ShimPid
+    containers/ID/config.json        the OCI runtime spec (rewritten at each start)
+    containers/ID/shim.json          the shim's instructions
+    containers/ID/ID-json.log        docker's json-file log
+    containers/ID/{l,upper,work,merged}   rootfs (see rootfs.py)
+    containers/ID/{hostname,hosts,resolv.conf}
+    containers/ID/stopped, paused    markers: stopped by the user (no restart), frozen
+
+Runtime files (sockets, the runtimes' state) live in /run/tke, or /run/tke-HASH for another root
+(unix socket paths must stay short). `load()` reconciles: a container whose shim died is marked
+exited (its processes killed, its runtime state deleted, its rootfs unmounted), so no ghost
+"running" container survives a killed shim or a reboot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import random
+import uuid
+from typing import Iterator, Optional
+
+from toolkit.engine.store import DEFAULT_ROOT, Store, now_iso, remove_tree, write_atomic
+from toolkit.errors import TkError
+
+ZERO_TIME = "0001-01-01T00:00:00Z"
+_ADJ = (
+    "admiring adoring agitated amazing angry awesome blissful bold boring brave busy charming "
+    "clever cool compassionate competent confident cranky dazzling determined distracted dreamy "
+    "eager ecstatic elastic elated elegant eloquent epic fervent festive flamboyant focused "
+    "friendly frosty gallant gifted goofy gracious happy hardcore heuristic hopeful hungry "
+    "infallible inspiring jolly jovial keen kind laughing loving lucid magical modest musing "
+    "mystifying naughty nervous nice nifty nostalgic objective optimistic peaceful pedantic "
+    "pensive practical priceless quirky quizzical relaxed reverent romantic sad serene sharp "
+    "silly sleepy stoic strange stupefied suspicious sweet tender thirsty trusting unruffled "
+    "upbeat vibrant vigilant vigorous wizardly wonderful xenodochial youthful zealous zen"
+).split()
+_NAMES = (
+    "albattani allen almeida agnesi archimedes ardinghelli aryabhata austin babbage banach "
+    "bardeen bartik bassi beaver bell bhabha bhaskara blackwell bohr booth borg bose boyd "
+    "brahmagupta brattain brown carson cerf chandrasekhar chaplygin chatelet chatterjee cohen "
+    "colden cori cray curie darwin davinci dewdney dhawan diffie dijkstra dirac driscoll dubinsky "
+    "easley edison einstein elion ellis engelbart euclid euler faraday feistel fermat fermi "
+    "feynman franklin gagarin galileo gates gauss germain goldberg goldstine goldwasser golick "
+    "goodall gould greider grothendieck haibt hamilton haslett hawking hellman heisenberg hermann "
+    "herschel hertz hodgkin hoover hopper hugle hypatia jackson jang jennings jepsen johnson "
+    "joliot jones kalam kapitsa kare keldysh keller kepler khorana kilby kirch knuth kowalevski "
+    "lalande lamarr lamport leakey leavitt lederberg lehmann lewin lichterman liskov lovelace "
+    "lumiere mahavira margulis matsumoto maxwell mayer mccarthy mcclintock mclean mcnulty meitner "
+    "mendel mendeleev meninsky merkle mestorf mirzakhani moore morse murdock napier nash neumann "
+    "newton nightingale nobel noether northcutt noyce panini pare pascal pasteur payne perlman "
+    "pike poincare poitras proskuriakova ptolemy raman ramanujan ride ritchie robinson roentgen "
+    "rosalind rubin saha sammet sanderson satoshi shamir shannon shaw shirley shockley shtern "
+    "sinoussi snyder solomon spence stonebraker sutherland swanson swartz swirles taussig tesla "
+    "tharp thompson torvalds tu turing varahamihira vaughan visvesvaraya volhard villani wescoff "
+    "wilbur wiles williams williamson wilson wing wozniak wright wu yalow yonath zhukovsky"
+).split()
+
+
+class ContainerError(TkError):
+    """A container operation the engine refuses (docker's 'Error response from daemon')."""
+
+    exit_code = 1
+
+
+class NoSuchContainer(ContainerError):
+    pass
+
+
+def run_dir_for(root: str) -> str:
+    if os.path.abspath(root) == DEFAULT_ROOT:
+        return "/run/tke"
+    return "/run/tke-" + hashlib.sha1(os.path.abspath(root).encode()).hexdigest()[:10]
+
+
+class Containers:
+    """The containers of one store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.dir = os.path.join(store.root, "containers")
+        self.run_dir = run_dir_for(store.root)
+        os.makedirs(self.dir, exist_ok=True)
+        os.makedirs(self.run_dir, exist_ok=True)
+
+    # --- paths ---------------------------------------------------------------------------
+    def path(self, cid: str, *parts: str) -> str:
+        return os.path.join(self.dir, cid, *parts)
+
+    def sock(self, cid: str, kind: str = "sock") -> str:
+        return os.path.join(self.run_dir, f"{cid[:12]}.{kind}")
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        fd = os.open(os.path.join(self.dir, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def locked_one(self, cid: str) -> Iterator[None]:
+        fd = os.open(self.path(cid, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    # --- records -------------------------------------------------------------------------
+    def ids(self) -> list[str]:
+        try:
+            names = os.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        return [n for n in names if len(n) == 64 and os.path.isfile(self.path(n, "container.json"))]
+
+    def record(self, cid: str) -> Optional[dict]:
+        try:
+            with open(self.path(cid, "container.json")) as fh:
+                return json.load(fh)
+        except (FileNotFoundError, NotADirectoryError, ValueError):
+            return None
+
+    def save_record(self, rec: dict) -> None:
+        write_atomic(self.path(rec["Id"], "container.json"), json.dumps(rec, indent=1).encode())
+
+    def raw_state(self, cid: str) -> dict:
+        try:
+            with open(self.path(cid, "state.json")) as fh:
+                return json.load(fh)
+        except (FileNotFoundError, ValueError):
+            return {"Status": "created"}
+
+    def save_state(self, cid: str, state: dict) -> None:
+        write_atomic(self.path(cid, "state.json"), json.dumps(state).encode())
+
+    def names(self) -> dict:
+        out = {}
+        for cid in self.ids():
+            rec = self.record(cid)
+            if rec:
+                out[rec["Name"].lstrip("/")] = cid
+        return out
+
+    def new_name(self, taken: dict) -> str:
+        rng = random.SystemRandom()
+        while True:
+            name = f"{rng.choice(_ADJ)}_{rng.choice(_NAMES)}"
+            if name not in taken:
+                return name
+
+    def new_id(self) -> str:
+        return uuid.uuid4().hex + uuid.uuid4().hex
+
+    def find(self, text: str) -> str:
+        """Container id for a name, full id or unique id prefix; NoSuchContainer otherwise."""
+        name = text.lstrip("/")
+        ids = self.ids()
+        if name in ids:
+            return name
+        for cid in ids:
+            rec = self.record(cid)
+            if rec and rec["Name"].lstrip("/") == name:
+                return cid
+        matches = [cid for cid in ids if cid.startswith(text)] if text else []
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise ContainerError(
+                f"Error response from daemon: multiple IDs found with prefix: {text}"
+            )
+        raise NoSuchContainer(f"Error response from daemon: No such container: {text}")
+
+    # --- state ---------------------------------------------------------------------------
+    def state(self, cid: str) -> dict:
+        """docker's State object, after reconciling a dead shim."""
+        raw = self.raw_state(cid)
+        if raw.get("Status") in ("running", "restarting") and not shim_alive(raw.get("ShimPid")):
+            raw = self.reconcile(cid)
+        status = raw.get("Status", "created")
+        paused = status == "running" and os.path.exists(self.path(cid, "paused"))
+        if paused:
+            status = "paused"
+        return {
+            "Status": status,
+            "Running": status in ("running", "paused"),
+            "Paused": paused,
+            "Restarting": status == "restarting",
+            "OOMKilled": False,
+            "Dead": status == "dead",
+            "Pid": raw.get("Pid", 0) if status in ("running", "paused") else 0,
+            "ExitCode": raw.get("ExitCode", 0),
+            "Error": raw.get("Error", ""),
+            "StartedAt": raw.get("StartedAt") or ZERO_TIME,
+            "FinishedAt": raw.get("FinishedAt") or ZERO_TIME,
+            "RestartCount": raw.get("RestartCount", 0),
+            "ShimPid": raw.get("ShimPid", 0),
+        }
+
+    def reconcile(self, cid: str) -> dict:
+        """The shim is gone: kill what is left of the container and mark it exited."""
+        from toolkit.engine import rootfs, runtime
+
+        with self.locked_one(cid):
+            raw = self.raw_state(cid)
+            if raw.get("Status") not in ("running", "restarting") or shim_alive(raw.get("ShimPid")):
+                return raw
+            rec = self.record(cid) or {}
+            name = rec.get("HostConfig", {}).get("Runtime")
+            if name:
+                with contextlib.suppress(TkError, OSError):
+                    rt = runtime.from_record(self.run_dir, name)
+                    rt.kill(cid, "KILL", all_procs=True)
+                    rt.delete(cid)
+            with contextlib.suppress(OSError):
+                rootfs.unmount_rootfs(self.path(cid))
+            raw.update(
+                Status="exited",
+                ExitCode=137,
+                Pid=0,
+                FinishedAt=now_iso(),
+                Error="supervisor (shim) died",
+            )
+            self.save_state(cid, raw)
+            return raw
+
+    def remove_dir(self, cid: str) -> None:
+        for kind in ("sock", "con"):
+            with contextlib.suppress(OSError):
+                os.unlink(self.sock(cid, kind))
+        path = self.path(cid)
+        if os.path.isdir(path):
+            self.store.trash(path)
+
+
+def shim_alive(pid) -> bool:
+    if not pid:
+        return False
+    try:
+        with open(f"/proc/{int(pid)}/stat") as fh:
+            if fh.read().split(") ", 1)[1][:1] == "Z":
+                return False
+        with open(f"/proc/{int(pid)}/cmdline", "rb") as fh:
+            return b"shim.py" in fh.read()
+    except (OSError, IndexError, ValueError):
+        return False
+
+
+def short(cid: str) -> str:
+    return cid[:12]
+
+
+def main(argv: list[str]) -> int:
+    """`python -m toolkit.engine.containers cleanup ROOT ID`: the shim's --rm hook."""
+    if len(argv) == 3 and argv[0] == "cleanup":
+        from toolkit.engine import lifecycle
+
+        store = Store(argv[1])
+        with contextlib.suppress(TkError, OSError):
+            lifecycle.remove(Containers(store), argv[2], force=True, quiet=True)
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
+
+
+__all__ = ["Containers", "ContainerError", "NoSuchContainer", "remove_tree", "ZERO_TIME"]

@@ -1,0 +1,156 @@
+"""How containers look to the user: docker's inspect JSON, `ps` rows, statuses and filters."""
+
+from __future__ import annotations
+
+import time
+from typing import Optional
+
+from toolkit.engine.containers import Containers
+from toolkit.engine.humanize import duration, parse_time, since
+from toolkit.errors import UsageError
+
+PS_HEADERS = {
+    "ID": "CONTAINER ID",
+    "Image": "IMAGE",
+    "Command": "COMMAND",
+    "CreatedAt": "CREATED AT",
+    "RunningFor": "CREATED",
+    "Status": "STATUS",
+    "Ports": "PORTS",
+    "Names": "NAMES",
+    "State": "STATE",
+    "Labels": "LABELS",
+    "Size": "SIZE",
+    "Mounts": "MOUNTS",
+    "Networks": "NETWORKS",
+}
+
+
+def inspect(ctrs: Containers, cid: str) -> Optional[dict]:
+    """docker inspect's object for a container (None if it vanished)."""
+    rec = ctrs.record(cid)
+    if rec is None:
+        return None
+    state = ctrs.state(cid)
+    shim_pid = state.pop("ShimPid", 0)
+    restarts = state.pop("RestartCount", 0)
+    out = {}
+    for key, value in rec.items():
+        out[key] = value
+        if key == "Args":
+            out["State"] = state
+    out["RestartCount"] = restarts
+    out["Config"] = dict(rec["Config"])
+    out["Config"]["Image"] = rec["Config"].get("Image")
+    out["ShimPid"] = shim_pid
+    return out
+
+
+def status_text(state: dict) -> str:
+    status = state["Status"]
+    if status in ("running", "paused"):
+        started = parse_time(state["StartedAt"]) or time.time()
+        text = "Up " + duration(max(time.time() - started, 0))
+        return text + (" (Paused)" if status == "paused" else "")
+    if status == "restarting":
+        return f"Restarting ({state['ExitCode']}) " + since(state["FinishedAt"])
+    if status == "exited":
+        return f"Exited ({state['ExitCode']}) " + since(state["FinishedAt"])
+    return status.capitalize()
+
+
+def command_text(rec: dict, trunc: bool) -> str:
+    words = [rec["Path"]] + list(rec["Args"])
+    text = " ".join(_quote(w) for w in words)
+    if trunc and len(text) > 20:
+        text = text[:19] + "…"
+    return f'"{text}"'
+
+
+def _quote(word: str) -> str:
+    if word and all(c.isalnum() or c in "-_./=:,@%+" for c in word):
+        return word
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+def ports_text(rec: dict) -> str:
+    out = []
+    for port, binds in sorted((rec.get("NetworkSettings") or {}).get("Ports", {}).items()):
+        for b in binds or []:
+            out.append(f"{b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort')}->{port}")
+        if not binds:
+            out.append(port)
+    return ", ".join(out)
+
+
+def ps_row(ctrs: Containers, rec: dict, state: dict, trunc: bool, image_name: str) -> dict:
+    cid = rec["Id"]
+    labels = rec["Config"].get("Labels") or {}
+    return {
+        "ID": cid[:12] if trunc else cid,
+        "Image": image_name,
+        "Command": command_text(rec, trunc),
+        "CreatedAt": _created_at(rec["Created"]),
+        "RunningFor": since(rec["Created"]),
+        "Status": status_text(state),
+        "Ports": ports_text(rec),
+        "Names": rec["Name"].lstrip("/"),
+        "State": state["Status"],
+        "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        "Size": "",
+        "Mounts": "",
+        "Networks": rec["HostConfig"].get("NetworkMode") or "",
+    }
+
+
+def _created_at(text: str) -> str:
+    t = parse_time(text) or 0
+    return time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(t))
+
+
+def parse_filters(items: list) -> dict:
+    out: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"bad format of filter (expected name=value): {item}")
+        if key not in ("id", "name", "label", "status", "exited", "ancestor", "before", "since"):
+            raise UsageError(f"invalid filter '{key}'")
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def matches(ctrs: Containers, rec: dict, state: dict, filters: dict, images: dict) -> bool:
+    for key, values in filters.items():
+        if not any(_match_one(ctrs, key, v, rec, state, images) for v in values):
+            return False
+    return True
+
+
+def _match_one(ctrs, key, value, rec, state, images) -> bool:
+    if key == "id":
+        return rec["Id"].startswith(value)
+    if key == "name":
+        return value.lstrip("/") in rec["Name"].lstrip("/")
+    if key == "status":
+        return state["Status"] == value
+    if key == "exited":
+        return state["Status"] == "exited" and str(state["ExitCode"]) == value
+    if key == "label":
+        labels = rec["Config"].get("Labels") or {}
+        k, sep, v = value.partition("=")
+        return k in labels and (not sep or labels[k] == v)
+    if key == "ancestor":
+        return (
+            value in (rec["Config"].get("Image"), rec["Image"]) or images.get(value) == rec["Image"]
+        )
+    if key in ("before", "since"):
+        try:
+            other = ctrs.record(ctrs.find(value))
+        except Exception:  # noqa: BLE001 - an unknown reference filters everything out
+            return False
+        if other is None:
+            return False
+        earlier = rec["Created"] < other["Created"]
+        return earlier if key == "before" else rec["Created"] > other["Created"]
+    return False

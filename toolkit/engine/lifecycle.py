@@ -1,0 +1,475 @@
+"""Container lifecycle: create, start (spawn the shim), stop, kill, restart, pause, rm, wait.
+
+    ctrs = Containers(store)
+    rec = create(ctrs, "busybox", config={...}, host_config={...}, name="web")
+    start(ctrs, rec["Id"])                      # returns once the container runs
+    stop(ctrs, cid, timeout=10); remove(ctrs, cid, force=True)
+
+`config` and `host_config` use docker's field names (Cmd, Entrypoint, Env, Tty, OpenStdin,
+WorkingDir, User, Labels, Hostname / RestartPolicy, AutoRemove, Memory, NanoCpus, CpuShares,
+PidsLimit, Privileged, CapAdd, CapDrop, ReadonlyRootfs, NetworkMode, PortBindings, Binds, ...).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from typing import Optional
+
+from toolkit.engine import images as imagedb
+from toolkit.engine import rootfs, runtime, spec
+from toolkit.engine.containers import ZERO_TIME, ContainerError, Containers, shim_alive
+from toolkit.engine.store import now_iso
+from toolkit.errors import TkError
+
+SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim.py")
+PYTHON = os.path.realpath(sys.executable)
+
+
+class StartError(TkError):
+    """The container did not start: 125 (engine), 126 (not executable), 127 (not found)."""
+
+    exit_code = 125
+
+
+def create(
+    ctrs: Containers,
+    image: str,
+    config: dict,
+    host_config: dict,
+    name: Optional[str] = None,
+) -> dict:
+    img = imagedb.resolve(ctrs.store, image)
+    icfg = img.config.get("config") or {}
+    cfg = _merge_config(icfg, config, image)
+    entry = cfg.get("Entrypoint") or []
+    cmd = cfg.get("Cmd") or []
+    argv = list(entry) + list(cmd)
+    if not argv:
+        raise StartError("Error response from daemon: No command specified")
+    rt = runtime.choose(ctrs.run_dir, host_config.get("Runtime"), ctrs.store.settings())
+    host = dict(host_config, Runtime=rt.name)
+    host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
+    host.setdefault("NetworkMode", "none")
+    with ctrs.locked():
+        taken = ctrs.names()
+        if name:
+            _check_name(name)
+            if name in taken:
+                raise ContainerError(
+                    f'Error response from daemon: Conflict. The container name "/{name}" is '
+                    f'already in use by container "{taken[name]}". You have to remove (or '
+                    "rename) that container to be able to reuse that name."
+                )
+        cid = ctrs.new_id()
+        name = name or ctrs.new_name(taken)
+        ctrdir = ctrs.path(cid)
+        os.makedirs(ctrdir, 0o700)
+        rec = _record(ctrs, cid, name, img, cfg, host, argv)
+        rootfs.prepare(ctrdir, img.layer_dirs)
+        ctrs.save_record(rec)
+        ctrs.save_state(cid, {"Status": "created"})
+    imagedb.hold(ctrs.store, img.id, cid)
+    return rec
+
+
+def _check_name(name: str) -> None:
+    import re
+
+    if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", name):
+        raise ContainerError(
+            f"Error response from daemon: Invalid container name ({name}), only "
+            "[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+        )
+
+
+def _merge_config(icfg: dict, config: dict, image: str) -> dict:
+    cfg = {
+        "Hostname": "",
+        "Domainname": "",
+        "User": icfg.get("User") or "",
+        "AttachStdin": False,
+        "AttachStdout": False,
+        "AttachStderr": False,
+        "Tty": False,
+        "OpenStdin": False,
+        "StdinOnce": False,
+        "Env": list(icfg.get("Env") or []),
+        "Cmd": icfg.get("Cmd"),
+        "Image": image,
+        "Volumes": icfg.get("Volumes"),
+        "WorkingDir": icfg.get("WorkingDir") or "",
+        "Entrypoint": icfg.get("Entrypoint"),
+        "OnBuild": None,
+        "Labels": dict(icfg.get("Labels") or {}),
+        "ExposedPorts": icfg.get("ExposedPorts"),
+        "StopSignal": icfg.get("StopSignal") or "",
+    }
+    if config.get("Entrypoint") is not None:
+        cfg["Entrypoint"] = config["Entrypoint"] or None
+        cfg["Cmd"] = None
+    env = {e.split("=", 1)[0]: e for e in cfg["Env"]}
+    for item in config.get("Env") or []:
+        env[item.split("=", 1)[0]] = item
+    cfg["Env"] = list(env.values())
+    cfg["Labels"].update(config.get("Labels") or {})
+    for key, value in config.items():
+        if key in ("Env", "Labels", "Entrypoint"):
+            continue
+        if key == "Cmd" and not value:
+            continue
+        cfg[key] = value
+    return cfg
+
+
+def _record(ctrs, cid, name, img, cfg, host, argv) -> dict:
+    ctrdir = ctrs.path(cid)
+    return {
+        "Id": cid,
+        "Created": now_iso(),
+        "Path": argv[0],
+        "Args": argv[1:],
+        "Image": img.id,
+        "ResolvConfPath": os.path.join(ctrdir, "resolv.conf"),
+        "HostnamePath": os.path.join(ctrdir, "hostname"),
+        "HostsPath": os.path.join(ctrdir, "hosts"),
+        "LogPath": os.path.join(ctrdir, f"{cid}-json.log"),
+        "Name": "/" + name,
+        "RestartCount": 0,
+        "Driver": "overlay",
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "HostConfig": host,
+        "GraphDriver": {
+            "Name": "overlay",
+            "Data": {
+                "LowerDir": ":".join(reversed(img.layer_dirs)),
+                "UpperDir": os.path.join(ctrdir, "upper"),
+                "WorkDir": os.path.join(ctrdir, "work"),
+                "MergedDir": os.path.join(ctrdir, "merged"),
+            },
+        },
+        "Mounts": [],
+        "Config": cfg,
+        "NetworkSettings": _network_settings(host),
+    }
+
+
+def _network_settings(host: dict) -> dict:
+    mode = host.get("NetworkMode") or "none"
+    return {
+        "Bridge": "",
+        "SandboxID": "",
+        "HairpinMode": False,
+        "Ports": {},
+        "SandboxKey": "",
+        "Gateway": "",
+        "IPAddress": "",
+        "IPPrefixLen": 0,
+        "MacAddress": "",
+        "Networks": {
+            mode: {
+                "Links": host.get("Links"),
+                "Aliases": None,
+                "NetworkID": "",
+                "EndpointID": "",
+                "Gateway": "",
+                "IPAddress": "",
+                "IPPrefixLen": 0,
+                "MacAddress": "",
+            }
+        },
+    }
+
+
+# --- start ----------------------------------------------------------------------------------
+def _write_etc(ctrdir: str, hostname: str) -> None:
+    with open(os.path.join(ctrdir, "hostname"), "w") as fh:
+        fh.write(hostname + "\n")
+    with open(os.path.join(ctrdir, "hosts"), "w") as fh:
+        fh.write(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+            "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+            "ff02::2\tip6-allrouters\n"
+        )
+    lines = []
+    with contextlib.suppress(OSError), open("/etc/resolv.conf") as fh:
+        for line in fh:
+            words = line.split()
+            if words[:1] == ["nameserver"] and len(words) > 1 and words[1].startswith("127."):
+                continue
+            lines.append(line)
+    with open(os.path.join(ctrdir, "resolv.conf"), "w") as fh:
+        fh.writelines(lines)
+
+
+def prepare_start(ctrs: Containers, rec: dict) -> runtime.Runtime:
+    """Mount the rootfs, write config.json and the /etc files. Returns the runtime."""
+    cid = rec["Id"]
+    ctrdir = ctrs.path(cid)
+    merged = rootfs.mount_rootfs(ctrdir)
+    try:
+        user = spec.resolve_user(merged, rec["Config"].get("User") or "")
+        hostname = rec["Config"].get("Hostname") or cid[:12]
+        _write_etc(ctrdir, hostname)
+        conf = spec.build(rec, merged, ctrdir, user)
+        with open(os.path.join(ctrdir, "config.json"), "w") as fh:
+            json.dump(conf, fh)
+    except BaseException:
+        rootfs.unmount_rootfs(ctrdir)
+        raise
+    return runtime.from_record(ctrs.run_dir, rec["HostConfig"]["Runtime"])
+
+
+def shim_config(ctrs: Containers, rec: dict, rt: runtime.Runtime, attach_first: bool) -> dict:
+    cid = rec["Id"]
+    cfg, host = rec["Config"], rec["HostConfig"]
+    return {
+        "id": cid,
+        "bundle": ctrs.path(cid),
+        "runtime": rt.argv(),
+        "tty": bool(cfg.get("Tty")),
+        "stdin": bool(cfg.get("OpenStdin")),
+        "stdin_once": bool(cfg.get("StdinOnce")),
+        "log": rec["LogPath"],
+        "sock": ctrs.sock(cid),
+        "console_sock": ctrs.sock(cid, "con"),
+        "pidfile": ctrs.path(cid, "pidfile"),
+        "restart": host.get("RestartPolicy") or {"Name": "no"},
+        "autoremove": bool(host.get("AutoRemove")),
+        "cleanup": [
+            os.path.abspath(sys.executable),
+            "-m",
+            "toolkit.engine.containers",
+            "cleanup",
+            ctrs.store.root,
+            cid,
+        ],
+        "merged": ctrs.path(cid, "merged"),
+        "attach_first": attach_first,
+    }
+
+
+def start(ctrs: Containers, cid: str, attach_first: bool = False, on_listening=None) -> int:
+    """Start a created or exited container; returns the container's pid.
+
+    With `attach_first`, `on_listening()` is called once the shim listens and must connect an
+    attach client (the shim starts the container after the first client arrives)."""
+    with ctrs.locked_one(cid):
+        rec = ctrs.record(cid)
+        if rec is None:
+            raise ContainerError(f"Error response from daemon: No such container: {cid}")
+        state = ctrs.state(cid)
+        if state["Running"] or state["Restarting"]:
+            return state["Pid"]
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(ctrs.path(cid, "stopped"))
+        rt = prepare_start(ctrs, rec)
+        conf = shim_config(ctrs, rec, rt, attach_first)
+        raw = ctrs.raw_state(cid)
+        conf["restart_count"] = raw.get("RestartCount", 0)
+        with open(ctrs.path(cid, "shim.json"), "w") as fh:
+            json.dump(conf, fh)
+        try:
+            return _spawn_shim(ctrs, cid, on_listening)
+        except StartError:
+            with contextlib.suppress(OSError):
+                rootfs.unmount_rootfs(ctrs.path(cid))
+            raise
+
+
+def _spawn_shim(ctrs: Containers, cid: str, on_listening) -> int:
+    status_r, status_w = os.pipe()
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+    for key in ("TKE_ROOT", "TKE_RUNTIME", "PYTHONPATH"):
+        if key in os.environ:
+            env[key] = os.environ[key]
+    env["PYTHONPATH"] = _package_root() + (":" + env["PYTHONPATH"] if "PYTHONPATH" in env else "")
+    proc = subprocess.Popen(
+        [PYTHON, "-I", "-S", SHIM, ctrs.path(cid), str(status_w)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=open(ctrs.path(cid, "shim.err"), "ab"),
+        pass_fds=(status_w,),
+        env=env,
+        cwd="/",
+    )
+    os.close(status_w)
+    proc.wait()
+    reader = os.fdopen(status_r, "rb")
+    try:
+        for line in reader:
+            msg = json.loads(line)
+            if msg.get("listening") and on_listening is not None:
+                on_listening()
+            elif "started" in msg:
+                return int(msg["started"])
+            elif "error" in msg:
+                raise start_error(msg["error"])
+    finally:
+        reader.close()
+    with contextlib.suppress(OSError), open(ctrs.path(cid, "shim.err"), "rb") as fh:
+        detail = fh.read().decode(errors="replace").strip().splitlines()[-1:]
+        raise StartError("the container supervisor failed: " + " ".join(detail))
+    raise StartError("the container supervisor failed")
+
+
+def _package_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def start_error(message: str) -> StartError:
+    """docker's exit codes: 127 command not found, 126 not executable, 125 otherwise."""
+    text = message.lower()
+    err = StartError(f"Error response from daemon: failed to create task for container: {message}")
+    if "no such file" in text or "not found" in text:
+        err.exit_code = 127
+    elif "permission denied" in text or "is a directory" in text:
+        err.exit_code = 126
+    return err
+
+
+# --- stop, kill, pause --------------------------------------------------------------------
+def _runtime(ctrs: Containers, cid: str) -> runtime.Runtime:
+    rec = ctrs.record(cid) or {}
+    return runtime.from_record(ctrs.run_dir, rec.get("HostConfig", {}).get("Runtime", "runc"))
+
+
+def _mark_stopped(ctrs: Containers, cid: str) -> None:
+    with open(ctrs.path(cid, "stopped"), "w"):
+        pass
+
+
+def wait_exit(ctrs: Containers, cid: str, timeout: Optional[float]) -> bool:
+    """Poll until the container is neither running nor restarting. True if it stopped."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        state = ctrs.state(cid)
+        if not state["Running"] and not state["Restarting"]:
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def wait_shim_gone(ctrs: Containers, cid: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not shim_alive(ctrs.raw_state(cid).get("ShimPid")):
+            return
+        time.sleep(0.01)
+
+
+def stop(ctrs: Containers, cid: str, timeout: Optional[int] = None, signal: str = "") -> None:
+    state = ctrs.state(cid)
+    _mark_stopped(ctrs, cid)
+    if not state["Running"] and not state["Restarting"]:
+        return
+    rt = _runtime(ctrs, cid)
+    rec = ctrs.record(cid) or {}
+    sig = signal or rec.get("Config", {}).get("StopSignal") or "TERM"
+    if state["Paused"]:
+        unpause(ctrs, cid)
+    grace = 10 if timeout is None else timeout
+    if grace > 0 or timeout is None:
+        rt.kill(cid, _signame(sig))
+        if wait_exit(ctrs, cid, grace):
+            return
+    rt.kill(cid, "KILL", all_procs=True)
+    wait_exit(ctrs, cid, 10)
+
+
+def _signame(sig: str) -> str:
+    sig = str(sig).upper()
+    return sig[3:] if sig.startswith("SIG") else sig
+
+
+def kill(ctrs: Containers, cid: str, signal: str = "KILL") -> None:
+    state = ctrs.state(cid)
+    if not state["Running"]:
+        raise ContainerError(
+            f"Error response from daemon: Cannot kill container: {cid[:12]}: Container "
+            f"{cid} is not running"
+        )
+    sig = _signame(signal)
+    if sig in ("KILL", "9", "TERM", "15", "INT", "2"):
+        _mark_stopped(ctrs, cid)
+    if not _runtime(ctrs, cid).kill(cid, sig):
+        raise ContainerError(f"Error response from daemon: Cannot kill container {cid[:12]}")
+
+
+def pause(ctrs: Containers, cid: str) -> None:
+    state = ctrs.state(cid)
+    if not state["Running"]:
+        raise ContainerError(f"Error response from daemon: Container {cid} is not running")
+    if state["Paused"]:
+        raise ContainerError(f"Error response from daemon: Container {cid} is already paused")
+    _runtime(ctrs, cid).run("pause", cid)
+    with open(ctrs.path(cid, "paused"), "w"):
+        pass
+
+
+def unpause(ctrs: Containers, cid: str) -> None:
+    state = ctrs.state(cid)
+    if not state["Paused"]:
+        raise ContainerError(f"Error response from daemon: Container {cid} is not paused")
+    _runtime(ctrs, cid).run("resume", cid)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(ctrs.path(cid, "paused"))
+
+
+# --- remove ---------------------------------------------------------------------------------
+def remove(ctrs: Containers, cid: str, force: bool = False, quiet: bool = False) -> None:
+    state = ctrs.state(cid)
+    if state["Running"] or state["Restarting"]:
+        if not force:
+            raise ContainerError(
+                f"Error response from daemon: You cannot remove a running container {cid}. "
+                "Stop the container before attempting removal or force remove"
+            )
+        _mark_stopped(ctrs, cid)
+        rt = _runtime(ctrs, cid)
+        if state["Paused"]:
+            rt.kill(cid, "KILL", all_procs=True)
+            rt.run("resume", cid, check=False)
+        rt.kill(cid, "KILL", all_procs=True)
+        wait_exit(ctrs, cid, 10)
+    wait_shim_gone(ctrs, cid, 5)
+    rec = ctrs.record(cid)
+    if rec is None:
+        return
+    with ctrs.locked():
+        if ctrs.record(cid) is None:
+            return
+        _runtime(ctrs, cid).delete(cid)
+        rootfs.unmount_rootfs(ctrs.path(cid))
+        ctrs.remove_dir(cid)
+    with contextlib.suppress(TkError):
+        imagedb.release(ctrs.store, rec["Image"], cid)
+
+
+def wait(ctrs: Containers, cid: str) -> int:
+    wait_exit(ctrs, cid, None)
+    return int(ctrs.state(cid)["ExitCode"])
+
+
+def restart(ctrs: Containers, cid: str, timeout: Optional[int] = None) -> None:
+    stop(ctrs, cid, timeout)
+    wait_shim_gone(ctrs, cid, 10)
+    start(ctrs, cid)
+
+
+def select_readable(fds: list, timeout: float) -> list:
+    return select.select(fds, [], [], timeout)[0]
+
+
+__all__ = ["ZERO_TIME", "create", "start", "stop", "kill", "remove", "wait", "restart"]

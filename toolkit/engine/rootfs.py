@@ -1,0 +1,149 @@
+"""A container's root filesystem: overlayfs over the image layers, private upper/work dirs.
+
+    ctrdir/l/0 .. l/N-1   short symlinks to the image's layer dirs (bottom -> top), then to
+                           ctrdir/init (mount points: /proc /sys /dev /etc/hosts ...)
+    ctrdir/upper, work     the container's writable layer (overlay upperdir/workdir)
+    ctrdir/merged          the mount point (config.json's root.path)
+
+The mount option string is limited to one page (4096 bytes): with 64-hex layer paths that is
+only ~40 layers. The layers are therefore named by short symlinks and given relative to
+`ctrdir/l` (mount(2) is called with that as the working directory), which fits the kernel's own
+limit of 500 lower layers.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import threading
+from typing import Optional
+
+MNT_DETACH = 2
+_libc = None
+_cwd_lock = threading.Lock()
+
+
+def _c() -> ctypes.CDLL:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    return _libc
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def mount(source: str, target: str, fstype: str, flags: int = 0, data: str = "") -> None:
+    ret = _c().mount(
+        source.encode(), target.encode(), fstype.encode(), ctypes.c_ulong(flags), data.encode()
+    )
+    _check(ret, f"mount {fstype} on {target}")
+
+
+def umount(target: str) -> None:
+    """Unmount (lazily if busy); no error if it is not mounted."""
+    if _c().umount2(target.encode(), 0) == 0:
+        return
+    err = ctypes.get_errno()
+    if err == errno.EBUSY:
+        _check(_c().umount2(target.encode(), MNT_DETACH), f"umount {target}")
+    elif err not in (errno.EINVAL, errno.ENOENT):
+        raise OSError(err, f"umount {target}: {os.strerror(err)}")
+
+
+def is_mounted(path: str) -> bool:
+    path = os.path.realpath(path)
+    try:
+        with open("/proc/self/mountinfo") as fh:
+            return any(line.split()[4] == path for line in fh)
+    except OSError:
+        return False
+
+
+def mounts_under(prefix: str) -> list[str]:
+    """Mount points at or below `prefix` (for leak checks and cleanup)."""
+    prefix = os.path.realpath(prefix).rstrip("/")
+    found = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            point = line.split()[4]
+            if point == prefix or point.startswith(prefix + "/"):
+                found.append(point)
+    return found
+
+
+def prepare(ctrdir: str, layer_dirs: list[str]) -> None:
+    """Make the container's dirs and layer links (once, at create)."""
+    links = os.path.join(ctrdir, "l")
+    os.makedirs(links, exist_ok=True)
+    for name in ("upper", "work", "merged"):
+        os.makedirs(os.path.join(ctrdir, name), mode=0o755, exist_ok=True)
+    os.chmod(os.path.join(ctrdir, "upper"), 0o755)
+    layer_dirs = list(layer_dirs) + [make_init_layer(ctrdir)]
+    for i, path in enumerate(layer_dirs):
+        link = os.path.join(links, str(i))
+        if not os.path.lexists(link):
+            os.symlink(path, link)
+
+
+def make_init_layer(ctrdir: str) -> str:
+    """docker's "-init" layer: mount points tke and the runtime need, kept out of the upper dir
+    (so diff and commit show only what the container changed)."""
+    init = os.path.join(ctrdir, "init")
+    for name in ("proc", "sys", "dev", "etc"):
+        os.makedirs(os.path.join(init, name), mode=0o755, exist_ok=True)
+    for name in ("hosts", "hostname", "resolv.conf"):
+        open(os.path.join(init, "etc", name), "a").close()
+    return init
+
+
+def lower_count(ctrdir: str) -> int:
+    return len([n for n in os.listdir(os.path.join(ctrdir, "l")) if n.isdigit()])
+
+
+def mount_rootfs(ctrdir: str) -> str:
+    """Mount the overlay at ctrdir/merged (idempotent). Returns the merged path."""
+    merged = os.path.join(ctrdir, "merged")
+    if is_mounted(merged):
+        return merged
+    count = lower_count(ctrdir)
+    lower = ":".join(str(i) for i in reversed(range(count)))
+    options = f"lowerdir={lower},upperdir=../upper,workdir=../work"
+    with _cwd_lock:
+        old = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.chdir(os.path.join(ctrdir, "l"))
+            mount("overlay", merged, "overlay", 0, options)
+        finally:
+            os.fchdir(old)
+            os.close(old)
+    return merged
+
+
+def unmount_rootfs(ctrdir: str) -> None:
+    merged = os.path.join(ctrdir, "merged")
+    for point in sorted(mounts_under(merged), reverse=True):
+        umount(point)
+
+
+def upper_dir(ctrdir: str) -> str:
+    return os.path.join(ctrdir, "upper")
+
+
+def layer_links(ctrdir: str) -> list[str]:
+    """The lower layer directories, bottom -> top."""
+    links = os.path.join(ctrdir, "l")
+    return [os.path.realpath(os.path.join(links, str(i))) for i in range(lower_count(ctrdir))]
+
+
+def find_in_layers(ctrdir: str, rel: str) -> Optional[str]:
+    """The topmost lower layer path holding `rel` (for reading files of a stopped container)."""
+    for layer in reversed(layer_links(ctrdir)):
+        path = os.path.join(layer, rel.lstrip("/"))
+        if os.path.lexists(path):
+            return path
+    return None

@@ -1,0 +1,156 @@
+"""The OCI runtime (crun or runc): which one to use, why, and the commands tke sends to it.
+
+Choice, in order: `--runtime` on run/create, `$TKE_RUNTIME`, `"runtime"` in the store's
+config.json, else detection: crun when installed (fast, small), runc otherwise — except on a
+*hybrid* cgroup host whose cgroup2 mount carries controllers, which crun 1.x refuses ("cgroups in
+hybrid mode not supported, drop all controllers from cgroupv2"): there runc is preferred. crun can
+still be asked for explicitly on such a host; tke then starts it in a private mount namespace
+where /sys/fs/cgroup/unified is unmounted (crun then sees a pure v1 host and works).
+
+Every container records the runtime it was created with; `Runtime.argv(...)` builds the command
+line (with the private-namespace wrapper when needed) used by tke and by the shim alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from typing import Optional
+
+from toolkit.engine import cgroups
+from toolkit.errors import TkError
+
+KNOWN = ("crun", "runc")
+# Runs the runtime in a private mount namespace without the hybrid cgroup2 mount.
+_HYBRID_WRAP = [
+    "unshare",
+    "--mount",
+    "--propagation",
+    "slave",
+    "--",
+    "sh",
+    "-c",
+    'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"',
+]
+
+
+class RuntimeError_(TkError):
+    """The OCI runtime failed or is missing."""
+
+    exit_code = 125
+
+
+@dataclass
+class Runtime:
+    name: str
+    path: str
+    state_root: str
+    wrap: list = field(default_factory=list)
+    reason: str = ""
+
+    def argv(self, *args: str) -> list:
+        return [*self.wrap, self.path, "--root", self.state_root, *args]
+
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 30
+    ) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            self.argv(*args),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            raise RuntimeError_(f"{self.name} {args[0]}: {_message(proc.stderr)}")
+        return proc
+
+    def state(self, container_id: str) -> Optional[dict]:
+        proc = self.run("state", container_id, check=False)
+        if proc.returncode != 0:
+            return None
+        try:
+            return json.loads(proc.stdout)
+        except ValueError:
+            return None
+
+    def kill(self, container_id: str, signal: str = "TERM", all_procs: bool = False) -> bool:
+        args = ["kill"] + (["--all"] if all_procs else []) + [container_id, signal]
+        return self.run(*args, check=False).returncode == 0
+
+    def delete(self, container_id: str) -> None:
+        self.run("delete", "--force", container_id, check=False)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "path": self.path, "wrap": self.wrap, "reason": self.reason}
+
+
+def _message(stderr: str) -> str:
+    lines = []
+    for line in stderr.strip().splitlines():
+        try:
+            entry = json.loads(line)
+            line = entry.get("msg", line) if isinstance(entry, dict) else line
+        except ValueError:
+            pass
+        lines.append(line.strip())
+    return "; ".join(x for x in lines if x) or "failed"
+
+
+def state_root(run_dir: str, name: str) -> str:
+    return os.path.join(run_dir, name)
+
+
+def choose(run_dir: str, wanted: Optional[str] = None, settings: Optional[dict] = None) -> Runtime:
+    """The runtime to use, with the reason in plain words."""
+    wanted = wanted or os.environ.get("TKE_RUNTIME") or (settings or {}).get("runtime")
+    layout = cgroups.mode()
+    crun_refuses = layout == "hybrid" and cgroups.hybrid_has_controllers()
+    if wanted:
+        if wanted not in KNOWN and not os.path.isabs(wanted):
+            raise RuntimeError_(f"unknown runtime {wanted!r}", hint="crun, runc or a full path")
+        path = wanted if os.path.isabs(wanted) else shutil.which(wanted)
+        if not path or not os.access(path, os.X_OK):
+            raise RuntimeError_(f"runtime {wanted!r} not found in PATH")
+        name = os.path.basename(path)
+        reason = "asked for"
+        wrap = []
+        if name == "crun" and crun_refuses:
+            wrap = list(_HYBRID_WRAP)
+            reason += (
+                "; hybrid cgroup host: crun runs in a private mount namespace without "
+                "/sys/fs/cgroup/unified (it refuses hybrid mode)"
+            )
+        return Runtime(name, path, state_root(run_dir, name), wrap, reason)
+    crun, runc = shutil.which("crun"), shutil.which("runc")
+    if crun and not crun_refuses:
+        return Runtime(
+            "crun", crun, state_root(run_dir, "crun"), [], f"crun found ({layout} cgroups)"
+        )
+    if runc:
+        why = (
+            "hybrid cgroup host with controllers on cgroup2: crun refuses it, runc works"
+            if crun and crun_refuses
+            else "crun not installed"
+        )
+        return Runtime("runc", runc, state_root(run_dir, "runc"), [], why)
+    if crun:
+        return Runtime(
+            "crun",
+            crun,
+            state_root(run_dir, "crun"),
+            list(_HYBRID_WRAP),
+            "only crun installed; hybrid cgroup host: run in a private mount namespace",
+        )
+    raise RuntimeError_(
+        "no OCI runtime found (install crun or runc)",
+        hint="apt-get install crun / dnf install crun",
+    )
+
+
+def from_record(run_dir: str, name: str) -> Runtime:
+    """The runtime a container was created with."""
+    return choose(run_dir, name)

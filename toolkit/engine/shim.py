@@ -1,0 +1,537 @@
+"""Per-container supervisor: one small process per running container (podman's conmon).
+
+Started by tke as `python3 -I -S shim.py CTRDIR STATUS_FD` (stdlib only, imports nothing of the
+engine, so it stays a few MB). It detaches (setsid + fork), becomes a child subreaper, listens on
+the container's attach socket, runs `RUNTIME create` + `RUNTIME start`, then:
+
+- owns the container's stdio: pipes, or the pty master received over `--console-socket` (-t);
+- writes docker's json-file log (`{"log": "...\\n", "stream": "stdout", "time": "..."}` lines);
+- serves attach clients on a unix socket (protocol below);
+- reaps the container, records exit code and times in CTRDIR/state.json (atomically);
+- honours restart policies (no, on-failure[:N], always, unless-stopped) unless CTRDIR/stopped
+  exists (tke stop/kill writes it), with docker's doubling back-off;
+- at the end: `RUNTIME delete`, unmount the rootfs, and for --rm exec the engine's cleanup
+  command — unless an attached client claimed the removal (foreground `tke run --rm`).
+
+Status lines to STATUS_FD (JSON): {"listening": true}, then {"started": PID} or {"error": MSG}.
+
+Attach protocol: the client sends one JSON line {"stdin","stdout","stderr","claim_rm","rows",
+"cols"}, then frames `>BI` (type, length) + payload: 0 stdin data, 1 stdin closed, 2 resize
+("ROWS COLS"). The shim sends frames 1 stdout, 2 stderr, 3 exit (the exit code in ASCII).
+
+CTRDIR/shim.json (written by tke): id, bundle, runtime (argv prefix), tty, stdin, stdin_once,
+log, sock, console_sock, pidfile, restart {Name, MaximumRetryCount}, autoremove, cleanup (argv),
+merged, attach_first.
+"""
+
+import errno
+import json
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+
+FRAME = struct.Struct(">BI")
+STDIN, STDIN_CLOSE, RESIZE = 0, 1, 2
+STDOUT, STDERR, EXIT = 1, 2, 3
+
+
+def now():
+    t = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t // 10**9)) + f".{t % 10**9:09d}Z"
+
+
+def write_json(path, data):
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as fh:
+        json.dump(data, fh)
+    os.replace(tmp, path)
+
+
+def spawn(argv, stdin, stdout, stderr):
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.dup2(stdin, 0)
+            os.dup2(stdout, 1)
+            os.dup2(stderr, 2)
+            os.closerange(3, 65536)
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            os.execvp(argv[0], argv)
+        finally:
+            os._exit(127)
+    return pid
+
+
+def wait_pid(pid):
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return os.waitstatus_to_exitcode(status)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return -1
+
+
+def read_available(fd):
+    out = b""
+    os.set_blocking(fd, False)
+    try:
+        while True:
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            out += data
+    except OSError:
+        pass
+    return out
+
+
+def become_subreaper():
+    import ctypes
+
+    ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+class Client:
+    def __init__(self, sock, want):
+        self.sock = sock
+        self.want = want
+        self.buf = b""
+
+    def send(self, kind, data):
+        try:
+            self.sock.sendall(FRAME.pack(kind, len(data)) + data)
+            return True
+        except OSError:
+            return False
+
+
+class Shim:
+    def __init__(self, ctrdir, status_fd):
+        self.dir = ctrdir
+        self.status_fd = status_fd
+        with open(os.path.join(ctrdir, "shim.json")) as fh:
+            self.cfg = json.load(fh)
+        self.id = self.cfg["id"]
+        self.state_path = os.path.join(ctrdir, "state.json")
+        self.state = {
+            "Status": "created",
+            "Pid": 0,
+            "ExitCode": 0,
+            "StartedAt": "",
+            "FinishedAt": "",
+            "RestartCount": 0,
+            "ShimPid": os.getpid(),
+            "Error": "",
+        }
+        self.clients = []
+        self.outputs = {}
+        self.partial = {STDOUT: b"", STDERR: b""}
+        self.stdin_fd = -1
+        self.pid = 0
+        self.exit_code = None
+        self.exit_time = 0.0
+        self.started_mono = 0.0
+        self.log = open(self.cfg["log"], "ab", buffering=0)
+
+    # --- status and state ----------------------------------------------------------------
+    def status(self, **msg):
+        if self.status_fd >= 0:
+            try:
+                os.write(self.status_fd, (json.dumps(msg) + "\n").encode())
+            except OSError:
+                pass
+
+    def save(self, **changes):
+        self.state.update(changes)
+        self.state["ShimPid"] = os.getpid()
+        write_json(self.state_path, self.state)
+
+    # --- container start -----------------------------------------------------------------
+    def start_container(self):
+        cfg = self.cfg
+        rt = cfg["runtime"]
+        devnull = os.open(os.devnull, os.O_RDWR)
+        err_r, err_w = os.pipe()
+        child_in, out_w = devnull, devnull
+        console = None
+        if cfg["tty"]:
+            console = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                os.unlink(cfg["console_sock"])
+            except FileNotFoundError:
+                pass
+            console.bind(cfg["console_sock"])
+            console.listen(1)
+        else:
+            if cfg["stdin"]:
+                child_in, self.stdin_fd = os.pipe()
+            out_r, out_w = os.pipe()
+            self.outputs[out_r] = STDOUT
+            self.outputs[err_r] = STDERR
+        try:
+            os.unlink(cfg["pidfile"])
+        except FileNotFoundError:
+            pass
+        argv = rt + ["create", "--bundle", cfg["bundle"], "--pid-file", cfg["pidfile"]]
+        if console is not None:
+            argv += ["--console-socket", cfg["console_sock"]]
+        pid = spawn(argv + [self.id], child_in, out_w, err_w)
+        if child_in != devnull:
+            os.close(child_in)
+        if out_w != devnull:
+            os.close(out_w)
+        os.close(err_w)
+        os.close(devnull)
+        rc = self.wait_create(pid, console)
+        if rc != 0:
+            msg = read_available(err_r).decode("utf-8", "replace").strip()
+            self.outputs.pop(err_r, None)
+            os.close(err_r)
+            raise RuntimeError(msg or f"runtime create failed (exit {rc})")
+        if console is not None:
+            os.close(err_r)
+        with open(cfg["pidfile"]) as fh:
+            self.pid = int(fh.read().strip())
+        self.run_start()
+        self.exit_code = None
+        self.started_mono = time.monotonic()
+        self.save(Status="running", Pid=self.pid, StartedAt=now(), Error="", ExitCode=0)
+
+    def wait_create(self, pid, console):
+        if console is None:
+            return wait_pid(pid)
+        rc = None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([console], [], [], 0.05)
+            if ready:
+                conn, _ = console.accept()
+                _, fds, _, _ = socket.recv_fds(conn, 1024, 1)
+                conn.close()
+                if fds:
+                    self.outputs[fds[0]] = STDOUT
+                    self.stdin_fd = fds[0]
+                    self.resize(self.cfg.get("rows"), self.cfg.get("cols"))
+                break
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                rc = os.waitstatus_to_exitcode(status)
+                break
+        console.close()
+        try:
+            os.unlink(self.cfg["console_sock"])
+        except OSError:
+            pass
+        return wait_pid(pid) if rc is None else rc
+
+    def run_start(self):
+        err_r, err_w = os.pipe()
+        devnull = os.open(os.devnull, os.O_RDWR)
+        pid = spawn(self.cfg["runtime"] + ["start", self.id], devnull, devnull, err_w)
+        os.close(err_w)
+        os.close(devnull)
+        rc = wait_pid(pid)
+        msg = read_available(err_r).decode("utf-8", "replace").strip()
+        os.close(err_r)
+        if rc != 0:
+            raise RuntimeError(msg or f"runtime start failed (exit {rc})")
+
+    def resize(self, rows, cols):
+        if not (self.cfg["tty"] and rows and cols and self.stdin_fd >= 0):
+            return
+        import fcntl
+        import termios
+
+        try:
+            fcntl.ioctl(self.stdin_fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        except OSError:
+            pass
+
+    # --- output and log ------------------------------------------------------------------
+    def output(self, stream, data):
+        name = b'"stdout"' if stream == STDOUT else b'"stderr"'
+        buf = self.partial[stream] + data
+        lines = buf.split(b"\n")
+        self.partial[stream] = lines.pop()
+        for line in lines:
+            self.log_line(line + b"\n", name)
+        if len(self.partial[stream]) > 16384:
+            self.log_line(self.partial[stream], name)
+            self.partial[stream] = b""
+        for client in list(self.clients):
+            key = "stdout" if stream == STDOUT else "stderr"
+            if client.want.get(key) and not client.send(stream, data):
+                self.drop(client)
+
+    def log_line(self, raw, name):
+        text = json.dumps(raw.decode("utf-8", "replace"))
+        self.log.write(
+            b'{"log":'
+            + text.encode()
+            + b',"stream":'
+            + name
+            + b',"time":"'
+            + now().encode()
+            + b'"}\n'
+        )
+
+    def flush_partial(self):
+        for stream, rest in self.partial.items():
+            if rest:
+                self.log_line(rest, b'"stdout"' if stream == STDOUT else b'"stderr"')
+                self.partial[stream] = b""
+
+    # --- attach clients ------------------------------------------------------------------
+    def accept(self, listener):
+        try:
+            sock, _ = listener.accept()
+        except OSError:
+            return None
+        sock.settimeout(5)
+        header = b""
+        try:
+            while not header.endswith(b"\n") and len(header) < 4096:
+                chunk = sock.recv(1)
+                if not chunk:
+                    break
+                header += chunk
+            want = json.loads(header or b"{}")
+        except (OSError, ValueError):
+            sock.close()
+            return None
+        client = Client(sock, want)
+        self.clients.append(client)
+        if want.get("rows"):
+            self.resize(want.get("rows"), want.get("cols"))
+        if self.exit_code is not None and not self.will_restart():
+            client.send(EXIT, str(self.exit_code).encode())
+        return client
+
+    def drop(self, client):
+        if client in self.clients:
+            self.clients.remove(client)
+        try:
+            client.sock.close()
+        except OSError:
+            pass
+
+    def from_client(self, client):
+        try:
+            data = client.sock.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self.drop(client)
+            return
+        client.buf += data
+        while len(client.buf) >= FRAME.size:
+            kind, size = FRAME.unpack(client.buf[: FRAME.size])
+            if len(client.buf) < FRAME.size + size:
+                break
+            payload = client.buf[FRAME.size : FRAME.size + size]
+            client.buf = client.buf[FRAME.size + size :]
+            self.client_frame(kind, payload)
+
+    def client_frame(self, kind, payload):
+        if kind == STDIN and self.stdin_fd >= 0:
+            try:
+                os.write(self.stdin_fd, payload)
+            except OSError:
+                pass
+        elif kind == STDIN_CLOSE and not self.cfg["tty"] and self.cfg.get("stdin_once"):
+            if self.stdin_fd >= 0:
+                os.close(self.stdin_fd)
+                self.stdin_fd = -1
+        elif kind == RESIZE:
+            parts = payload.split()
+            if len(parts) == 2:
+                self.resize(int(parts[0]), int(parts[1]))
+
+    # --- exit and restart ----------------------------------------------------------------
+    def reap(self):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid == self.pid and self.exit_code is None:
+                self.exit_code = os.waitstatus_to_exitcode(status)
+                if self.exit_code < 0:
+                    self.exit_code = 128 - self.exit_code
+                self.exit_time = time.monotonic()
+
+    def will_restart(self):
+        policy = self.cfg.get("restart") or {}
+        name = policy.get("Name") or "no"
+        if os.path.exists(os.path.join(self.dir, "stopped")) or name == "no":
+            return False
+        if name == "on-failure":
+            limit = int(policy.get("MaximumRetryCount") or 0)
+            return self.exit_code != 0 and (limit == 0 or self.state["RestartCount"] < limit)
+        return name in ("always", "unless-stopped")
+
+    def close_outputs(self):
+        for fd in list(self.outputs):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.outputs.clear()
+        if self.stdin_fd >= 0 and not self.cfg["tty"]:
+            try:
+                os.close(self.stdin_fd)
+            except OSError:
+                pass
+        self.stdin_fd = -1
+
+    def runtime(self, *args):
+        devnull = os.open(os.devnull, os.O_RDWR)
+        pid = spawn(list(args), devnull, devnull, devnull)
+        os.close(devnull)
+        return wait_pid(pid)
+
+    def finish(self):
+        """The container exited and its output is drained: restart or wind down."""
+        self.flush_partial()
+        self.close_outputs()
+        ran = time.monotonic() - self.started_mono
+        self.save(Status="exited", ExitCode=self.exit_code, FinishedAt=now(), Pid=0)
+        if self.will_restart():
+            self.runtime(*(self.cfg["runtime"] + ["delete", "--force", self.id]))
+            delay = 0.1 if ran >= 10 else min(0.1 * 2 ** self.state["RestartCount"], 60)
+            self.save(Status="restarting", RestartCount=self.state["RestartCount"] + 1)
+            time.sleep(delay)
+            if not os.path.exists(os.path.join(self.dir, "stopped")):
+                try:
+                    self.start_container()
+                    return True
+                except (OSError, RuntimeError) as exc:
+                    self.save(Status="exited", Error=str(exc))
+            else:
+                self.save(Status="exited")
+        claimed = any(c.want.get("claim_rm") for c in self.clients)
+        for client in list(self.clients):
+            client.send(EXIT, str(self.exit_code).encode())
+            self.drop(client)
+        if claimed:
+            return False
+        self.runtime(*(self.cfg["runtime"] + ["delete", "--force", self.id]))
+        self.runtime("umount", self.cfg["merged"])
+        if self.cfg.get("autoremove") and self.cfg.get("cleanup"):
+            self.log.close()
+            os.closerange(3, 65536)
+            try:
+                os.execvp(self.cfg["cleanup"][0], self.cfg["cleanup"])
+            except OSError:
+                pass
+        return False
+
+    # --- main loop -----------------------------------------------------------------------
+    def serve(self, listener, wake_r):
+        drain_deadline = None
+        while True:
+            fds = [listener, wake_r] + list(self.outputs) + [c.sock for c in self.clients]
+            timeout = None
+            if self.exit_code is not None:
+                drain_deadline = drain_deadline or time.monotonic() + 0.5
+                timeout = max(0.0, drain_deadline - time.monotonic())
+                if not self.outputs or timeout == 0.0:
+                    drain_deadline = None
+                    if not self.finish():
+                        return
+                    continue
+            try:
+                ready, _, _ = select.select(fds, [], [], timeout)
+            except InterruptedError:
+                continue
+            for obj in ready:
+                if obj is wake_r:
+                    read_available(wake_r)
+                    self.reap()
+                elif obj is listener:
+                    self.accept(listener)
+                elif isinstance(obj, int):
+                    self.read_output(obj)
+                else:
+                    for client in list(self.clients):
+                        if client.sock is obj:
+                            self.from_client(client)
+
+    def read_output(self, fd):
+        try:
+            data = os.read(fd, 65536)
+        except OSError as exc:
+            data = b"" if exc.errno in (errno.EIO, errno.EBADF) else None
+            if data is None:
+                return
+        if not data:
+            self.outputs.pop(fd, None)
+            os.close(fd)
+            if fd == self.stdin_fd:
+                self.stdin_fd = -1
+            return
+        self.output(self.outputs[fd], data)
+
+
+def listen(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    sock.listen(32)
+    return sock
+
+
+def main():
+    ctrdir, status_fd = sys.argv[1], int(sys.argv[2])
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_IGN)
+    become_subreaper()
+    os.chdir(ctrdir)
+    shim = Shim(ctrdir, status_fd)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_w)
+    listener = listen(shim.cfg["sock"])
+    shim.save()
+    shim.status(listening=True)
+    if shim.cfg.get("attach_first"):
+        ready, _, _ = select.select([listener], [], [], 10)
+        if ready:
+            shim.accept(listener)
+    try:
+        shim.start_container()
+    except (OSError, RuntimeError) as exc:
+        shim.save(Status="exited", ExitCode=shim.cfg.get("fail_code", 127), Error=str(exc))
+        shim.status(error=str(exc))
+        shim.runtime(*(shim.cfg["runtime"] + ["delete", "--force", shim.id]))
+        return 1
+    shim.status(started=shim.pid)
+    os.close(status_fd)
+    shim.status_fd = -1
+    shim.reap()
+    shim.serve(listener, wake_r)
+    listener.close()
+    try:
+        os.unlink(shim.cfg["sock"])
+    except OSError:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""The OCI runtime spec (config.json) for a container, as docker would configure it.
+
+`build(rec, merged, ctrdir, user)` takes the container record (docker inspect's Config and
+HostConfig) and returns the spec: process (args, env, cwd, user, tty, rlimits clamped to what
+the host allows, capabilities = docker's default set ± --cap-add/--cap-drop, or all with
+--privileged), namespaces (pid, mount, ipc, uts, net), docker's default mounts, masked and
+read-only /proc paths, hostname, /etc/hosts, /etc/hostname and /etc/resolv.conf bind mounts, and
+cgroup limits (--memory, --cpus, --cpu-shares, --pids-limit) under `linux.resources`.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from typing import Optional
+
+from toolkit.engine import cgroups
+from toolkit.errors import TkError
+
+DEFAULT_CAPS = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+]
+ALL_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
+]  # fmt: skip
+MASKED = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+]
+READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CPU_PERIOD = 100_000
+
+
+class SpecError(TkError):
+    exit_code = 125
+
+
+def caps(privileged: bool, add: list, drop: list) -> list:
+    if privileged:
+        return list(ALL_CAPS)
+    names = list(DEFAULT_CAPS)
+    for cap in add:
+        cap = _cap(cap)
+        if cap == "CAP_ALL":
+            names = list(ALL_CAPS)
+        elif cap not in names:
+            names.append(cap)
+    for cap in drop:
+        cap = _cap(cap)
+        names = [] if cap == "CAP_ALL" else [n for n in names if n != cap]
+    return names
+
+
+def _cap(name: str) -> str:
+    name = name.upper()
+    full = name if name.startswith("CAP_") else "CAP_" + name
+    if full != "CAP_ALL" and full not in ALL_CAPS:
+        raise SpecError(f"invalid capability: {name}")
+    return full
+
+
+def rlimits() -> list:
+    """docker's default RLIMIT_NOFILE (1048576), clamped to this host's hard limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = 1048576 if hard == resource.RLIM_INFINITY else min(1048576, hard)
+    return [{"type": "RLIMIT_NOFILE", "hard": limit, "soft": limit}]
+
+
+def mounts(ctrdir: str, read_only_sys: bool = True) -> list:
+    sys_opts = ["nosuid", "noexec", "nodev"] + (["ro"] if read_only_sys else [])
+    nosx = ["nosuid", "noexec", "nodev"]
+    out = [
+        _mount("/proc", "proc", "proc", nosx),
+        _mount("/dev", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
+        _mount(
+            "/dev/pts",
+            "devpts",
+            "devpts",
+            ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        ),
+        _mount("/sys", "sysfs", "sysfs", sys_opts),
+        _mount("/sys/fs/cgroup", "cgroup", "cgroup", nosx + ["relatime", "ro"]),
+        _mount("/dev/mqueue", "mqueue", "mqueue", nosx),
+        _mount("/dev/shm", "tmpfs", "shm", nosx + ["mode=1777", "size=65536k"]),
+    ]
+    for name in ("resolv.conf", "hostname", "hosts"):
+        out.append(
+            {
+                "destination": f"/etc/{name}",
+                "type": "bind",
+                "source": os.path.join(ctrdir, name),
+                "options": ["rbind", "rprivate"],
+            }
+        )
+    return out
+
+
+def _mount(dest: str, kind: str, source: str, options: list) -> dict:
+    return {"destination": dest, "type": kind, "source": source, "options": options}
+
+
+def resources(host: dict, privileged: bool) -> dict:
+    res: dict = {"devices": [{"allow": privileged, "access": "rwm"}]}
+    if host.get("Memory"):
+        res["memory"] = {"limit": int(host["Memory"])}
+    cpu: dict = {}
+    if host.get("NanoCpus"):
+        cpu["quota"] = int(host["NanoCpus"] * CPU_PERIOD // 1_000_000_000)
+        cpu["period"] = CPU_PERIOD
+    if host.get("CpuShares"):
+        cpu["shares"] = int(host["CpuShares"])
+    if cpu:
+        res["cpu"] = cpu
+    if host.get("PidsLimit"):
+        res["pids"] = {"limit": int(host["PidsLimit"])}
+    return res
+
+
+def environment(cfg: dict, hostname: str) -> list:
+    env = {}
+    for item in cfg.get("Env") or []:
+        key, _, _ = item.partition("=")
+        env[key] = item
+    env.setdefault("PATH", f"PATH={DEFAULT_PATH}")
+    env["HOSTNAME"] = f"HOSTNAME={hostname}"
+    if cfg.get("Tty"):
+        env.setdefault("TERM", "TERM=xterm")
+    return list(env.values())
+
+
+def build(rec: dict, merged: str, ctrdir: str, user: tuple, layout: Optional[str] = None) -> dict:
+    cfg, host = rec["Config"], rec["HostConfig"]
+    privileged = bool(host.get("Privileged"))
+    capset = caps(privileged, host.get("CapAdd") or [], host.get("CapDrop") or [])
+    uid, gid, extra = user
+    hostname = cfg.get("Hostname") or rec["Id"][:12]
+    process = {
+        "terminal": bool(cfg.get("Tty")),
+        "user": {"uid": uid, "gid": gid, "additionalGids": extra},
+        "args": [rec["Path"], *rec["Args"]],
+        "env": environment(cfg, hostname),
+        "cwd": cfg.get("WorkingDir") or "/",
+        "capabilities": {k: capset for k in ("bounding", "effective", "permitted")},
+        "rlimits": rlimits(),
+        "noNewPrivileges": bool(host.get("NoNewPrivileges")),
+    }
+    if uid == 0:
+        process["capabilities"]["inheritable"] = []
+    else:
+        process["capabilities"]["effective"] = []
+        process["capabilities"]["permitted"] = []
+    if cfg.get("Tty"):
+        process["consoleSize"] = {"height": 24, "width": 80}
+    namespaces = [{"type": t} for t in ("pid", "mount", "ipc", "uts", "network")]
+    if (layout or cgroups.mode()) == "v2":
+        namespaces.append({"type": "cgroup"})
+    linux = {
+        "namespaces": namespaces,
+        "cgroupsPath": cgroups.cgroup_path(rec["Id"]),
+        "resources": resources(host, privileged),
+        "maskedPaths": [] if privileged else MASKED,
+        "readonlyPaths": [] if privileged else READONLY,
+    }
+    return {
+        "ociVersion": "1.0.2",
+        "process": process,
+        "root": {"path": merged, "readonly": bool(host.get("ReadonlyRootfs"))},
+        "hostname": hostname,
+        "mounts": mounts(ctrdir, read_only_sys=not privileged),
+        "linux": linux,
+    }
+
+
+def resolve_user(merged: str, spec_user: str) -> tuple:
+    """`-u name|uid[:group|gid]` -> (uid, gid, additional gids) using the image's files."""
+    name, _, group = (spec_user or "").partition(":")
+    passwd = _table(merged, "etc/passwd")
+    groups = _table(merged, "etc/group")
+    uid, gid = 0, 0
+    if name:
+        row = next((r for r in passwd if name in (r[0], r[2]) and len(r) > 3), None)
+        if row is not None:
+            uid, gid = int(row[2]), int(row[3])
+        elif name.isdigit():
+            uid, gid = int(name), 0
+        else:
+            raise SpecError(
+                f"unable to find user {name}: no matching entries in passwd file",
+            )
+    if group:
+        row = next((r for r in groups if group in (r[0], r[2]) and len(r) > 2), None)
+        if row is not None:
+            gid = int(row[2])
+        elif group.isdigit():
+            gid = int(group)
+        else:
+            raise SpecError(f"unable to find group {group}: no matching entries in group file")
+    user_name = next((r[0] for r in passwd if len(r) > 2 and r[2] == str(uid)), None)
+    extra = sorted(
+        {
+            int(r[2])
+            for r in groups
+            if len(r) > 3 and user_name and user_name in r[3].split(",") and r[2].isdigit()
+        }
+        - {gid}
+    )
+    return uid, gid, extra
+
+
+def _table(merged: str, rel: str) -> list:
+    path = os.path.join(merged, rel)
+    real = os.path.realpath(path)
+    if not real.startswith(os.path.realpath(merged) + "/"):
+        return []
+    try:
+        with open(real, errors="replace") as fh:
+            return [line.rstrip("\n").split(":") for line in fh if ":" in line]
+    except OSError:
+        return []
