@@ -54,7 +54,10 @@ class Decompressor:
         self.source = iter(chunks)
         self.compression = compression
         self.hash = hashlib.sha256()
-        self.buffer = bytearray()
+        self.chunk = b""
+        self.pos = 0
+        self.offset = 0
+        self.pending = b""
         self.eof = False
         self.error: Optional[BaseException] = None
         self.proc: Optional[subprocess.Popen] = None
@@ -100,7 +103,15 @@ class Decompressor:
                 if self.proc.wait() != 0:
                     raise TkError(f"zstd could not decompress the layer: {err}")
             return data
-        for chunk in self.source:
+        while True:
+            if self.pending:
+                out = self._inflate(self.pending)
+                if out:
+                    return out
+                continue
+            chunk = next(self.source, None)
+            if chunk is None:
+                break
             if self.compression == "none":
                 return chunk
             out = self._inflate(chunk)
@@ -114,31 +125,65 @@ class Decompressor:
         return b""
 
     def _inflate(self, chunk: bytes) -> bytes:
-        out = self.zobj.decompress(chunk)
-        while self.zobj.eof and self.zobj.unused_data:  # concatenated gzip members
-            rest = self.zobj.unused_data
+        """Bounded output per call, so a gzip bomb cannot blow up memory."""
+        out = self.zobj.decompress(chunk, 4 << 20)
+        self.pending = self.zobj.unconsumed_tail
+        if self.zobj.eof and self.zobj.unused_data:  # concatenated gzip members
+            self.pending = self.zobj.unused_data
             self.zobj = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            out += self.zobj.decompress(rest)
         return out
 
+    def _fill(self) -> bool:
+        try:
+            data = self._more()
+        except zlib.error as exc:
+            raise TkError(f"layer is not valid gzip: {exc}") from None
+        if not data:
+            self.eof = True
+            return False
+        self.hash.update(data)
+        self.chunk = self.chunk[self.pos :] + data if self.pos < len(self.chunk) else data
+        self.pos = 0
+        return True
+
     def read(self, n: int = -1) -> bytes:
-        while not self.eof and (n < 0 or len(self.buffer) < n):
-            try:
-                data = self._more()
-            except zlib.error as exc:
-                raise TkError(f"layer is not valid gzip: {exc}") from None
-            if not data:
-                self.eof = True
-                break
-            self.hash.update(data)
-            self.buffer += data
-        if n < 0 or n >= len(self.buffer):
-            out = bytes(self.buffer)
-            self.buffer.clear()
+        if n is None or n < 0:
+            parts = [self.chunk[self.pos :]]
+            while self._fill():
+                parts.append(self.chunk)
+            self.chunk, self.pos = b"", 0
+            out = b"".join(parts)
+            self.offset += len(out)
             return out
-        out = bytes(self.buffer[:n])
-        del self.buffer[:n]
+        while len(self.chunk) - self.pos < n and not self.eof:
+            self._fill()
+        out = self.chunk[self.pos : self.pos + n]
+        self.pos += len(out)
+        self.offset += len(out)
         return out
+
+    def readinto(self, buf) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def tell(self) -> int:
+        return self.offset
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        """Forward-only seek (tarfile skips member data this way)."""
+        target = pos if whence == 0 else self.offset + pos if whence == 1 else -1
+        if target < self.offset:
+            back = self.offset - target
+            if back > self.pos:
+                raise TkError("layer stream cannot seek backwards")
+            self.pos -= back
+            self.offset = target
+            return target
+        while self.offset < target:
+            if not self.read(min(target - self.offset, 1 << 20)):
+                break
+        return self.offset
 
     def finish(self) -> str:
         """Read to the end (verifying the compressed stream too) and return the diff_id."""

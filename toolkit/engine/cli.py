@@ -134,13 +134,18 @@ def build_parser() -> tuple[argparse.ArgumentParser, Registrar]:
     for modname in VERB_MODULES:
         try:
             module = importlib.import_module(modname)
+            module.register(reg)
         except ModuleNotFoundError as exc:
             if exc.name != modname:
-                raise
-            continue
-        module.register(reg)
+                _broken(modname, exc)
+        except Exception as exc:  # one broken area must not take every verb down with it
+            _broken(modname, exc)
     _register_common(reg)
     return parser, reg
+
+
+def _broken(modname: str, exc: BaseException) -> None:
+    sys.stderr.write(f"tke: warning: the verbs of {modname} are unavailable: {exc!r}\n")
 
 
 def _group_help(parser: argparse.ArgumentParser) -> Callable:

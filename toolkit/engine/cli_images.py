@@ -8,13 +8,11 @@ import getpass
 import sys
 from typing import Optional
 
-from toolkit.engine import auth, imageview
-from toolkit.engine import images as imagedb
 from toolkit.engine.cli import Context, Registrar, print_objects
-from toolkit.engine.gotemplate import render
-from toolkit.engine.humanize import size, table
-from toolkit.engine.reference import parse
 from toolkit.errors import UsageError
+
+# Handlers import their modules when they run: `tke --help` and each verb load only what they
+# need (start-up time is most of a small pull).
 
 
 def register(reg: Registrar) -> None:
@@ -104,6 +102,7 @@ def pull(ctx: Context, args: argparse.Namespace) -> int:
     from toolkit.engine.manifests import parse_platform
     from toolkit.engine.progress import LayerProgress
     from toolkit.engine.pull import pull as do_pull
+    from toolkit.engine.reference import parse
 
     if args.all_tags:
         raise UsageError("pull --all-tags is not supported by tke")
@@ -132,6 +131,7 @@ def pull(ctx: Context, args: argparse.Namespace) -> int:
 def push(ctx: Context, args: argparse.Namespace) -> int:
     from toolkit.engine.progress import LayerProgress
     from toolkit.engine.push import push as do_push
+    from toolkit.engine.reference import parse
 
     ref = parse(args.name)
     progress = None if args.quiet else LayerProgress(ctx.out, ctx.isatty())
@@ -148,6 +148,9 @@ def push(ctx: Context, args: argparse.Namespace) -> int:
 
 # --- listing -------------------------------------------------------------------------------
 def images_ls(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import imageview
+    from toolkit.engine.humanize import table
+
     db = ctx.store.load()
     rows = imageview.list_rows(ctx.store, db, args.repository)
     for item in args.filter:
@@ -217,6 +220,9 @@ def _matches(row: dict, pattern: str) -> bool:
 
 
 def _formatted(ctx: Context, rows: list, fmt: str, headers: dict) -> int:
+    from toolkit.engine.gotemplate import render
+    from toolkit.engine.humanize import table
+
     fmt = fmt.replace("\\t", "\t").replace("\\n", "\n")
     if fmt.startswith("table"):
         body = fmt[len("table") :].strip() or "\t".join("{{." + h + "}}" for h in headers)
@@ -239,6 +245,8 @@ def _formatted(ctx: Context, rows: list, fmt: str, headers: dict) -> int:
 
 
 def rmi(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import images as imagedb
+
     rc = 0
     for name in args.images:
         try:
@@ -252,11 +260,17 @@ def rmi(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def tag(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import images as imagedb
+
     imagedb.tag(ctx.store, args.source, args.target)
     return 0
 
 
 def history(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import images as imagedb
+    from toolkit.engine import imageview
+    from toolkit.engine.humanize import table
+
     db = ctx.store.load()
     image_id = imagedb.find(db, args.image)
     rows = imageview.history(ctx.store, db, image_id)
@@ -283,6 +297,9 @@ def history(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def _find_image(ctx: Context, name: str) -> Optional[dict]:
+    from toolkit.engine import images as imagedb
+    from toolkit.engine import imageview
+
     db = ctx.store.load()
     try:
         image_id = imagedb.find(db, name)
@@ -305,6 +322,9 @@ def image_inspect(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def image_prune(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import images as imagedb
+    from toolkit.engine.humanize import size
+
     lines, freed = imagedb.prune(ctx.store, all_images=args.all)
     if lines:
         ctx.out.write(
@@ -316,7 +336,14 @@ def image_prune(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+def _lower_verb(line: str) -> str:
+    verb, _, rest = line.partition(":")
+    return f"{verb.lower()}:{rest}"
+
+
 def _df_images(ctx: Context) -> list:
+    from toolkit.engine.humanize import size
+
     db = ctx.store.load()
     total = sum(int(m.get("size", 0)) for m in db["layers"].values())
     active_ids = [i for i in db["images"] if db["holds"].get(i)]
@@ -334,6 +361,7 @@ def _df_images(ctx: Context) -> list:
 
 def system_df(ctx: Context, args: argparse.Namespace) -> int:
     from toolkit.engine.cli import build_parser
+    from toolkit.engine.humanize import table
 
     _, reg = build_parser()
     rows = [fn(ctx) for fn in reg.df_rows]
@@ -363,6 +391,7 @@ def _registry_name(server: str) -> str:
 
 
 def login(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import auth
     from toolkit.engine.registry import Registry, endpoints_for
 
     name = _registry_name(args.server)
@@ -389,6 +418,8 @@ def login(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def logout(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import auth
+
     name = _registry_name(args.server)
     if auth.erase(name):
         ctx.out.write(f"Removing login credentials for {auth.server_key(name)}\n")

@@ -8,10 +8,10 @@ import os
 import sys
 import urllib.parse
 
-from toolkit.engine import archive
 from toolkit.engine.cli import Context, Registrar
-from toolkit.engine.humanize import table
 from toolkit.errors import TkError, UsageError
+
+FORMATS = ("docker-archive", "oci-archive", "oci-dir")
 
 
 def register(reg: Registrar) -> None:
@@ -20,7 +20,7 @@ def register(reg: Registrar) -> None:
     p.add_argument(
         "--format",
         default="docker-archive",
-        choices=archive.FORMATS,
+        choices=FORMATS,
         help="archive format (default docker-archive)",
     )
     p.add_argument("images", nargs="+", metavar="IMAGE")
@@ -59,6 +59,8 @@ def register(reg: Registrar) -> None:
 
 
 def save(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import archive
+
     if args.format == "oci-dir":
         if not args.output:
             raise UsageError("save --format oci-dir needs -o DIRECTORY")
@@ -84,6 +86,8 @@ def save(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def load(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import archive
+
     if args.input:
         if not os.path.exists(args.input):
             raise UsageError(f"load: {args.input}: no such file or directory")
@@ -179,6 +183,8 @@ def _catalog_search(ctx: Context, registry: str, term: str, limit: int) -> list[
 
 
 def search(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine.humanize import table
+
     if not 1 <= args.limit <= 100:
         raise UsageError("limit must be between 1 and 100")
     registry, term = _split_term(args.term)

@@ -185,7 +185,8 @@ class _Extractor:
     def attributes(self, member: tarfile.TarInfo, full: str) -> None:
         symlink = member.issym()
         if self.privileged:
-            os.chown(full, member.uid, member.gid, follow_symlinks=False)
+            if member.uid or member.gid or os.geteuid() or os.getegid():
+                os.chown(full, member.uid, member.gid, follow_symlinks=False)
             for key, value in member.pax_headers.items():
                 if key.startswith("SCHILY.xattr."):
                     self.xattr(member, full, key[len("SCHILY.xattr.") :], value)
@@ -219,7 +220,9 @@ def extract(fileobj: BinaryIO, dest: str, privileged: Optional[bool] = None) -> 
     """
     ex = _Extractor(dest, _is_privileged() if privileged is None else privileged)
     try:
-        with tarfile.open(fileobj=fileobj, mode="r|", bufsize=1 << 20) as tar:
+        seekable = hasattr(fileobj, "seek") and hasattr(fileobj, "tell")
+        mode = "r:" if seekable else "r|"
+        with tarfile.open(fileobj=fileobj, mode=mode, bufsize=1 << 16) as tar:
             for member in tar:
                 ex.member(tar, member)
     except tarfile.TarError as exc:

@@ -38,7 +38,7 @@ from toolkit.engine.store import Store, chain_ids, digest_bytes, hexpart, remove
 from toolkit.errors import TkError
 
 Progress = Callable[[str, str, int, int], None]
-MAX_PARALLEL = 4
+MAX_PARALLEL = 6
 
 
 class PullError(TkError):

@@ -64,6 +64,16 @@ def is_insecure(host: str, settings: dict) -> bool:
     return False
 
 
+def _is_loopback(host: str) -> bool:
+    bare = _bare_host(host)
+    if bare == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(bare).is_loopback
+    except ValueError:
+        return False
+
+
 def _bare_host(host: str) -> str:
     if host.startswith("["):
         return host[1 : host.index("]")]
@@ -108,7 +118,11 @@ class Registry:
             self.host, self.schemes = parts.netloc, [parts.scheme]
         else:
             self.host = endpoint
-            self.schemes = ["https", "http"] if is_insecure(endpoint, settings) else ["https"]
+            self.schemes = ["https"]
+            if _is_loopback(endpoint):
+                self.schemes = ["http", "https"]  # a TLS registry answers plain HTTP with 400
+            elif is_insecure(endpoint, settings):
+                self.schemes = ["https", "http"]
         self.insecure = "http" in self.schemes or is_insecure(self.host, settings)
         self.credentials = credentials if credentials is not None else auth.get(self.name)
         self.http = Client(verify_tls=not self.insecure)
