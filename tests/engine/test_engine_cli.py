@@ -1,0 +1,130 @@
+"""tke's command line: help, references, Go templates, TTY progress, human sizes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from toolkit.engine import gotemplate, humanize
+from toolkit.engine.reference import parse
+from toolkit.errors import UsageError
+
+REFERENCES = [
+    ("nginx", "docker.io/library/nginx:latest", "nginx:latest"),
+    ("user/app:1.2", "docker.io/user/app:1.2", "user/app:1.2"),
+    ("index.docker.io/library/busybox", "docker.io/library/busybox:latest", "busybox:latest"),
+    ("127.0.0.1:5000/team/app", "127.0.0.1:5000/team/app:latest", "127.0.0.1:5000/team/app:latest"),
+    ("localhost/app:dev", "localhost/app:dev", "localhost/app:dev"),
+    (
+        "quay.io/org/img@sha256:" + "a" * 64,
+        "quay.io/org/img@sha256:" + "a" * 64,
+        "quay.io/org/img@sha256:" + "a" * 64,
+    ),
+    ("reg.example:443/a/b/c:t", "reg.example:443/a/b/c:t", "reg.example:443/a/b/c:t"),
+]
+
+
+@pytest.mark.parametrize("text,full,familiar", REFERENCES)
+def test_reference_normalisation(text, full, familiar):
+    ref = parse(text)
+    assert str(ref) == full
+    assert ref.familiar == familiar
+
+
+@pytest.mark.parametrize("bad", ["", "Nginx", "a//b", "a:", "a@sha256:12", "-a", "a/..", "x y"])
+def test_bad_references(bad):
+    with pytest.raises(UsageError, match="invalid reference format"):
+        parse(bad)
+
+
+def test_help_and_version():
+    env = dict(os.environ, TKE_ROOT="/nonexistent-tkt-img")
+    proc = subprocess.run(
+        [sys.executable, "-m", "toolkit.engine.cli", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 0
+    for verb in (
+        "pull",
+        "push",
+        "images",
+        "rmi",
+        "tag",
+        "history",
+        "search",
+        "save",
+        "load",
+        "import",
+        "login",
+        "logout",
+        "image",
+        "system",
+    ):
+        assert f"    {verb} " in proc.stdout or f"    {verb}\n" in proc.stdout, verb
+    proc = subprocess.run(
+        [sys.executable, "-m", "toolkit.engine.cli", "image", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert "prune" in proc.stdout and "inspect" in proc.stdout and "ls" in proc.stdout
+    proc = subprocess.run(
+        [sys.executable, "-m", "toolkit.engine.cli", "pull"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 5 and "the following arguments are required" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_go_templates():
+    data = {
+        "Id": "sha256:abc",
+        "Config": {"Env": ["A=1", "B=2"], "Labels": {"k": "v"}},
+        "RepoTags": [],
+        "Size": 10,
+    }
+    assert gotemplate.render("{{.Id}}", data) == "sha256:abc"
+    assert gotemplate.render("{{json .Config.Env}}", data) == '["A=1","B=2"]'
+    assert gotemplate.render('{{index .Config.Labels "k"}}', data) == "v"
+    assert gotemplate.render('{{join .Config.Env ","}}', data) == "A=1,B=2"
+    assert gotemplate.render("{{range .Config.Env}}[{{.}}]{{end}}", data) == "[A=1][B=2]"
+    assert gotemplate.render("{{if .RepoTags}}tagged{{else}}none{{end}}", data) == "none"
+    assert gotemplate.render("{{.Missing}}", data) == "<no value>"
+    assert gotemplate.render("{{.Config.Env | json}}", data) == '["A=1","B=2"]'
+    with pytest.raises(UsageError, match="missing"):
+        gotemplate.render("{{range .X}}", data)
+    with pytest.raises(UsageError, match="not defined"):
+        gotemplate.render("{{bogus .X}}", data)
+
+
+def test_human_units():
+    assert humanize.size(4261550) == "4.26MB"
+    assert humanize.size(1240) == "1.24kB"
+    assert humanize.size(999) == "999B"
+    assert humanize.duration(90) == "About a minute"
+    assert humanize.duration(3 * 86400) == "3 days"
+
+
+@pytest.mark.engine
+def test_pull_progress_on_a_tty(registry, tke_root):
+    pexpect = pytest.importorskip("pexpect")
+    env = dict(os.environ, TKE_ROOT=str(tke_root))
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "toolkit.engine.cli", "pull", f"{registry.host}/multi"],
+        env=env,
+        timeout=60,
+    )
+    child.expect(pexpect.EOF)
+    child.close()
+    out = child.before.decode()
+    assert child.exitstatus == 0, out
+    assert "\x1b[2K" in out and "Pull complete" in out
+    assert f"Status: Downloaded newer image for {registry.host}/multi:latest" in out
