@@ -1,0 +1,200 @@
+"""tke run/create/start/stop/kill/rm/ps/logs/exec/inspect end to end, on crun and runc, with
+real overlayfs and busybox pulled from the real registry fixture."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from tests.engine.ctrhelpers import ctr_fixture, ctr_runc_fixture  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.engine]
+
+DOCKER_CAPS = 0xA80425FB  # docker's default capability set, as /proc/self/status shows it
+
+
+def wait_for(fn, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.05)
+    return fn()
+
+
+def test_run_output_exit_code_and_rm(ctr):
+    r = ctr.run("run", "--rm", ctr.image, "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
+    assert ctr.ids() == []
+    assert os.listdir(os.path.join(ctr.root, "containers")) == ["lock"]
+
+
+def test_run_stdin_env_workdir_user_hostname(ctr):
+    r = ctr.run("run", "-i", "--rm", ctr.image, "cat", input="piped in\n")
+    assert r.stdout == "piped in\n"
+    script = "echo $FOO $BAR; pwd; id -u; id -g; hostname; cat /etc/hostname"
+    env_file = os.path.join(ctr.root, "env.list")
+    with open(env_file, "w") as fh:
+        fh.write("# comment\nBAR=from-file\n")
+    r = ctr.run(
+        "run", "--rm", "-e", "FOO=foo", "--env-file", env_file, "-w", "/tmp", "-u", "1000:1000",
+        "--hostname", "box1", ctr.image, "sh", "-c", script,
+    )  # fmt: skip
+    assert r.stdout.split("\n")[:6] == ["foo from-file", "/tmp", "1000", "1000", "box1", "box1"]
+
+
+def test_detached_lifecycle_ps_logs_exec_inspect_stop(ctr):
+    cid = ctr.ok(
+        "run", "-d", "--name", "web", "-l", "tier=front", ctr.image,
+        "sh", "-c", "trap 'echo bye; exit 0' TERM; echo started; while :; do sleep 0.1; done",
+    ).strip()  # fmt: skip
+    assert len(cid) == 64
+    assert wait_for(lambda: "started" in ctr.ok("logs", "web"))
+    ps = ctr.ok("ps").splitlines()
+    assert ps[0].split() == ["CONTAINER", "ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS",
+                             "NAMES"]  # fmt: skip
+    assert cid[:12] in ps[1] and " Up " in ps[1] and ps[1].endswith("web")
+    assert ctr.ok("ps", "-q") == cid[:12] + "\n"
+    assert ctr.ok("ps", "-q", "--filter", "label=tier=front") == cid[:12] + "\n"
+    assert ctr.ok("ps", "-q", "--filter", "label=tier=back") == ""
+    assert ctr.ok("ps", "--format", "{{.Names}} {{.State}}") == "web running\n"
+    r = ctr.run("exec", "-e", "X=1", "web", "sh", "-c", "echo $X $HOSTNAME; exit 4")
+    assert (r.returncode, r.stdout) == (4, f"1 {cid[:12]}\n")
+    info = json.loads(ctr.ok("inspect", "web"))[0]
+    assert info["Id"] == cid and info["Name"] == "/web"
+    assert info["State"]["Status"] == "running" and info["State"]["Running"] is True
+    assert info["Config"]["Labels"] == {"tier": "front"}
+    assert info["HostConfig"]["Runtime"] == ctr.runtime
+    assert ctr.ok("inspect", "-f", "{{.State.Pid}}", "web").strip() == str(info["State"]["Pid"])
+    assert ctr.ok("inspect", "-f", "{{json .Config.Labels}}", "web") == '{"tier":"front"}\n'
+    assert ctr.ok("inspect", "-f", '{{index .Config.Labels "tier"}}', "web") == "front\n"
+    assert ctr.ok("inspect", "-f", "{{range .Args}}[{{.}}]{{end}}", "web").startswith("[-c][trap")
+    assert ctr.ok("inspect", "-f", "{{ .NetworkSettings.IPAddress }}", "web") == "\n"
+    assert ctr.ok("stop", "web") == "web\n"
+    state = json.loads(ctr.ok("inspect", "web"))[0]["State"]
+    assert (state["Status"], state["ExitCode"], state["Running"]) == ("exited", 0, False)
+    assert ctr.ok("logs", "web") == "started\nbye\n"
+    assert "Exited (0)" in ctr.ok("ps", "-a")
+    assert ctr.ok("ps", "-q") == ""
+    assert ctr.ok("wait", "web") == "0\n"
+    ctr.ok("start", "web")
+    assert wait_for(lambda: ctr.ok("logs", "web").count("started") == 2)
+    assert ctr.ok("rm", "-f", "web") == "web\n"
+    assert ctr.ids() == []
+
+
+def test_stop_timeout_kills_and_kill_signal(ctr):
+    ctr.ok("run", "-d", "--name", "stubborn", ctr.image, "sh", "-c", "trap '' TERM; sleep 100")
+    t0 = time.monotonic()
+    ctr.ok("stop", "-t", "1", "stubborn")
+    assert 0.9 < time.monotonic() - t0 < 6
+    assert ctr.ok("inspect", "-f", "{{.State.ExitCode}}", "stubborn") == "137\n"
+    ctr.ok("run", "-d", "--name", "usr1", ctr.image, "sh", "-c",
+           "trap 'exit 7' USR1; sleep 100 & wait")  # fmt: skip
+    time.sleep(0.3)
+    ctr.ok("kill", "-s", "USR1", "usr1")
+    assert ctr.ok("wait", "usr1", timeout=20) == "7\n"
+    ctr.ok("kill", "stubborn") if "Up" in ctr.ok("ps") else None
+    r = ctr.run("kill", "usr1")
+    assert r.returncode == 1 and "is not running" in r.stderr
+
+
+def test_logs_tail_timestamps_follow(ctr):
+    ctr.ok("run", "-d", "--name", "talker", ctr.image, "sh", "-c",
+           "for i in 1 2 3 4 5; do echo line$i; done; sleep 1; echo late")  # fmt: skip
+    assert wait_for(lambda: "line5" in ctr.ok("logs", "talker"))
+    assert ctr.ok("logs", "--tail", "2", "talker") == "line4\nline5\n"
+    stamped = ctr.ok("logs", "-t", "--tail", "1", "talker")
+    assert stamped.endswith(" line5\n") and stamped[:4].isdigit() and "T" in stamped[:20]
+    assert ctr.ok("logs", "-f", "talker", timeout=20).endswith("line5\nlate\n")
+    assert ctr.ok("logs", "--since", "1h", "--tail", "1", "talker") == "late\n"
+
+
+def test_isolation_processes_mounts_sys_and_capabilities(ctr):
+    r = ctr.run("run", "--rm", ctr.image, "sh", "-c",
+                "ps -o pid | wc -l; grep -c . /proc/mounts; echo x > /sys/kernel/x; "
+                "grep CapEff /proc/self/status; cat /proc/mounts")  # fmt: skip
+    lines = r.stdout.splitlines()
+    assert int(lines[0]) <= 4  # header + sh + ps + wc: no host processes
+    assert "Read-only file system" in r.stderr or "Permission denied" in r.stderr
+    assert int(lines[2].split()[1], 16) == DOCKER_CAPS
+    points = [line.split()[1] for line in lines[3:]]
+    allowed = ("/proc", "/dev", "/sys", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
+    assert points[0] == "/" and points.count("/") == 1
+    assert all(p == "/" or p.startswith(allowed) for p in points), points
+    r = ctr.run("run", "--rm", "--cap-drop", "CHOWN", "--cap-add", "NET_ADMIN", ctr.image,
+                "grep", "CapEff", "/proc/self/status")  # fmt: skip
+    caps = int(r.stdout.split()[1], 16)
+    assert caps == (DOCKER_CAPS & ~(1 << 0)) | (1 << 12)
+    r = ctr.run("run", "--rm", "--read-only", ctr.image, "touch", "/newfile")
+    assert r.returncode == 1 and "Read-only" in r.stderr
+
+
+def test_cgroup_limits(ctr):
+    cid = ctr.ok("run", "-d", "--memory", "64m", "--pids-limit", "30", "--cpus", "0.5",
+                 "--cpu-shares", "512", ctr.image, "sleep", "100").strip()  # fmt: skip
+    from toolkit.engine import cgroups
+
+    layout = cgroups.mode()
+    if layout == "v2":
+        base = f"/sys/fs/cgroup/tke/{cid}"
+        assert open(f"{base}/memory.max").read().strip() == str(64 << 20)
+        assert open(f"{base}/pids.max").read().strip() == "30"
+        assert open(f"{base}/cpu.max").read().split()[0] == "50000"
+    else:
+        assert open(f"/sys/fs/cgroup/memory/tke/{cid}/memory.limit_in_bytes").read().strip() == str(
+            64 << 20
+        )
+        assert open(f"/sys/fs/cgroup/pids/tke/{cid}/pids.max").read().strip() == "30"
+        assert open(f"/sys/fs/cgroup/cpu/tke/{cid}/cpu.cfs_quota_us").read().strip() == "50000"
+        assert open(f"/sys/fs/cgroup/cpu/tke/{cid}/cpu.shares").read().strip() == "512"
+    out = ctr.ok("stats", "--no-stream", cid[:12])
+    assert "64MiB" in out.splitlines()[1]
+
+
+def test_restart_policy_on_failure_and_always(ctr):
+    ctr.ok("run", "-d", "--name", "flaky", "--restart", "on-failure:2", ctr.image,
+           "sh", "-c", "echo run; exit 5")  # fmt: skip
+    assert wait_for(lambda: ctr.ok("inspect", "-f", "{{.State.Status}} {{.RestartCount}}",
+                                   "flaky") == "exited 2\n", timeout=15)  # fmt: skip
+    assert ctr.ok("logs", "flaky") == "run\nrun\nrun\n"
+    ctr.ok("run", "-d", "--name", "always", "--restart", "always", ctr.image, "sh", "-c",
+           "sleep 0.2")  # fmt: skip
+    assert wait_for(lambda: int(ctr.ok("inspect", "-f", "{{.RestartCount}}", "always")) >= 2)
+    ctr.ok("stop", "always")
+    assert ctr.ok("inspect", "-f", "{{.State.Status}}", "always") == "exited\n"
+    time.sleep(0.5)
+    assert ctr.ok("inspect", "-f", "{{.State.Status}}", "always") == "exited\n"
+
+
+def test_pause_unpause_restart_rename(ctr_runc):
+    ctr = ctr_runc
+    ctr.ok("run", "-d", "--name", "p1", ctr.image, "sleep", "100")
+    ctr.ok("pause", "p1")
+    assert "(Paused)" in ctr.ok("ps")
+    assert ctr.ok("inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "p1") == "paused true\n"
+    ctr.ok("unpause", "p1")
+    pid = ctr.ok("inspect", "-f", "{{.State.Pid}}", "p1")
+    ctr.ok("restart", "-t", "0", "p1")
+    assert ctr.ok("inspect", "-f", "{{.State.Pid}}", "p1") != pid
+    ctr.ok("rename", "p1", "p2")
+    assert ctr.ok("ps", "--format", "{{.Names}}") == "p2\n"
+    top = ctr.ok("top", "p2")
+    assert "sleep 100" in top and "PID" in top.splitlines()[0]
+
+
+def test_rm_all_by_substitution_and_running_refusal(ctr_runc):
+    ctr = ctr_runc
+    for i in range(3):
+        ctr.ok("create", "--name", f"c{i}", ctr.image, "true")
+    ctr.ok("run", "-d", "--name", "up", ctr.image, "sleep", "100")
+    r = ctr.run("rm", "up")
+    assert r.returncode == 1 and "You cannot remove a running container" in r.stderr
+    ids = ctr.ok("ps", "-a", "-q").split()
+    assert len(ids) == 4
+    r = ctr.run("rm", "-f", *ids)
+    assert r.returncode == 0 and ctr.ids() == []
