@@ -220,3 +220,24 @@ def test_write_layer_roundtrip_and_determinism(tmp_path):
     extract(first, str(dest))
     os.utime(dest, (mtime, mtime))
     assert _snapshot(dest) == _snapshot(src)
+
+
+def test_dir_replaced_by_symlink_gets_no_chmod_outside(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    os.chmod(outside, 0o700)
+    root = tmp_path / "root"
+    root.mkdir()
+    data = TarBuilder().dir("d", 0o777).symlink("d", str(outside)).bytes()
+    extract(io.BytesIO(data), str(root))
+    assert stat.S_IMODE(os.stat(outside).st_mode) == 0o700
+    assert os.readlink(root / "d") == str(outside)
+
+
+def test_read_only_dir_still_gets_children(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    data = TarBuilder().dir("ro", 0o555).file("ro/f", b"x").bytes()
+    extract(io.BytesIO(data), str(root), privileged=False)
+    assert (root / "ro" / "f").read_bytes() == b"x"
+    assert stat.S_IMODE(os.stat(root / "ro").st_mode) == 0o555

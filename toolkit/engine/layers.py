@@ -41,7 +41,7 @@ class _Extractor:
         self.dest = os.path.abspath(dest)
         self.privileged = privileged
         self.known_dirs = {""}
-        self.dir_times: list[tuple[str, float]] = []
+        self.dir_times: list[tuple[str, int, float]] = []
         self.size = 0
         self.skipped: list[str] = []
 
@@ -93,6 +93,9 @@ class _Extractor:
             self.known_dirs = {
                 d for d in self.known_dirs if d != rel and not d.startswith(rel + "/")
             }
+            self.dir_times = [
+                t for t in self.dir_times if t[0] != full and not t[0].startswith(full + "/")
+            ]
         else:
             os.unlink(full)
 
@@ -110,7 +113,8 @@ class _Extractor:
             if not os.path.isdir(full):
                 os.mkdir(full, 0o700)
             self.known_dirs.add(rel)
-            self.dir_times.append((full, member.mtime))
+            mode = member.mode & (0o7777 if self.privileged else 0o1777)
+            self.dir_times.append((full, mode, member.mtime))
         elif member.isreg():
             self.clear(full, rel)
             self.write_file(tar, member, full)
@@ -190,11 +194,11 @@ class _Extractor:
             for key, value in member.pax_headers.items():
                 if key.startswith("SCHILY.xattr."):
                     self.xattr(member, full, key[len("SCHILY.xattr.") :], value)
+        if member.isdir():
+            return  # mode and mtime at the end: a read-only dir must still take its children
         if not symlink:
-            mode = member.mode & (0o7777 if self.privileged else 0o1777)
-            os.chmod(full, mode)
-            if not member.isdir():
-                os.utime(full, (member.mtime, member.mtime))
+            os.chmod(full, member.mode & (0o7777 if self.privileged else 0o1777))
+            os.utime(full, (member.mtime, member.mtime))
         else:
             os.utime(full, (member.mtime, member.mtime), follow_symlinks=False)
 
@@ -208,7 +212,10 @@ class _Extractor:
             self.skipped.append(f"{member.name} xattr {name}")
 
     def finish(self) -> None:
-        for full, mtime in reversed(self.dir_times):
+        for full, mode, mtime in reversed(self.dir_times):
+            if not stat.S_ISDIR(os.lstat(full).st_mode):
+                raise LayerError(f"layer rejected: {full!r} is no longer a directory")
+            os.chmod(full, mode)
             os.utime(full, (mtime, mtime), follow_symlinks=False)
 
 

@@ -57,6 +57,7 @@ def pull(
 ) -> dict:
     """Pull `ref` into the store, tag it, return {"image": record, "digest", "new": bool}."""
     settings = store.settings()
+    store.clean_stale_tmp()  # staging left by a killed pull
     errors = []
     for reg in connect(ref.registry, settings):
         try:
