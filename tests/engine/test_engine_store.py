@@ -149,3 +149,27 @@ def test_images_output_formats(registry, tke):
     assert out.splitlines()[1].split()[2].startswith("sha256:")
     rc, out, err = tke("images", "-f", "bogus=1")
     assert rc == 5 and "invalid filter 'bogus'" in err
+
+
+def test_commit_dir_from_upper(registry, tke, tke_root, tmp_path):
+    tke("pull", f"{registry.host}/busybox")
+    store = Store(str(tke_root))
+    upper = tmp_path / "upper"
+    (upper / "srv").mkdir(parents=True)
+    (upper / "srv" / "big").write_bytes(os.urandom(3 << 20))
+    record = commit.commit_dir(
+        store,
+        str(upper),
+        parent=f"{registry.host}/busybox",
+        changes=commit.parse_changes(["WORKDIR /srv", "ENV X=1"]),
+        tag="fromdir:1",
+    )
+    info = images.resolve(store, "fromdir:1")
+    assert info.id == record["id"]
+    assert (
+        open(os.path.join(info.layer_dirs[-1], "srv", "big"), "rb").read()
+        == (upper / "srv" / "big").read_bytes()
+    )
+    assert info.config["config"]["WorkingDir"] == "/srv"
+    assert "X=1" in info.config["config"]["Env"]
+    assert store.check() == []

@@ -7,7 +7,8 @@
 output of `layers.write_layer(upper_dir, ...)`). It is read once: hashed (diff_id), gzip-compressed
 into a blob and extracted into a staged layer dir at the same time; then config, manifest, layer,
 record and tag are moved into the store in one locked step, so a failed commit leaves nothing.
-`parse_changes(["CMD ...", "ENV A=b", ...])` turns docker's `--change` lines into `changes`.
+`commit_dir(store, upper_dir, parent=..., ...)` does the same straight from a container's upper
+dir. `parse_changes(["CMD ...", "ENV A=b", ...])` turns docker's `--change` lines into `changes`.
 """
 
 from __future__ import annotations
@@ -140,6 +141,36 @@ def commit(
         return _store_image(store, config, parent_info, stage, diff_id, blob, blob_size, info, ref)
     finally:
         remove_tree(stage)
+
+
+def commit_dir(store: Store, upper_dir: str, parent: Optional[str] = None, **kwargs) -> dict:
+    """`commit` of a directory that uses overlay whiteouts (a container's upper dir).
+
+    The tar stream is produced by `layers.write_layer` in a thread through a pipe, so the
+    layer is never held in memory or written twice. kwargs as for `commit`.
+    """
+    import threading
+
+    read_fd, write_fd = os.pipe()
+    failure: list = []
+
+    def produce() -> None:
+        try:
+            with os.fdopen(write_fd, "wb") as out:
+                layers.write_layer(upper_dir, out)
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=produce, daemon=True)
+    worker.start()
+    try:
+        with os.fdopen(read_fd, "rb") as src:
+            record = commit(store, src, parent=parent, **kwargs)
+    finally:
+        worker.join()
+    if failure:
+        raise failure[0]
+    return record
 
 
 def _store_image(store, config, parent_info, stage, diff_id, blob, blob_size, info, ref) -> dict:
