@@ -8,12 +8,20 @@ import time
 
 from toolkit.lab import Lab, LabState
 from toolkit.lab.state import lab_root
+from toolkit.lab.systemd import SystemdLab, open_lab
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     up = sub.add_parser("up", help="make (or reconcile) a lab of N hosts")
     up.add_argument("count", type=int, metavar="N", help="number of hosts")
+    up.add_argument(
+        "--systemd", action="store_true", help="booted hosts: systemd as PID 1 (systemd-nspawn)"
+    )
+    up.add_argument(
+        "--os", dest="os_name", choices=("centos", "debian"), default=None,
+        help="with --systemd: CentOS Stream 9 stand-in (default) or Debian 12",
+    )  # fmt: skip
     down = sub.add_parser("down", help="remove a lab and everything it made")
     status = sub.add_parser("status", help="show labs and their hosts")
     for p in (up, down, status):
@@ -25,9 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.action == "up":
+        if args.systemd or args.os_name:
+            lab = SystemdLab(args.name or "lab", args.root, args.os_name or "")
+            lab.log = print
+            return _up(lab, args.count)
         return _up(Lab(args.name or "lab", args.root), args.count)
     if args.action == "down":
-        lab = Lab(args.name or "lab", args.root)
+        lab = open_lab(args.name or "lab", args.root)
         existed = os.path.exists(lab.directory)
         start = time.monotonic()
         lab.down()
@@ -58,7 +70,7 @@ def _status(name: str, root: str) -> int:
     for entry in names:
         if LabState.load(os.path.join(base, entry)) is None:
             continue
-        lab = Lab(entry, root)
+        lab = open_lab(entry, root)
         rows = lab.status()
         running = sum(1 for r in rows if r["running"])
         print(f"lab {entry!r}: {running}/{len(rows)} hosts running  ({lab.inventory})")

@@ -1,0 +1,259 @@
+"""Cached root filesystems of booted lab hosts: a Debian base and a CentOS Stream 9 stand-in layer.
+
+The base is `debootstrap --variant=minbase` with systemd, dbus, sshd and firewalld, finished by a
+script run in a chroot. It is built once into `<cache>/base-<hash>` (cache: $TK_LAB_CACHE or
+/var/cache/tk-lab), where the hash covers its whole recipe: a changed recipe builds a new one.
+The CentOS layer is an overlay upper directory over the base (`<cache>/centos-<hash>`): real rpm
+and dnf, a local file:// repository of small test rpms, an os-release saying CentOS Stream 9 and a
+real sshd.service. Builds happen in a temporary directory renamed into place at the end, under a
+lock, so a half-built tree is never used and parallel test sessions build once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import glob
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from contextlib import contextmanager
+from typing import Iterator, List, Optional
+
+from toolkit.lab.netns import LabError
+from toolkit.lab.rootfs_scripts import BASE_SCRIPT, CENTOS_SCRIPT
+
+DEFAULT_CACHE = "/var/cache/tk-lab"
+SUITE = "bookworm"
+BASE_PACKAGES = [
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "libpam-systemd",
+    "openssh-server",
+    "firewalld",
+    "python3",
+    "python3-selinux",
+    "python3-apt",
+    "iproute2",
+    "netbase",
+    "procps",
+    "policycoreutils",
+    "selinux-utils",
+]
+CENTOS_PACKAGES = ["rpm", "dnf", "python3-dnf", "createrepo-c"]
+OS_CHOICES = ("debian", "centos")
+RETRIES = 3
+
+
+def cache_dir() -> str:
+    return os.environ.get("TK_LAB_CACHE") or DEFAULT_CACHE
+
+
+def base_hash() -> str:
+    return _hash(SUITE, " ".join(BASE_PACKAGES), BASE_SCRIPT)
+
+
+def centos_hash() -> str:
+    return _hash(base_hash(), " ".join(CENTOS_PACKAGES), CENTOS_SCRIPT)
+
+
+def _hash(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def lower_dirs(os_name: str, log: Optional[callable] = None) -> List[str]:
+    """Overlay lower dirs (top first) for a host of `os_name`, building what is missing."""
+    if os_name not in OS_CHOICES:
+        raise LabError(f"unknown lab OS {os_name!r}", hint=f"use one of {', '.join(OS_CHOICES)}")
+    base = ensure_base(log)
+    if os_name == "debian":
+        return [base]
+    return [ensure_centos(base, log), base]
+
+
+def ensure_base(log: Optional[callable] = None) -> str:
+    """The path of the cached base rootfs, built first if this recipe has none yet."""
+    target = os.path.join(cache_dir(), f"base-{base_hash()}")
+    with _build_lock("base"):
+        if not os.path.isdir(target):
+            _say(log, f"building the lab base rootfs ({SUITE}, about 2 minutes, once) in {target}")
+            _build_base(target, log)
+    return target
+
+
+def ensure_centos(base: str, log: Optional[callable] = None) -> str:
+    """The path of the cached CentOS stand-in layer over `base`, built first if missing."""
+    target = os.path.join(cache_dir(), f"centos-{centos_hash()}")
+    with _build_lock("centos"):
+        if not os.path.isdir(target):
+            _say(log, f"building the CentOS stand-in layer in {target}")
+            _build_centos(base, target)
+    return target
+
+
+def _say(log: Optional[callable], text: str) -> None:
+    if log is not None:
+        log(text)
+
+
+@contextmanager
+def _build_lock(what: str) -> Iterator[None]:
+    os.makedirs(cache_dir(), exist_ok=True)
+    with open(os.path.join(cache_dir(), f".{what}.lock"), "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def _build_base(target: str, log: Optional[callable] = None) -> None:
+    _require(["debootstrap"], "apt-get install debootstrap")
+    tmp = target + ".tmp"
+    mirror = debian_mirror()
+    argv = [
+        "debootstrap",
+        "--variant=minbase",
+        "--merged-usr",
+        f"--include={','.join(BASE_PACKAGES)}",
+        SUITE,
+        tmp,
+        mirror,
+    ]
+    for attempt in range(1, RETRIES + 1):
+        safe_rmtree(tmp)
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        if proc.returncode == 0:
+            break
+        detail = _tail(os.path.join(tmp, "debootstrap", "debootstrap.log")) or _last(proc)
+        if attempt == RETRIES:
+            safe_rmtree(tmp)
+            raise LabError(
+                f"debootstrap of the lab base failed {RETRIES} times (mirror {mirror}): {detail}",
+                hint="check that apt can reach the mirror in /etc/apt/sources.list*",
+            )
+        _say(log, f"debootstrap attempt {attempt} failed, retrying: {detail}")
+        time.sleep(5 * attempt)
+    _chroot_script(tmp, BASE_SCRIPT, "finishing the lab base")
+    os.rename(tmp, target)
+    _remove_stale("base-", target)
+
+
+def _build_centos(base: str, target: str) -> None:
+    """Install the layer into an overlay upper dir over the base, with apt retried."""
+    tmp = target + ".tmp"
+    safe_rmtree(tmp)
+    for sub in ("upper", "work", "merged"):
+        os.makedirs(os.path.join(tmp, sub))
+    mirror = debian_mirror()
+    script = (
+        f"MIRROR='{mirror}' SUITE='{SUITE}' PACKAGES='{' '.join(CENTOS_PACKAGES)}'\n"
+        + CENTOS_SCRIPT
+    )
+    opts = f"lowerdir={base},upperdir={tmp}/upper,workdir={tmp}/work"
+    mount = f"mount -t overlay -o {opts} tklab-build {tmp}/merged"
+    _chroot_script(f"{tmp}/merged", script, "building the CentOS layer", before=mount)
+    os.rename(os.path.join(tmp, "upper"), target + ".upper")
+    safe_rmtree(tmp)
+    os.rename(target + ".upper", target)
+    _remove_stale("centos-", target)
+
+
+def _chroot_script(root: str, script: str, what: str, before: str = "") -> None:
+    """Run `script` with /bin/sh chrooted in `root`, inside a private mount namespace."""
+    wrapper = f"""set -e
+{before}
+R={root}
+mount -t proc proc "$R/proc"
+mount --rbind /dev "$R/dev"
+mount -t sysfs sysfs "$R/sys"
+mount -t tmpfs tmpfs "$R/tmp"
+mount -t tmpfs tmpfs "$R/run"
+cp /etc/resolv.conf "$R/run/resolv.conf.build"
+exec chroot "$R" /bin/sh -e -c "$TK_SCRIPT"
+"""
+    env = dict(os.environ, TK_SCRIPT=script, DEBIAN_FRONTEND="noninteractive", LC_ALL="C")
+    env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    argv = ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", wrapper]
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise LabError(f"{what} failed (exit {proc.returncode}): {_last(proc, 12)}")
+
+
+def debian_mirror() -> str:
+    """The Debian mirror apt uses on this machine (deb822 .sources or one-line .list files)."""
+    files = ["/etc/apt/sources.list"] + sorted(glob.glob("/etc/apt/sources.list.d/*"))
+    for path in files:
+        try:
+            with open(path) as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        found = _mirror_in(text)
+        if found:
+            return found
+    return "http://deb.debian.org/debian"
+
+
+def _mirror_in(text: str) -> Optional[str]:
+    for stanza in text.split("\n\n"):
+        fields = {}
+        for line in stanza.splitlines():
+            if ":" in line and not line.startswith(("#", " ")):
+                key, _, value = line.partition(":")
+                fields[key.strip().lower()] = value.split()
+            words = line.split()
+            if len(words) >= 3 and words[0] == "deb":
+                rest = [w for w in words[1:] if not w.startswith("[")]
+                if len(rest) >= 2 and rest[1] == SUITE:
+                    return rest[0]
+        if SUITE in fields.get("suites", []) and fields.get("uris"):
+            return fields["uris"][0]
+    return None
+
+
+def mounts_under(path: str) -> List[str]:
+    """Mount points at or below `path`, deepest first (from /proc/self/mountinfo)."""
+    path = os.path.realpath(path)
+    found = []
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            point = line.split()[4].replace("\\040", " ")
+            if point == path or point.startswith(path + "/"):
+                found.append(point)
+    return sorted(found, key=len, reverse=True)
+
+
+def safe_rmtree(path: str) -> None:
+    """rmtree that first unmounts what a failed build left mounted inside (proc, sys, dev)."""
+    for point in mounts_under(path):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+    left = mounts_under(path)
+    if left:
+        raise LabError(f"cannot remove {path}: still mounted: {', '.join(left)}")
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_stale(prefix: str, keep: str) -> None:
+    """Drop older builds of the same kind (a changed recipe leaves its predecessor unused)."""
+    for path in glob.glob(os.path.join(cache_dir(), prefix + "*")):
+        if path != keep and not path.endswith(".tmp"):
+            safe_rmtree(path)
+
+
+def _require(tools: List[str], hint: str) -> None:
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        raise LabError(f"missing {', '.join(missing)} for booted lab hosts", hint=hint)
+
+
+def _tail(path: str, lines: int = 6) -> str:
+    try:
+        with open(path, errors="replace") as fh:
+            return " | ".join(fh.read().strip().splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _last(proc: subprocess.CompletedProcess, lines: int = 6) -> str:
+    text = (proc.stderr or "") + (proc.stdout or "")
+    return " | ".join(text.strip().splitlines()[-lines:])
