@@ -26,6 +26,9 @@ COLLECTIONS = (
     "community.docker.",
 )
 
+# Ansible module names that are another module here (same arguments and results).
+ALIASES = {"systemd": "systemd_service", "yum": "dnf"}
+
 CONSTANTS = (
     "ARGUMENT_SPEC",
     "MUTUALLY_EXCLUSIVE",
@@ -87,6 +90,7 @@ def list_modules(extra_dirs: Iterable[str] = ()) -> List[str]:
 def find_module(name: str, extra_dirs: Iterable[str] = ()) -> ModuleInfo:
     """The module called `name` (short or fully-qualified); ModuleNotFound if none."""
     short = canonical_name(name)
+    short = ALIASES.get(short, short)
     if short and not short.startswith("_") and "/" not in short and "." not in short:
         for directory in _dirs(extra_dirs):
             path = directory / f"{short}.py"
