@@ -96,7 +96,7 @@ class _Raw:
             import tty
 
             self.saved = termios.tcgetattr(self.fd)
-            tty.setraw(self.fd)
+            tty.setraw(self.fd, termios.TCSANOW)  # keep what was typed before we attached
         return self
 
     def __exit__(self, *exc) -> None:

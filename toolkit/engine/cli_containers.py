@@ -283,7 +283,12 @@ def _create(ctx: Context, args: argparse.Namespace):
         _pull(ctx, args.image)
     except UsageError as exc:
         raise CreateFailed(exc.message) from None
-    return ctrs, lifecycle.create(ctrs, args.image, config, host, args.name)
+    try:
+        return ctrs, lifecycle.create(ctrs, args.image, config, host, args.name)
+    except TkError as exc:
+        if exc.exit_code in (125, 126, 127):
+            raise
+        raise CreateFailed(exc.message, hint=exc.hint) from None
 
 
 def _pull(ctx: Context, image: str) -> None:

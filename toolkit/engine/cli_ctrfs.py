@@ -145,19 +145,14 @@ def _has_fd(stream) -> bool:
 
 def _runtime_failed(stderr: str) -> bool:
     text = stderr.lower()
-    return (
-        "exec failed" in text
-        or "executable file not found" in text
-        or ("crun" in text and "exec" in text and "no such file" in text)
-    )
+    return "exec failed" in text or ("executable file" in text and "not found" in text)
 
 
 def _exec_failure(stderr: str) -> ExecError:
-    msg = stderr.strip().splitlines()[-1] if stderr.strip() else "exec failed"
-    err = ExecError(f"OCI runtime exec failed: {msg}")
-    if "not found" in msg or "no such file" in msg.lower():
-        err.exit_code = 127 if "crun" in msg else 126
-    return err
+    """docker exits 126 when the runtime cannot start the command ("OCI runtime exec failed")."""
+    from toolkit.engine.runtime import _message
+
+    return ExecError(f"OCI runtime exec failed: {_message(stderr) or 'exec failed'}")
 
 
 # --- diff, cp, export, commit -------------------------------------------------------------

@@ -331,7 +331,11 @@ def start_error(message: str) -> StartError:
     err = StartError(f"Error response from daemon: failed to create task for container: {message}")
     if "no such file" in text or "not found" in text:
         err.exit_code = 127
-    elif "permission denied" in text or "is a directory" in text:
+    elif (
+        "permission denied" in text
+        or "is a directory" in text
+        or ("executable" in text and "not permitted" in text)
+    ):
         err.exit_code = 126
     return err
 

@@ -308,6 +308,7 @@ class Shim:
         client = Client(sock, want)
         self.clients.append(client)
         if want.get("rows"):
+            self.cfg["rows"], self.cfg["cols"] = want.get("rows"), want.get("cols")
             self.resize(want.get("rows"), want.get("cols"))
         if self.exit_code is not None and not self.will_restart():
             client.send(EXIT, str(self.exit_code).encode())

@@ -1,0 +1,114 @@
+"""Bad input and faults: docker's messages and exit codes, a killed shim, a killed commit, and 20
+concurrent `run --rm` that must leave no mounts, cgroups, shims or runtime state behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.engine.ctrhelpers import PYTHON, ctr_fixture, ctr_runc_fixture  # noqa: F401
+from toolkit.engine.store import Store
+
+pytestmark = [pytest.mark.engine]
+
+
+def test_error_messages_and_exit_codes(ctr):
+    r = ctr.run("run", "--rm", ctr.image.replace("busybox", "nosuch"), "true")
+    assert r.returncode == 125 and "Unable to find image" in r.stderr
+    r = ctr.run("run", "--rm", ctr.image, "/no/such/command")
+    assert r.returncode == 127, r.stderr
+    r = ctr.run("run", "--rm", ctr.image, "/etc")
+    assert r.returncode == 126, r.stderr
+    assert ctr.ids() == []
+    ctr.ok("create", "--name", "taken", ctr.image, "true")
+    r = ctr.run("run", "--name", "taken", ctr.image, "true")
+    assert r.returncode == 125 and 'The container name "/taken" is already in use' in r.stderr
+    r = ctr.run("inspect", "nosuch")
+    assert r.returncode == 1 and "Error: No such object: nosuch" in r.stderr
+    for verb in ("stop", "start", "rm", "logs", "kill", "wait", "container inspect"):
+        r = ctr.run(*verb.split(), "nosuch")
+        assert r.returncode == 1 and "No such container: nosuch" in r.stderr, (verb, r.stderr)
+    bad_flags = [
+        ["--memory", "lots"],
+        ["--restart", "sometimes"],
+        ["--cpus", "x"],
+        ["--rm", "--restart", "always"],
+        ["-u", "nobody-here"],
+        ["--cap-add", "BOGUS"],
+    ]
+    for bad in bad_flags:
+        r = ctr.run("run", *bad, ctr.image, "true")
+        assert r.returncode == 125, (bad, r.returncode, r.stderr)
+        assert "Traceback" not in r.stderr
+    r = ctr.run("run", "--no-such-flag", ctr.image, "true")
+    assert r.returncode != 0 and "unrecognized arguments: --no-such-flag" in r.stderr
+    r = ctr.run("exec", "taken", "true")
+    assert r.returncode == 1 and "is not running" in r.stderr
+    ctr.ok("run", "-d", "--name", "up", ctr.image, "sleep", "100")
+    r = ctr.run("exec", "up", "/no/such")
+    assert r.returncode in (126, 127) and "Traceback" not in r.stderr
+
+
+def test_killed_shim_is_reconciled(ctr):
+    cid = ctr.ok("run", "-d", "--name", "orphan", ctr.image, "sleep", "100").strip()
+    info = json.loads(ctr.ok("inspect", cid))[0]
+    shim, pid = info["ShimPid"], info["State"]["Pid"]
+    os.kill(shim, signal.SIGKILL)
+    time.sleep(0.2)
+    line = ctr.ok("ps", "-a").splitlines()[1]
+    assert "Exited (137)" in line and "orphan" in line
+    state = json.loads(ctr.ok("inspect", cid))[0]["State"]
+    assert state["Running"] is False and state["Status"] == "exited"
+    assert not _alive(pid), "the container's process must be gone"
+    ctr.ok("rm", "orphan")
+    assert ctr.ids() == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ", 1)[1][:1] != "Z"
+    except OSError:
+        return False
+
+
+def test_killed_commit_leaves_no_half_image(ctr_runc):
+    ctr = ctr_runc
+    ctr.ok("run", "--name", "big", ctr.image, "sh", "-c",
+           "dd if=/dev/urandom of=/big bs=1M count=40 2>/dev/null")  # fmt: skip
+    before = ctr.ok("images", "-q", "-a")
+    proc = subprocess.Popen(
+        [PYTHON, "-m", "toolkit.engine.cli", "commit", "big", "half:1"],
+        env=ctr.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    time.sleep(0.6)
+    proc.kill()
+    proc.wait()
+    assert ctr.ok("images", "-q", "-a") == before
+    assert "half" not in ctr.ok("images")
+    assert Store(ctr.root).check() == []
+    image_id = ctr.ok("commit", "big", "whole:1").strip()
+    assert image_id.startswith("sha256:")
+    r = ctr.run("run", "--rm", "whole:1", "sh", "-c", "wc -c < /big")
+    assert r.stdout.strip() == str(40 << 20)
+
+
+def test_twenty_concurrent_run_rm_leave_nothing(ctr):
+    def one(i: int):
+        return ctr.run("run", "--rm", ctr.image, "sh", "-c", f"echo {i}", timeout=120)
+
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(one, range(20)))
+    assert [r.returncode for r in results] == [0] * 20, [r.stderr for r in results]
+    assert sorted(int(r.stdout) for r in results) == list(range(20))
+    assert ctr.ids() == []
+    assert os.listdir(os.path.join(ctr.root, "containers")) == ["lock"]
+    # the fixture's teardown asserts no mounts, cgroups, shims or runtime state leaked
