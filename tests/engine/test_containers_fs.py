@@ -1,0 +1,126 @@
+"""A container's files: diff (A/C/D), commit (-m -a -c, history, a runnable new image), cp in
+both directions (files, dirs, tar streams, symlinks that must not escape), export."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import tarfile
+
+import pytest
+
+from tests.engine.ctrhelpers import PYTHON, ctr_runc_fixture  # noqa: F401 - provides ctr_runc
+
+pytestmark = [pytest.mark.engine]
+
+CHANGES = (
+    "echo new > /etc/added; echo more >> /etc/passwd; rm /bin/vi; mkdir -p /data/sub; "
+    "echo d > /data/sub/f; ln -s /etc/passwd /data/link"
+)
+
+
+def test_diff_and_commit(ctr_runc):
+    ctr = ctr_runc
+    ctr.ok("run", "--name", "src", ctr.image, "sh", "-c", CHANGES)
+    diff = ctr.ok("diff", "src").splitlines()
+    assert "A /etc/added" in diff and "C /etc/passwd" in diff and "C /etc" in diff
+    assert "D /bin/vi" in diff and "A /data" in diff and "A /data/sub/f" in diff
+    assert not any(p.endswith(("/hostname", "/hosts", "/resolv.conf", "/proc")) for p in diff)
+    image_id = ctr.ok(
+        "commit", "-m", "my message", "-a", "Jo <jo@example.com>", "-c", "ENV MODE=committed",
+        "-c", 'CMD ["cat", "/etc/added"]', "src", "snap:1",
+    ).strip()  # fmt: skip
+    assert image_id.startswith("sha256:")
+    assert ctr.ok("run", "--rm", "snap:1") == "new\n"
+    r = ctr.run("run", "--rm", "snap:1", "sh", "-c", "echo $MODE; ls /bin/vi; cat /data/sub/f")
+    assert r.stdout == "committed\nd\n" and "No such file" in r.stderr
+    info = json.loads(ctr.ok("image", "inspect", "snap:1"))[0]
+    assert info["Author"] == "Jo <jo@example.com>" and info["Comment"] == "my message"
+    history = ctr.ok("history", "--no-trunc", "snap:1")
+    assert "my message" in history
+    assert len(info["RootFS"]["Layers"]) == 2
+
+
+def test_commit_running_container_pauses_and_resumes(ctr_runc):
+    ctr = ctr_runc
+    ctr.ok("run", "-d", "--name", "live", ctr.image, "sh", "-c", "echo x > /x; sleep 100")
+    ctr.ok("exec", "live", "true")
+    ctr.ok("commit", "live", "live:snap")
+    assert ctr.ok("inspect", "-f", "{{.State.Status}}", "live") == "running\n"
+    assert ctr.ok("run", "--rm", "live:snap", "cat", "/x") == "x\n"
+
+
+def test_cp_both_directions_and_archives(ctr_runc, tmp_path):
+    ctr = ctr_runc
+    ctr.ok("run", "--name", "box", ctr.image, "sh", "-c", CHANGES)
+    out = tmp_path / "out"
+    out.mkdir()
+    ctr.ok("cp", "box:/etc/added", str(out / "added.txt"))
+    assert (out / "added.txt").read_text() == "new\n"
+    ctr.ok("cp", "box:/data", str(out))
+    assert (out / "data" / "sub" / "f").read_text() == "d\n"
+    assert os.readlink(out / "data" / "link") == "/etc/passwd"  # copied as a link, not followed
+    src = tmp_path / "in"
+    (src / "deep").mkdir(parents=True)
+    (src / "deep" / "file").write_text("host data\n")
+    ctr.ok("cp", str(src), "box:/data/")
+    ctr.ok("cp", str(src / "deep" / "file"), "box:/renamed")
+    ctr.ok("commit", "-c", 'CMD ["sh"]', "box", "boxed:1")
+    got = ctr.ok("run", "--rm", "boxed:1", "sh", "-c", "cat /data/in/deep/file /renamed")
+    assert got == "host data\nhost data\n"
+    tar = subprocess.run(
+        [PYTHON, "-m", "toolkit.engine.cli", "cp", "box:/data/sub", "-"],
+        env=ctr.env,
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+        assert sorted(tf.getnames()) == ["sub", "sub/f"]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        info = tarfile.TarInfo("streamed.txt")
+        info.size = 7
+        tf.addfile(info, io.BytesIO(b"stream\n"))
+    subprocess.run(
+        [PYTHON, "-m", "toolkit.engine.cli", "cp", "-", "box:/tmp"],
+        env=ctr.env,
+        input=buf.getvalue(),
+        check=True,
+    )
+    ctr.ok("commit", "box", "boxed:2")
+    assert ctr.ok("run", "--rm", "boxed:2", "cat", "/tmp/streamed.txt") == "stream\n"
+
+
+def test_cp_never_escapes_through_symlinks(ctr_runc, tmp_path):
+    ctr = ctr_runc
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("host file\n")
+    ctr.ok("run", "--name", "evil", ctr.image, "sh", "-c",
+           f"mkdir -p {victim}; ln -s {victim} /escape; ln -s {victim}/keep /escape-file; "
+           "ln -s ../../../../.. /up")  # fmt: skip
+    payload = tmp_path / "payload"
+    payload.write_text("pwned\n")
+    ctr.ok("cp", str(payload), "evil:/escape/keep")
+    ctr.ok("cp", str(payload), "evil:/escape-file")
+    ctr.ok("cp", str(payload), "evil:/up/tmp/x")
+    assert (victim / "keep").read_text() == "host file\n"
+    assert not (tmp_path / "tmp").exists() and not os.path.exists("/tmp/x-from-tke")
+    r = ctr.run("cp", "evil:/escape/keep", str(tmp_path / "leak"))
+    assert r.returncode != 0 or (tmp_path / "leak").read_text() != "host file\n"
+    ctr.ok("commit", "-c", 'CMD ["sh"]', "evil", "evil:1")
+    got = ctr.ok("run", "--rm", "evil:1", "sh", "-c",
+                 f"cat {victim}/keep /escape-file /tmp/x")  # fmt: skip
+    assert got == "pwned\npwned\npwned\n"
+
+
+def test_export(ctr_runc, tmp_path):
+    ctr = ctr_runc
+    ctr.ok("create", "--name", "ex", ctr.image, "true")
+    target = tmp_path / "rootfs.tar"
+    ctr.ok("export", "-o", str(target), "ex")
+    with tarfile.open(target) as tf:
+        names = set(tf.getnames())
+    assert {"bin/busybox", "etc/passwd", "bin/sh"} <= names
