@@ -257,6 +257,9 @@ def prepare_overlay(host_dir: str, host: HostState, pub: str) -> None:
         f"{host.address}\t{host.name}\n"
     )
     _write_file(os.path.join(upper, "etc/hosts"), hosts.encode(), 0o644)
+    # No DNS server is reachable from a lab host: fail lookups at once instead of timing out.
+    resolv = b"# tk lab host: no DNS\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
+    _write_file(os.path.join(upper, "etc/resolv.conf"), resolv, 0o644)
     _write_file(os.path.join(upper, "etc/machine-id"), (uuid.uuid4().hex + "\n").encode(), 0o444)
 
 
