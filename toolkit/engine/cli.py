@@ -29,6 +29,25 @@ from typing import Callable, Optional
 from toolkit.errors import TkError, UsageError
 
 VERB_MODULES = ["toolkit.engine.cli_images", "toolkit.engine.cli_containers"]
+# Top-level verbs whose module is known: `tke pull ...` loads only that module (start-up time is
+# most of a small pull). Verbs not listed here load every module, as does `--help`.
+FAST_VERBS = {
+    verb: "toolkit.engine.cli_images"
+    for verb in (
+        "pull",
+        "push",
+        "images",
+        "rmi",
+        "tag",
+        "history",
+        "login",
+        "logout",
+        "save",
+        "load",
+        "import",
+        "search",
+    )
+}
 GROUPS = {
     "image": "Manage images",
     "container": "Manage containers",
@@ -117,7 +136,7 @@ class _Multi:
             p.add_argument(*args, **kwargs)
 
 
-def build_parser() -> tuple[argparse.ArgumentParser, Registrar]:
+def build_parser(only: Optional[str] = None) -> tuple[argparse.ArgumentParser, Registrar]:
     parser = _Parser(prog="tke", description="A daemonless docker-compatible container engine.")
     parser.add_argument(
         "--root", default=None, help="store root (default $TKE_ROOT or /var/lib/tke)"
@@ -131,7 +150,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, Registrar]:
         groups[name] = gp.add_subparsers(dest="subverb", metavar="COMMAND", parser_class=_Parser)
         gp.set_defaults(handler=_group_help(gp))
     reg = Registrar(sub, groups)
-    for modname in VERB_MODULES:
+    for modname in [only] if only else VERB_MODULES:
         try:
             module = importlib.import_module(modname)
             module.register(reg)
@@ -196,11 +215,22 @@ def print_objects(ctx: Context, objects: list, fmt: Optional[str]) -> None:
         ctx.out.write(json.dumps(objects, indent=4) + "\n")
 
 
+def _fast_module(argv: list[str]) -> Optional[str]:
+    rest = list(argv)
+    while rest and rest[0].startswith("-"):
+        flag = rest.pop(0)
+        if flag == "--root" and rest:
+            rest.pop(0)
+        elif flag in ("-h", "--help"):
+            return None
+    return FAST_VERBS.get(rest[0]) if rest else None
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "-D" in argv or "--debug" in argv
     try:
-        parser, _ = build_parser()
+        parser, _ = build_parser(_fast_module(argv))
         args = parser.parse_args(argv)
         if args.version:
             print("tke version 0.1.0")
