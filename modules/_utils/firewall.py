@@ -1,0 +1,398 @@
+"""firewalld backends and the transaction logic of the firewalld module (stdlib, Python 3.6+).
+
+`connect(module, offline)` returns a `BusBackend` (firewalld running: D-Bus calls through
+`busctl --json=short`) or an `OfflineBackend` (firewalld stopped: `firewall-offline-cmd`, which
+edits the permanent config only). Both answer query/enable/disable for one rule kind in one
+scope ("runtime" or "permanent") of one zone. `Transaction` is Ansible's FirewallTransaction:
+same order of checks, same messages.
+"""
+
+import json
+import shutil
+
+BUS = "org.fedoraproject.FirewallD1"
+PATH = "/org/fedoraproject/FirewallD1"
+CONFIG_PATH = PATH + "/config"
+NOT_PERMANENT = (
+    "Zone operations must be permanent. "
+    "Make sure you didn't set the 'permanent' flag to 'false' or the 'immediate' flag to 'true'."
+)
+
+# kind: (runtime query, add, remove, add takes a timeout); permanent methods have the same
+# names on the zone's config object, without the zone argument and the timeout.
+METHODS = {
+    "service": ("queryService", "addService", "removeService", True),
+    "port": ("queryPort", "addPort", "removePort", True),
+    "forward": ("queryForwardPort", "addForwardPort", "removeForwardPort", True),
+    "rich_rule": ("queryRichRule", "addRichRule", "removeRichRule", True),
+    "source": ("querySource", "addSource", "removeSource", False),
+    "interface": ("queryInterface", "changeZoneOfInterface", "removeInterface", False),
+    "masquerade": ("queryMasquerade", "addMasquerade", "removeMasquerade", True),
+    "icmp_block": ("queryIcmpBlock", "addIcmpBlock", "removeIcmpBlock", True),
+    "icmp_inversion": (
+        "queryIcmpBlockInversion",
+        "addIcmpBlockInversion",
+        "removeIcmpBlockInversion",
+        False,
+    ),
+}
+OFFLINE_FLAGS = {
+    "service": "service",
+    "port": "port",
+    "forward": "forward-port",
+    "rich_rule": "rich-rule",
+    "source": "source",
+    "interface": "interface",
+    "masquerade": "masquerade",
+    "icmp_block": "icmp-block",
+    "icmp_inversion": "icmp-block-inversion",
+}
+
+
+class Rule(object):
+    """One thing the task manages: a kind and its arguments (strings)."""
+
+    def __init__(self, kind, args, value=None):
+        self.kind = kind
+        self.args = tuple(args)
+        self.value = value  # the requested target, for kind "target"
+
+    def label(self):
+        if self.kind == "port":
+            return "port %s/%s" % self.args
+        if self.kind == "forward":
+            return "port_forward port=%s:proto=%s:toport=%s:toaddr=%s" % self.args
+        if self.kind == "icmp_inversion":
+            return "icmp_block_inversion"
+        return " ".join((self.kind,) + self.args)
+
+
+def rule_from_params(module, params):
+    """The Rule a task's parameters describe, or None for zone-level operations."""
+    if params["port"] is not None:
+        port, _, proto = params["port"].strip().partition("/")
+        if not proto or not port or "/" in proto:
+            module.fail("improper port format (missing protocol?)")
+        return Rule("port", (port, proto))
+    forwards = params["port_forward"]
+    if forwards is not None:
+        if len(forwards) != 1:
+            module.fail("Only one port forward supported at a time")
+        fwd = forwards[0]
+        return Rule(
+            "forward",
+            (str(fwd["port"]), fwd["proto"], str(fwd["toport"]), fwd.get("toaddr") or ""),
+        )
+    for key, kind in (
+        ("service", "service"),
+        ("rich_rule", "rich_rule"),
+        ("source", "source"),
+        ("interface", "interface"),
+        ("icmp_block", "icmp_block"),
+    ):
+        if params[key] is not None:
+            return Rule(kind, (params[key],))
+    for key, kind in (("masquerade", "masquerade"), ("icmp_block_inversion", "icmp_inversion")):
+        if params[key] is not None:
+            if str(params[key]).lower() not in (
+                "yes",
+                "no",
+                "true",
+                "false",
+                "on",
+                "off",
+                "1",
+                "0",
+            ):
+                module.warn(
+                    'The value of the %s option is "%s". The type of the option will be '
+                    "changed from string to boolean in a future release. To avoid unexpected "
+                    "behavior, please change the value to boolean." % (key, params[key])
+                )
+            return Rule(kind, ())
+    if params["target"] is not None:
+        return Rule("target", (), params["target"])
+    return None
+
+
+def connect(module, offline=None):
+    if shutil.which("busctl"):
+        bus = BusBackend(module)
+        if bus.running():
+            return bus
+    if offline is False:
+        module.fail("firewalld service must be running, or try with offline=true")
+    if not shutil.which("firewall-offline-cmd"):
+        module.fail("firewalld is not installed on this host (no firewall-offline-cmd)")
+    return OfflineBackend(module)
+
+
+class BusBackend(object):
+    offline = False
+
+    def __init__(self, module):
+        self.module = module
+        self.zone_paths = {}
+
+    def call(self, path, interface, method, signature="", *args, **kw):
+        argv = ["busctl", "--json=short", "call", "--", BUS, path, interface, method]
+        if signature:
+            argv += [signature] + [str(a) for a in args]
+        rc, out, err = self.module.run_command(argv)
+        if rc != 0:
+            if kw.get("quiet"):
+                return None
+            msg = err.strip().replace("Call failed: ", "")
+            self.module.fail("ERROR: Exception caught: %s" % msg + _hint(msg))
+        data = json.loads(out).get("data") if out.strip() else []
+        return data[0] if data else None
+
+    def running(self):
+        return self.call(PATH, BUS, "getDefaultZone", quiet=True) is not None
+
+    def default_zone(self):
+        return self.call(PATH, BUS, "getDefaultZone")
+
+    def zone_path(self, zone):
+        if zone not in self.zone_paths:
+            self.zone_paths[zone] = self.call(
+                CONFIG_PATH, BUS + ".config", "getZoneByName", "s", zone
+            )
+        return self.zone_paths[zone]
+
+    def _method(self, kind, scope, zone, which, timeout=0):
+        names = METHODS[kind]
+        name = names[which]
+        if scope == "runtime":
+            args = [zone]
+            if which == 1 and names[3]:
+                return (PATH, BUS + ".zone", name), args, True
+            return (PATH, BUS + ".zone", name), args, False
+        return (self.zone_path(zone), BUS + ".config.zone", name), [], False
+
+    def _do(self, kind, scope, zone, which, rule_args, timeout=0):
+        (path, iface, name), args, with_timeout = self._method(kind, scope, zone, which)
+        args = args + list(rule_args)
+        signature = "s" * len(args)
+        if with_timeout:
+            signature += "i"
+            args.append(int(timeout or 0))
+        return self.call(path, iface, name, signature, *args)
+
+    def query(self, kind, scope, zone, args):
+        return bool(self._do(kind, scope, zone, 0, args))
+
+    def enable(self, kind, scope, zone, args, timeout=0):
+        if kind == "interface" and scope == "permanent":
+            old = self.call(CONFIG_PATH, BUS + ".config", "getZoneOfInterface", "s", args[0])
+            if old and old != zone:
+                self._do(kind, scope, old, 2, args)
+            (path, iface, _), _, _ = self._method(kind, scope, zone, 1)
+            self.call(path, iface, "addInterface", "s", args[0])
+            return
+        self._do(kind, scope, zone, 1, args, timeout)
+
+    def disable(self, kind, scope, zone, args):
+        self._do(kind, scope, zone, 2, args)
+
+    def get_target(self, zone):
+        return self.call(self.zone_path(zone), BUS + ".config.zone", "getTarget")
+
+    def set_target(self, zone, target):
+        self.call(self.zone_path(zone), BUS + ".config.zone", "setTarget", "s", target)
+
+    def zones(self):
+        return list(self.call(CONFIG_PATH, BUS + ".config", "getZoneNames") or [])
+
+    def add_zone(self, zone):
+        self.call(CONFIG_PATH, BUS + ".config", "addZone2", "sa{sv}", zone, 0)
+
+    def remove_zone(self, zone):
+        self.call(self.zone_path(zone), BUS + ".config.zone", "remove")
+        self.zone_paths.pop(zone, None)
+
+
+class OfflineBackend(object):
+    """firewall-offline-cmd: permanent configuration only (runtime scope is refused earlier)."""
+
+    offline = True
+
+    def __init__(self, module):
+        self.module = module
+
+    def cmd(self, *args, **kw):
+        rc, out, err = self.module.run_command(["firewall-offline-cmd"] + list(args))
+        if rc in kw.get("ok", (0,)):
+            return rc, out.strip()
+        msg = (err or out).strip()
+        self.module.fail("ERROR: Exception caught: %s" % msg + _hint(msg))
+
+    def _flag(self, kind, verb, args):
+        flag = "--%s-%s" % (verb, OFFLINE_FLAGS[kind])
+        if kind == "port":
+            return flag + "=%s/%s" % args
+        if kind == "forward":
+            spec = "port=%s:proto=%s:toport=%s" % args[:3]
+            return flag + "=" + spec + (":toaddr=%s" % args[3] if args[3] else "")
+        if kind == "interface" and verb == "add":
+            flag = "--change-interface"
+        return flag + ("=%s" % args[0] if args else "")
+
+    def query(self, kind, scope, zone, args):
+        rc, _ = self.cmd("--zone=" + zone, self._flag(kind, "query", args), ok=(0, 1))
+        return rc == 0
+
+    def enable(self, kind, scope, zone, args, timeout=0):
+        self.cmd("--zone=" + zone, self._flag(kind, "add", args))
+
+    def disable(self, kind, scope, zone, args):
+        self.cmd("--zone=" + zone, self._flag(kind, "remove", args))
+
+    def default_zone(self):
+        return self.cmd("--get-default-zone")[1]
+
+    def get_target(self, zone):
+        return self.cmd("--zone=" + zone, "--get-target")[1]
+
+    def set_target(self, zone, target):
+        self.cmd("--zone=" + zone, "--set-target=" + target)
+
+    def zones(self):
+        return self.cmd("--get-zones")[1].split()
+
+    def add_zone(self, zone):
+        self.cmd("--new-zone=" + zone)
+
+    def remove_zone(self, zone):
+        self.cmd("--delete-zone=" + zone)
+
+
+def _hint(msg):
+    if "INVALID_SERVICE" in msg:
+        return (
+            " Services are defined by port/tcp relationship and named as they are in "
+            "/etc/services (on most systems)"
+        )
+    return ""
+
+
+class Transaction(object):
+    """Ansible's FirewallTransaction.run for one rule, plus a before/after description."""
+
+    def __init__(self, module, backend, rule, zone, state, permanent, immediate, timeout):
+        self.module = module
+        self.backend = backend
+        self.rule = rule
+        self.zone = zone
+        self.state = state
+        self.permanent = permanent
+        self.immediate = immediate
+        self.timeout = timeout
+        self.diff_before = ""
+        self.diff_after = ""
+        self.enabled_values, self.disabled_values = ["enabled"], ["disabled"]
+        if rule.kind == "target":
+            self.enabled_values, self.disabled_values = (
+                ["present", "enabled"],
+                ["absent", "disabled"],
+            )
+        elif rule.kind == "zone":
+            self.enabled_values, self.disabled_values = ["present"], ["absent"]
+
+    def scopes(self):
+        if self.rule.kind in ("target", "zone") and self.immediate:
+            self.module.fail(NOT_PERMANENT)
+        if self.permanent and self.immediate:
+            return ["permanent", "runtime"], "Permanent and Non-Permanent(immediate) operation"
+        if self.permanent:
+            return ["permanent"], "Permanent operation"
+        return ["runtime"], "Non-permanent operation"
+
+    def is_enabled(self, scope):
+        kind, zone = self.rule.kind, self.zone
+        if kind == "target":
+            return self.backend.get_target(zone) == self.rule.value
+        if kind == "zone":
+            return zone in self.backend.zones()
+        if self.backend.offline:
+            scope = "permanent"
+        return self.backend.query(kind, scope, zone, self.rule.args)
+
+    def set(self, scope, enable):
+        kind, zone, backend = self.rule.kind, self.zone, self.backend
+        if kind == "target":
+            backend.set_target(zone, self.rule.value if enable else "default")
+        elif kind == "zone":
+            backend.add_zone(zone) if enable else backend.remove_zone(zone)
+        elif enable:
+            backend.enable(kind, scope, zone, self.rule.args, self.timeout)
+        else:
+            backend.disable(kind, scope, zone, self.rule.args)
+
+    def describe(self, scope, enabled):
+        kind = self.rule.kind
+        head = "zone %s (%s): " % (self.zone, scope)
+        if kind == "zone":
+            return head + ("present" if enabled else "absent") + "\n"
+        if kind == "target":
+            value = self.rule.value if enabled else self.backend.get_target(self.zone)
+            return head + "target %s\n" % value
+        return head + "%s %s\n" % (self.rule.label(), "enabled" if enabled else "disabled")
+
+    def run(self):
+        scopes, header = self.scopes()
+        want = self.state in self.enabled_values
+        current = dict((scope, self.is_enabled(scope)) for scope in scopes)
+        todo = [scope for scope in scopes if current[scope] != want]
+        for scope in scopes:
+            self.diff_before += self.describe(scope, current[scope])
+            if self.rule.kind == "target" and not want:
+                self.diff_after += "zone %s (%s): target default\n" % (self.zone, scope)
+            else:
+                self.diff_after += self.describe(scope, want)
+        msgs = [header]
+        if not todo:
+            return False, msgs
+        if self.module.check_mode:
+            return True, msgs + ["(check mode) would change %s" % self.rule.label()]
+        for scope in todo:
+            self.set(scope, want)
+        msgs += self.messages(want)
+        return True, msgs
+
+    def messages(self, want):
+        kind, args, zone, state = self.rule.kind, self.rule.args, self.zone, self.state
+        if kind == "source":
+            return [
+                "Added %s to zone %s" % (args[0], zone)
+                if want
+                else "Removed %s from zone %s" % (args[0], zone)
+            ]
+        if kind == "interface":
+            return [
+                "Changed %s to zone %s" % (args[0], zone)
+                if want
+                else "Removed %s from zone %s" % (args[0], zone)
+            ]
+        if kind == "masquerade":
+            return [
+                "Added masquerade to zone %s" % zone
+                if want
+                else "Removed masquerade from zone %s" % zone
+            ]
+        if kind == "target":
+            return [
+                "Set zone %s target to %s" % (zone, self.rule.value)
+                if want
+                else "Reset zone %s target to default" % zone
+            ]
+        if kind == "zone":
+            return [
+                "Added zone %s" % zone if want else "Removed zone %s" % zone,
+                "Changed zone %s to %s" % (zone, state),
+            ]
+        label = {
+            "icmp_block": "icmp-block %s" % (args[:1] or ("",)),
+            "icmp_inversion": "icmp-block-inversion",
+        }.get(kind, self.rule.label())
+        return ["Changed %s to %s" % (label, state)]
