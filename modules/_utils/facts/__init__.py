@@ -4,10 +4,10 @@
 Subsets: all, min, hardware, network, virtual; a leading `!` excludes one.
 """
 
-from modules._utils.facts import hardware, network, system
+from modules._utils.facts import hardware, network, services, system
 
 SUBSETS = {
-    "min": system.MIN,
+    "min": system.MIN + services.COLLECTORS,
     "hardware": hardware.COLLECTORS,
     "network": network.COLLECTORS,
     "virtual": system.VIRTUAL,

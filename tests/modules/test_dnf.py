@@ -1,0 +1,91 @@
+"""dnf / yum / package on a booted CentOS stand-in host: real rpm and dnf, local file:// repo."""
+
+from __future__ import annotations
+
+import pytest
+
+from modules._utils.diffs import render
+from tests.systemd_fixtures import (  # noqa: F401
+    Host,
+    booted_fixture,
+    centos_fixture,
+    centos_lab_fixture,
+)
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+
+def rpm_q(host: Host, name: str) -> str:
+    return host.sh(f"rpm -q --qf '%{{NAME}}-%{{VERSION}}-%{{RELEASE}}' {name} || true").strip()
+
+
+def test_present_then_absent(centos: Host) -> None:
+    args = {"name": ["tk-test-a", "runc"], "state": "present"}
+    first = centos.module("ansible.builtin.dnf", args, diff=True)
+    assert first["changed"] is True and first["rc"] == 0, first
+    assert first["results"] == [
+        "Installed: runc-1.1.12-1.el9.noarch",
+        "Installed: tk-test-a-1.0-1.el9.noarch",
+    ]
+    assert "+runc: runc-1.1.12-1.el9.noarch" in render(first["diff"])
+    assert rpm_q(centos, "tk-test-a") == "tk-test-a-1.0-1.el9"
+    second = centos.module("dnf", args)
+    assert second == {"changed": False, "failed": False, "msg": "Nothing to do", "rc": 0,
+                      "results": []}  # fmt: skip
+    removed = centos.module("dnf", {"name": "tk-test-a", "state": "absent"})
+    assert removed["changed"] and removed["results"] == ["Removed: tk-test-a-1.0-1.el9.noarch"]
+    assert "not installed" in rpm_q(centos, "tk-test-a")
+    assert centos.module("dnf", {"name": "tk-test-a", "state": "absent"})["changed"] is False
+
+
+def test_latest_upgrades_with_yum_alias(centos: Host) -> None:
+    assert rpm_q(centos, "tk-test-up") == "tk-test-up-1.0-1.el9"
+    check = centos.module("yum", {"name": "tk-test-up", "state": "latest"}, check=True)
+    assert check["changed"] is True and check["results"] == [
+        "Installed: tk-test-up-1.1-1.el9.noarch"
+    ]
+    assert rpm_q(centos, "tk-test-up") == "tk-test-up-1.0-1.el9"
+    present = centos.module("yum", {"name": "tk-test-up", "state": "present"})
+    assert present["changed"] is False  # installed, any version
+    latest = centos.module("ansible.builtin.yum", {"name": "tk-test-up", "state": "latest"})
+    assert latest["changed"] is True
+    assert rpm_q(centos, "tk-test-up") == "tk-test-up-1.1-1.el9"
+    assert centos.module("yum", {"name": "tk-test-up", "state": "latest"})["changed"] is False
+
+
+def test_check_mode_installs_nothing(centos: Host) -> None:
+    result = centos.module("dnf", {"name": "tk-test-b", "state": "present"}, check=True)
+    assert result["changed"] is True
+    assert result["msg"] == "Check mode: No changes made, but would have if not in check mode"
+    assert "not installed" in rpm_q(centos, "tk-test-b")
+
+
+def test_package_picks_dnf(centos: Host) -> None:
+    args = {"name": ["nftables", "python3"], "state": "present"}
+    first = centos.module("package", args)
+    assert first["changed"] is True
+    assert first["results"] == ["Installed: nftables-1.0.9-1.el9.noarch"]  # python3 preinstalled
+    assert centos.module("ansible.builtin.package", args)["changed"] is False
+    facts = centos.module("setup", {"gather_subset": ["min"]})["ansible_facts"]
+    assert facts["ansible_pkg_mgr"] == "dnf" and facts["ansible_os_family"] == "RedHat"
+    assert facts["ansible_service_mgr"] == "systemd"
+    assert facts["ansible_selinux"]["status"] == "disabled"
+    assert facts["ansible_firewalld"]["running"] is True
+
+
+@pytest.mark.parametrize(
+    "module, args, message",
+    [
+        ("dnf", {"name": ["nosuch-pkg"]}, "Failed to install some of the specified packages"),
+        ("dnf", {"name": "x", "state": "gone"}, "value of state must be one of"),
+        ("dnf", {"name": "@core"}, "does not manage groups"),
+        ("dnf", {"name": "/etc/hosts", "state": "absent"}, "Cannot remove paths"),
+        ("package", {"name": "x"}, "missing required arguments: state"),
+        ("dnf", {"nme": "x"}, "Did you mean 'name'?"),
+    ],
+)
+def test_bad_arguments(centos: Host, module: str, args: dict, message: str) -> None:
+    result = centos.module(module, args)
+    assert result["failed"] is True and message in result["msg"], result
+    if module == "dnf" and args.get("name") == ["nosuch-pkg"]:
+        assert result["failures"] == ["No package nosuch-pkg available."]
