@@ -658,7 +658,7 @@ CASES = [
             "web[1",
             "all",
             "-a",
-            "content=x dest={scratch}/{{{{ inventory_hostname }}}}",
+            "content=x dest={scratch}/{{ inventory_hostname }}",
         ],
         5,
         ["web[1"],
@@ -676,7 +676,7 @@ CASES = [
             "-m",
             "copy",
             "-a",
-            "content=x dest={scratch}/{{{{ inventory_hostname }}}}",
+            "content=x dest={scratch}/{{ inventory_hostname }}",
             "~[",
         ],
         5,
@@ -727,11 +727,11 @@ CASES = [
             "-m",
             "copy",
             "-a",
-            "content={{{{ nope }}}} dest={scratch}/x",
+            "content={{ nope }} dest={scratch}/x",
             "localhost",
         ],
         2,
-        ["nope"],
+        ["nope", "undefined"],
     ),  # fmt: skip
 ]
 
