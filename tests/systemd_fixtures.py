@@ -87,23 +87,25 @@ class Host:
             time.sleep(0.3)
         raise AssertionError(f"{self.name}: systemd not running after {timeout}s ({state})")
 
+    def boot_mark(self) -> str:
+        """PID 1's start time: differs after every boot of this host."""
+        return self.sh("cut -d' ' -f22 /proc/1/stat").strip()
+
     def reboot(self, timeout: float = 120.0) -> None:
-        """`systemctl reboot`, then wait for a new boot (nspawn restarted) and sshd."""
-        boot_id = self.sh("cat /proc/sys/kernel/random/boot_id").strip()
-        old_pid = self.sh("stat -c %Z /proc/1").strip()
-        self.module("command", {"argv": ["systemctl", "reboot"]})
+        """`systemctl reboot` (nspawn exits 133 and the launcher boots the host again), then
+        wait until the new boot's systemd is running."""
+        mark = self.boot_mark()
+        self.module("command", {"argv": ["systemctl", "--no-block", "reboot"]})
         self.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             time.sleep(1.0)
             try:
-                now = self.sh("stat -c %Z /proc/1; cat /proc/sys/kernel/random/boot_id")
-            except Exception:  # host still going down or coming up
-                self.close()
-                continue
-            if now.split()[0] != old_pid or boot_id not in now:
-                self.wait_running()
-                return
+                if self.boot_mark() != mark:
+                    self.wait_running()
+                    return
+            except Exception:  # down or coming up: sshd not there yet
+                pass
             self.close()
         raise AssertionError(f"{self.name} did not come back after reboot")
 
