@@ -6,18 +6,32 @@ Exit codes follow ansible-playbook: 1 generic error, 2 a host failed, 4 a host u
 
 from __future__ import annotations
 
-import difflib
-from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Tuple
 
 
-@dataclass(frozen=True)
 class Location:
-    """A place in a user's file; line and column are 1-based."""
+    """A place in a user's file; line and column are 1-based (0 when unknown).
 
-    path: str
-    line: int = 0
-    col: int = 0
+    A plain class rather than a dataclass: this module is imported by every `tk` and `tke`
+    start, and importing dataclasses costs more than the whole class.
+    """
+
+    __slots__ = ("path", "line", "col")
+
+    def __init__(self, path: str, line: int = 0, col: int = 0) -> None:
+        self.path, self.line, self.col = path, line, col
+
+    def _key(self) -> Tuple[str, int, int]:
+        return (self.path, self.line, self.col)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Location) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Location(path={self.path!r}, line={self.line}, col={self.col})"
 
     def __str__(self) -> str:
         if not self.line:
@@ -112,6 +126,8 @@ class AgentError(TkError):
 
 def closest(word: str, choices: Iterable[str]) -> Optional[str]:
     """The valid name closest to a misspelt one, for 'did you mean' hints."""
+    import difflib
+
     matches = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return matches[0] if matches else None
 
