@@ -9,6 +9,7 @@ same order of checks, same messages.
 
 import json
 import shutil
+import time
 
 BUS = "org.fedoraproject.FirewallD1"
 PATH = "/org/fedoraproject/FirewallD1"
@@ -118,7 +119,7 @@ def rule_from_params(module, params):
 def connect(module, offline=None):
     if shutil.which("busctl"):
         bus = BusBackend(module)
-        if bus.running():
+        if bus.running() or (_activating(module) and bus.wait_running()):
             return bus
     if offline is False:
         module.fail("firewalld service must be running, or try with offline=true")
@@ -127,12 +128,27 @@ def connect(module, offline=None):
     return OfflineBackend(module)
 
 
+def _activating(module):
+    """firewalld is starting (e.g. just after boot): worth waiting for rather than offline."""
+    rc, out, err = module.run_command(["systemctl", "is-active", "firewalld"])
+    return out.strip() in ("activating", "reloading")
+
+
 class BusBackend(object):
     offline = False
 
     def __init__(self, module):
         self.module = module
         self.zone_paths = {}
+        self.default = None
+
+    def wait_running(self, timeout=30.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            time.sleep(0.2)
+            if self.running():
+                return True
+        return False
 
     def call(self, path, interface, method, signature="", *args, **kw):
         argv = ["busctl", "--json=short", "call", "--", BUS, path, interface, method]
@@ -148,10 +164,11 @@ class BusBackend(object):
         return data[0] if data else None
 
     def running(self):
-        return self.call(PATH, BUS, "getDefaultZone", quiet=True) is not None
+        self.default = self.call(PATH, BUS, "getDefaultZone", quiet=True)
+        return self.default is not None
 
     def default_zone(self):
-        return self.call(PATH, BUS, "getDefaultZone")
+        return self.default or self.call(PATH, BUS, "getDefaultZone")
 
     def zone_path(self, zone):
         if zone not in self.zone_paths:

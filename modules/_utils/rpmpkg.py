@@ -192,6 +192,7 @@ class Plan(object):
     def __init__(self):
         self.install, self.upgrade, self.remove, self.failures = [], [], [], []
         self.adds, self.drops = [], []  # predicted Pkg objects, for check mode and diff
+        self.unverified = []  # specs to install that were not looked up in the repositories
 
     def empty(self):
         return not (self.install or self.upgrade or self.remove)
@@ -202,7 +203,9 @@ class Plan(object):
         ]
 
 
-def plan_install(d, plan, names, before, latest, update_only):
+def plan_install(d, plan, names, before, latest, update_only, predict):
+    """Fill `plan`; missing packages are looked up in the repositories only to predict (check
+    mode): otherwise `dnf install` is tried at once and a failure explains itself afterwards."""
     missing, present = [], []
     for spec in names:
         if spec == "*" and latest:
@@ -216,7 +219,10 @@ def plan_install(d, plan, names, before, latest, update_only):
             present.append(spec)
         elif not update_only:
             missing.append(spec)
-    if missing:
+    if missing and not predict:
+        plan.install += missing
+        plan.unverified = missing
+    elif missing:
         available = latest_per_name(d.repoquery(missing, "--latest-limit=1"))
         for spec in missing:
             found = find(available, spec)
@@ -263,7 +269,8 @@ def manage(module, params):
     before = d.rpm_installed()
     plan = Plan()
     if state in ("installed", "latest"):
-        plan_install(d, plan, names, before, state == "latest", params["update_only"])
+        latest, only = state == "latest", params["update_only"]
+        plan_install(d, plan, names, before, latest, only, module.check_mode)
     else:
         plan_remove(d, plan, names, before)
     if plan.failures:
@@ -276,13 +283,15 @@ def manage(module, params):
     if plan.empty() and not (params["autoremove"] and state == "removed"):
         return {"changed": False, "msg": "Nothing to do", "rc": 0, "results": []}
     result = {"changed": not plan.empty(), "msg": "", "rc": 0, "results": plan.results()}
-    result["diff"] = _diff(before, plan.adds, plan.drops)
     if module.check_mode:
+        result["diff"] = _diff(before, plan.adds, plan.drops)
         if result["changed"]:
             result["msg"] = "Check mode: No changes made, but would have if not in check mode"
         return result
     if plan.install:
-        d.dnf("install", *plan.install)
+        rc, out, err = d.dnf("install", *plan.install, check=False)
+        if rc != 0:
+            explain_failure(d, plan, rc, out, err)
     if plan.upgrade:
         d.dnf("upgrade", *[s for s in plan.upgrade if s != "*"])
     if plan.remove:
@@ -292,7 +301,34 @@ def manage(module, params):
     after = d.rpm_installed()
     result["results"] = snapshot_changes(before, after)
     result["changed"] = bool(result["results"])
+    result["diff"] = _snapshot_diff(before, after)
     return result
+
+
+def explain_failure(d, plan, rc, out, err):
+    """After a failed install: Ansible's message for packages no repository has, else dnf's."""
+    available = d.repoquery(plan.unverified) if plan.unverified else []
+    failures = ["No package %s available." % s for s in plan.unverified if not find(available, s)]
+    if failures:
+        d.module.fail(
+            "Failed to install some of the specified packages", failures=failures, rc=1, results=[]
+        )
+    d.module.fail(
+        "Depsolve Error occurred: %s" % (err or out).strip(),
+        rc=rc,
+        results=[],
+        failures=[(err or out).strip()],
+    )
+
+
+def _snapshot_diff(before, after):
+    old = dict((p.name, p.nevra()) for p in before)
+    new = dict((p.name, p.nevra()) for p in after)
+    names = sorted(n for n in set(old) | set(new) if old.get(n) != new.get(n))
+    return {
+        "before": "".join("%s: %s\n" % (n, old.get(n, "absent")) for n in names),
+        "after": "".join("%s: %s\n" % (n, new.get(n, "absent")) for n in names),
+    }
 
 
 def _diff(before, adds, drops):
