@@ -111,7 +111,7 @@ def shim_pids(root: str) -> list:
                 cmd = fh.read().split(b"\0")
         except OSError:
             continue
-        if any(c.endswith(b"shim.py") for c in cmd) and any(
+        if any(b"import shim;" in c for c in cmd) and any(
             c.startswith(os.path.join(root, "containers").encode()) for c in cmd
         ):
             found.append(int(pid))

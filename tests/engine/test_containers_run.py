@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 
 import pytest
 
-from tests.engine.ctrhelpers import ctr_fixture, ctr_runc_fixture  # noqa: F401 - fixtures
+from tests.engine.ctrhelpers import PYTHON, ctr_fixture, ctr_runc_fixture  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.engine]
 
@@ -105,12 +106,20 @@ def test_stop_timeout_kills_and_kill_signal(ctr):
 
 def test_logs_tail_timestamps_follow(ctr):
     ctr.ok("run", "-d", "--name", "talker", ctr.image, "sh", "-c",
-           "for i in 1 2 3 4 5; do echo line$i; done; sleep 1; echo late")  # fmt: skip
+           "for i in 1 2 3 4 5; do echo line$i; done; "
+           "while [ ! -f /go ]; do sleep 0.1; done; echo late")  # fmt: skip
     assert wait_for(lambda: "line5" in ctr.ok("logs", "talker"))
     assert ctr.ok("logs", "--tail", "2", "talker") == "line4\nline5\n"
     stamped = ctr.ok("logs", "-t", "--tail", "1", "talker")
     assert stamped.endswith(" line5\n") and stamped[:4].isdigit() and "T" in stamped[:20]
-    assert ctr.ok("logs", "-f", "talker", timeout=20).endswith("line5\nlate\n")
+    follower = subprocess.Popen(
+        [PYTHON, "-m", "toolkit.engine.cli", "logs", "-f", "talker"],
+        env=ctr.env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(0.5)
+    ctr.ok("exec", "talker", "touch", "/go")
+    out, _ = follower.communicate(timeout=20)
+    assert out.endswith("line5\nlate\n")
     assert ctr.ok("logs", "--since", "1h", "--tail", "1", "talker") == "late\n"
 
 

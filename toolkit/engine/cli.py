@@ -48,6 +48,14 @@ FAST_VERBS = {
         "search",
     )
 }
+# Container verbs (their module registers ps/logs/exec/commit/... too): the same fast path.
+FAST_VERBS.update(
+    dict.fromkeys(
+        "run create start stop restart kill pause unpause wait rm rename attach ps logs top port "
+        "stats exec diff cp commit export".split(),
+        "toolkit.engine.cli_containers",
+    )
+)
 GROUPS = {
     "image": "Manage images",
     "container": "Manage containers",

@@ -10,7 +10,6 @@ import os
 import re
 import sys
 
-from toolkit.engine import attach as attach_mod
 from toolkit.engine.cli import Context, Registrar
 from toolkit.errors import TkError, UsageError
 
@@ -311,6 +310,7 @@ def create(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def run(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import attach as attach_mod
     from toolkit.engine import lifecycle
 
     ctrs, rec = _create(ctx, args)
@@ -386,6 +386,7 @@ def _each(ctx: Context, names: list, fn, echo: bool = True) -> int:
 
 
 def start(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import attach as attach_mod
     from toolkit.engine import lifecycle
 
     if not (args.attach or args.interactive):
@@ -486,6 +487,7 @@ def rename(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def attach(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import attach as attach_mod
     from toolkit.engine.containers import ContainerError
 
     ctrs = _ctrs(ctx)

@@ -11,7 +11,6 @@ import sys
 import threading
 import uuid
 
-from toolkit.engine import ctrfs
 from toolkit.engine.cli import Context, Registrar
 from toolkit.errors import TkError, UsageError
 
@@ -157,6 +156,8 @@ def _exec_failure(stderr: str) -> ExecError:
 
 # --- diff, cp, export, commit -------------------------------------------------------------
 def diff(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import ctrfs
+
     ctrs = _ctrs(ctx)
     cid = ctrs.find(args.container)
     for kind, path in ctrfs.changes(ctrs.path(cid)):
@@ -165,6 +166,8 @@ def diff(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def cp(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import ctrfs
+
     src_ctr, src_path = _split(args.src)
     dst_ctr, dst_path = _split(args.dest)
     if (src_ctr is None) == (dst_ctr is None):
@@ -198,6 +201,7 @@ def _split(arg: str):
 
 
 def export(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import ctrfs
     from toolkit.engine.layers import write_layer
 
     ctrs = _ctrs(ctx)

@@ -87,16 +87,20 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
 
 # --- ps -------------------------------------------------------------------------------------
 def _image_names(ctx: Context) -> dict:
-    from toolkit.engine.reference import parse
-
     db = ctx.store.load()
     names: dict = {}
     for tag, image_id in sorted(db["tags"].items()):
-        try:
-            names.setdefault(image_id, parse(tag).familiar)
-        except TkError:
-            names.setdefault(image_id, tag)
+        names.setdefault(image_id, familiar(tag))
     return names
+
+
+def familiar(tag: str) -> str:
+    """docker's short form of a full reference (docker.io/library/busybox:latest -> busybox)."""
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if tag.startswith(prefix):
+            tag = tag[len(prefix) :]
+            break
+    return tag[: -len(":latest")] if tag.endswith(":latest") else tag
 
 
 def ps(ctx: Context, args: argparse.Namespace) -> int:

@@ -252,7 +252,7 @@ def shim_alive(pid) -> bool:
             if fh.read().split(") ", 1)[1][:1] == "Z":
                 return False
         with open(f"/proc/{int(pid)}/cmdline", "rb") as fh:
-            return b"shim.py" in fh.read()
+            return b"import shim;" in fh.read()
     except (OSError, IndexError, ValueError):
         return False
 

@@ -27,7 +27,12 @@ from toolkit.engine.containers import ZERO_TIME, ContainerError, Containers, shi
 from toolkit.engine.store import now_iso
 from toolkit.errors import TkError
 
-SHIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shim.py")
+ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
+# Imported rather than run as a script so its bytecode is cached (compiling it in every shim
+# would cost memory that the shim keeps for its whole life).
+SHIM_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[1]); import shim; sys.exit(shim.main(sys.argv[2:]))"
+)
 PYTHON = os.path.realpath(sys.executable)
 
 
@@ -293,7 +298,7 @@ def _spawn_shim(ctrs: Containers, cid: str, on_listening) -> int:
             env[key] = os.environ[key]
     env["PYTHONPATH"] = _package_root() + (":" + env["PYTHONPATH"] if "PYTHONPATH" in env else "")
     proc = subprocess.Popen(
-        [PYTHON, "-I", "-S", SHIM, ctrs.path(cid), str(status_w)],
+        [PYTHON, "-I", "-S", "-c", SHIM_BOOT, ENGINE_DIR, ctrs.path(cid), str(status_w)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=open(ctrs.path(cid, "shim.err"), "ab"),

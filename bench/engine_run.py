@@ -1,0 +1,367 @@
+"""Benchmark: tke's container half against podman (same run, same machine, same image).
+
+    python bench/engine_run.py [--repeat 10] [--containers 100] [--commits 5] [--quick]
+
+Measured (medians of --repeat runs after warm-up):
+1. `tke run --rm --network none busybox true` (tke's default runtime and each other one), vs
+   `podman run --rm --network none` with runc and with crun (where it runs), vs the floor:
+   overlay mount + `crun run` of a prepared bundle + umount (and the same with runc).
+2. `tke ps -a` with 200 containers (100 running + 100 created) vs `podman ps -a`.
+3. `tke commit` of a container with a 10 MB change vs `podman commit`.
+4. Memory per idle running container: PSS of tke's shim vs podman's conmon, with N running.
+
+Stores are private (`/var/tmp/tkt-bench-*`, removed at the end); podman runs rootful with
+cgroupfs and file events so it needs no systemd. Results: bench/results/engine_run.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+RESULTS = HERE / "results" / "engine_run.json"
+PYTHON = os.path.realpath(sys.executable)  # the real interpreter, never a pyenv shim
+sys.path.insert(0, str(REPO))
+
+FLOOR_SCRIPT = r"""
+import json, os, subprocess, sys, time
+runtime, bundle, lower, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+work = os.path.dirname(bundle)
+times = []
+for i in range(n + 2):
+    up, wk = f"{work}/upper{i}", f"{work}/work{i}"
+    os.makedirs(up); os.makedirs(wk)
+    t = time.perf_counter()
+    subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                    f"lowerdir={lower},upperdir={up},workdir={wk}", f"{bundle}/rootfs"], check=True)
+    subprocess.run([runtime, "--root", f"{work}/state", "run", "-b", bundle, f"floor{i}"],
+                   check=True, stdin=subprocess.DEVNULL)
+    subprocess.run(["umount", f"{bundle}/rootfs"], check=True)
+    if i >= 2:
+        times.append(time.perf_counter() - t)
+print(json.dumps(times))
+"""
+
+
+def median_ms(samples: list) -> float:
+    return round(statistics.median(samples) * 1000, 1)
+
+
+def timed(argv: list, env: dict = None, n: int = 10, warm: int = 2) -> dict:
+    samples, error = [], None
+    for i in range(n + warm):
+        t = time.perf_counter()
+        proc = subprocess.run(argv, env=env, capture_output=True, stdin=subprocess.DEVNULL)
+        dt = time.perf_counter() - t
+        if proc.returncode != 0:
+            error = proc.stderr.decode(errors="replace").strip()[-300:]
+            break
+        if i >= warm:
+            samples.append(dt)
+    if error:
+        return {"error": error}
+    return {"median_ms": median_ms(samples), "samples_ms": [round(s * 1000, 1) for s in samples]}
+
+
+class Tke:
+    def __init__(self, root: str, runtime: str = None) -> None:
+        self.env = dict(os.environ, TKE_ROOT=root, PYTHONPATH=str(REPO))
+        if runtime:
+            self.env["TKE_RUNTIME"] = runtime
+        self.base = [PYTHON, "-m", "toolkit.engine.cli"]
+
+    def argv(self, *args: str) -> list:
+        return self.base + list(args)
+
+    def run(self, *args: str, check: bool = True) -> str:
+        proc = subprocess.run(self.argv(*args), env=self.env, capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise SystemExit(f"tke {' '.join(args)} failed: {proc.stderr}")
+        return proc.stdout
+
+
+class Podman:
+    def __init__(self, root: str, runtime: str) -> None:
+        self.base = [
+            "podman", "--root", f"{root}/storage", "--runroot", f"{root}/run",
+            "--runtime", runtime, "--cgroup-manager", "cgroupfs", "--events-backend", "file",
+            "--storage-driver", "overlay", "--tmpdir", f"{root}/tmp",
+        ]  # fmt: skip
+
+    def argv(self, *args: str) -> list:
+        if args and args[0] in ("run", "create"):
+            # podman's default nofile/nproc (1048576) exceed this host's hard limits
+            nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            limits = ("--ulimit", f"nofile={nofile}:{nofile}", "--ulimit", "nproc=4096:4096")
+            args = (args[0], *limits) + tuple(args[1:])
+        return self.base + list(args)
+
+    def run(self, *args: str, check: bool = True) -> str:
+        proc = subprocess.run(self.argv(*args), capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"podman {' '.join(args)} failed: {proc.stderr.strip()[-300:]}")
+        return proc.stdout
+
+
+def make_image(work: Path) -> Path:
+    from tests.engine.imagebuilder import busybox_layers, write_oci_layout
+
+    layout = work / "layout"
+    write_oci_layout(str(layout), busybox_layers(), tag="latest")
+    return layout
+
+
+def floor(work: Path, runtime: str, layer_dir: str, n: int) -> dict:
+    bundle = work / f"bundle-{runtime}"
+    (bundle / "rootfs").mkdir(parents=True)
+    subprocess.run([runtime, "spec"], cwd=bundle, check=True, capture_output=True)
+    spec = json.loads((bundle / "config.json").read_text())
+    spec["process"].update(terminal=False, args=["true"], rlimits=[])
+    spec["root"]["readonly"] = False
+    (bundle / "config.json").write_text(json.dumps(spec))
+    wrap = [
+        "unshare", "--mount", "--propagation", "slave", "--", "sh", "-c",
+        'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"',
+    ]  # fmt: skip
+    proc = subprocess.run(
+        wrap + [PYTHON, "-c", FLOOR_SCRIPT, runtime, str(bundle), layer_dir, str(n)],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        return {"error": proc.stderr.strip()[-300:]}
+    samples = json.loads(proc.stdout)
+    return {"median_ms": median_ms(samples), "samples_ms": [round(s * 1000, 1) for s in samples]}
+
+
+def pss_kb(pids: list) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def pids_of(match) -> list:
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                    cmd = fh.read().split(b"\0")
+            except OSError:
+                continue
+            if match(cmd):
+                out.append(int(pid))
+    return out
+
+
+def bench_run(args, tke_roots: dict, podmans: dict, work: Path, layer_dir: str) -> dict:
+    out = {}
+    for name, tke in tke_roots.items():
+        out[name] = timed(
+            tke.argv("run", "--rm", "--network", "none", "busybox", "true"), tke.env, args.repeat
+        )
+    for name, pod in podmans.items():
+        out[name] = timed(
+            pod.argv("run", "--rm", "--network", "none", "busybox", "true"), None, args.repeat
+        )
+    for runtime in ("crun", "runc"):
+        if shutil.which(runtime):
+            out[f"floor: overlay + {runtime} run"] = floor(work, runtime, layer_dir, args.repeat)
+    return out
+
+
+def start_many(argv_for, n: int, workers: int = 4) -> None:
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda i: subprocess.run(argv_for(i), capture_output=True, check=True),
+                      range(n)))  # fmt: skip
+
+
+def bench_scale(args, tke: Tke, pod) -> dict:
+    """N running containers (PSS of supervisors), then N created more: `ps -a` over 2N."""
+    n = args.containers
+    res = {}
+    env_run = lambda i: tke.argv("run", "-d", "--name", f"idle{i}", "busybox", "sleep", "3600")  # noqa: E731
+    t = time.perf_counter()
+    with_env = lambda argv: lambda i: argv(i)  # noqa: E731
+    os.environ.update(TKE_ROOT=tke.env["TKE_ROOT"], PYTHONPATH=str(REPO))
+    start_many(with_env(env_run), n)
+    res["tke_start_running_s"] = round(time.perf_counter() - t, 1)
+    time.sleep(2)
+    shims = pids_of(lambda c: any(b"import shim;" in x for x in c) and
+                    any(x.startswith(tke.env["TKE_ROOT"].encode()) for x in c))  # fmt: skip
+    res["tke_shims"] = len(shims)
+    res["tke_pss_per_container_kb"] = round(pss_kb(shims) / max(len(shims), 1))
+    start_many(lambda i: tke.argv("create", "--name", f"made{i}", "busybox", "true"), n)
+    res["tke_ps_a"] = timed(tke.argv("ps", "-a"), tke.env, args.repeat, warm=1)
+    res["tke_ps_a_rows"] = len(tke.run("ps", "-a", "-q").split())
+    if pod is not None:
+        start_many(lambda i: pod.argv("run", "-d", "--network", "none", "--name", f"idle{i}",
+                                      "busybox", "sleep", "3600"), n)  # fmt: skip
+        time.sleep(2)
+        conmons = pids_of(lambda c: c and c[0].endswith(b"conmon") and
+                          any(pod.base[2].encode() in x for x in c))  # fmt: skip
+        res["podman_conmons"] = len(conmons)
+        res["podman_pss_per_container_kb"] = round(pss_kb(conmons) / max(len(conmons), 1))
+        start_many(lambda i: pod.argv("create", "--network", "none", "--name", f"made{i}",
+                                      "busybox", "true"), n)  # fmt: skip
+        res["podman_ps_a"] = timed(pod.argv("ps", "-a"), None, args.repeat, warm=1)
+    return res
+
+
+def bench_commit(args, tke: Tke, pod) -> dict:
+    res = {"tke": [], "podman": []}
+    change = "dd if=/dev/urandom of=/ten bs=1M count=10 2>/dev/null"
+    for i in range(args.commits):
+        tke.run("run", "--name", f"c{i}", "busybox", "sh", "-c", change)
+        subprocess.run(["sync"])
+        time.sleep(1)
+        t = time.perf_counter()
+        tke.run("commit", f"c{i}", f"committed:{i}")
+        res["tke"].append(time.perf_counter() - t)
+        if pod is not None:
+            pod.run("run", "--network", "none", "--name", f"c{i}", "busybox", "sh", "-c", change)
+            subprocess.run(["sync"])
+            time.sleep(1)
+            t = time.perf_counter()
+            pod.run("commit", f"c{i}", f"committed:{i}")
+            res["podman"].append(time.perf_counter() - t)
+    return {k: {"median_ms": median_ms(v)} for k, v in res.items() if v}
+
+
+def cleanup(tkes: dict, podmans: dict, dirs: list) -> None:
+    for tke in tkes.values():
+        ids = tke.run("ps", "-a", "-q", check=False).split()
+        for i in range(0, len(ids), 50):
+            tke.run("rm", "-f", *ids[i : i + 50], check=False)
+    for pod in podmans.values():
+        subprocess.run(pod.argv("rm", "-a", "-f"), capture_output=True)
+        subprocess.run(pod.argv("system", "reset", "-f"), capture_output=True)
+    for path in dirs:
+        subprocess.run(["umount", "-R", "-l", path], capture_output=True)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def ratio(a: dict, b: dict):
+    if "median_ms" in a and "median_ms" in b and a["median_ms"]:
+        return round(b["median_ms"] / a["median_ms"], 2)
+    return None
+
+
+def print_table(title: str, rows: list) -> None:
+    print(f"\n{title}")
+    width = max(len(r[0]) for r in rows)
+    for name, value in rows:
+        print(f"  {name.ljust(width)}  {value}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=10)
+    ap.add_argument("--containers", type=int, default=100)
+    ap.add_argument("--commits", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="--repeat 5 --containers 20 --commits 2")
+    ap.add_argument("--no-podman", action="store_true")
+    args = ap.parse_args()
+    if args.quick:
+        args.repeat, args.containers, args.commits = 5, 20, 2
+    if os.geteuid() != 0:
+        raise SystemExit("run as root (containers, overlay mounts)")
+    work = Path(tempfile.mkdtemp(prefix="tkt-bench-ctr-", dir="/var/tmp"))
+    layout = make_image(work)
+    from toolkit.engine import runtime as rtmod
+    from toolkit.engine.containers import run_dir_for
+
+    default_rt = rtmod.choose(run_dir_for(str(work / "probe")))
+    tkes = {f"tke ({default_rt.name}, default)": Tke(str(work / "tke-default"))}
+    other = "crun" if default_rt.name == "runc" else "runc"
+    if shutil.which(other):
+        tkes[f"tke ({other})"] = Tke(str(work / f"tke-{other}"), other)
+    podmans = {}
+    for rt in ("runc", "crun"):
+        if not args.no_podman and shutil.which("podman") and shutil.which(rt):
+            podmans[f"podman ({rt})"] = Podman(str(work / f"podman-{rt}"), rt)
+    dirs = [str(work)]
+    try:
+        for tke in tkes.values():
+            os.makedirs(tke.env["TKE_ROOT"])
+            tke.run("load", "-i", str(layout))
+            image_id = tke.run("images", "-q").split()[0]
+            tke.run("tag", image_id, "busybox:latest")
+        for name, pod in list(podmans.items()):
+            try:
+                pod.run("pull", "-q", f"oci:{layout}:latest")
+                pod.run("tag", pod.run("images", "-q").split()[0], "busybox:latest")
+            except RuntimeError as exc:
+                print(f"{name}: {exc}", file=sys.stderr)
+                podmans.pop(name)
+        from toolkit.engine.store import Store
+
+        db = Store(tkes[next(iter(tkes))].env["TKE_ROOT"]).load()
+        chain = next(iter(db["layers"]))
+        layer_dir = Store(tkes[next(iter(tkes))].env["TKE_ROOT"]).layer_path(chain)
+        result = {
+            "machine": {
+                "cpus": os.cpu_count(),
+                "kernel": platform.release(),
+                "load": os.getloadavg(),
+            },  # fmt: skip
+            "runtime_choice": default_rt.to_dict(),
+        }
+        result["run_rm"] = bench_run(args, tkes, podmans, work, layer_dir)
+        default_tke = tkes[next(iter(tkes))]
+        pod_runc = podmans.get("podman (runc)") or next(iter(podmans.values()), None)
+        result["commit_10mb"] = bench_commit(args, default_tke, pod_runc)
+        result["scale"] = bench_scale(args, default_tke, pod_runc)
+    finally:
+        cleanup(tkes, podmans, dirs)
+    report(result, args)
+    return 0
+
+
+def report(result: dict, args) -> None:
+    run = result["run_rm"]
+    rows = [(k, v.get("median_ms", v.get("error"))) for k, v in run.items()]
+    print_table("run --rm --network none busybox true (median ms)", rows)
+    tke_key = next(k for k in run if k.startswith("tke"))
+    ratios = {}
+    for k, v in run.items():
+        if not k.startswith("tke"):
+            ratios[f"{k} / {tke_key}"] = ratio(run[tke_key], v)
+    print_table("ratios (>1: tke faster; floor ratio <=2 is the target)", list(ratios.items()))
+    result["ratios"] = ratios
+    c = result["commit_10mb"]
+    print_table("commit of a 10 MB change (median ms)", [(k, v["median_ms"]) for k, v in c.items()])
+    s = result["scale"]
+    rows = [(k, v.get("median_ms") if isinstance(v, dict) else v) for k, v in s.items()]
+    print_table(
+        f"{args.containers} idle running containers, ps -a over {2 * args.containers}", rows
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    result["args"] = vars(args)
+    result["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwritten {RESULTS}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
