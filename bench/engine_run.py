@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 FLOOR_SCRIPT = r"""
 import json, os, subprocess, sys, time
 runtime, bundle, lower, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-work = os.path.dirname(bundle)
+work = bundle  # per-runtime scratch: upper/work dirs and runtime state
 times = []
 for i in range(n + 2):
     up, wk = f"{work}/upper{i}", f"{work}/work{i}"

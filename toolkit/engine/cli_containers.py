@@ -26,7 +26,7 @@ class CreateFailed(TkError):
 
 
 def register(reg: Registrar) -> None:
-    from toolkit.engine import cli_ctrfs, cli_ctrinfo
+    from toolkit.engine import cli_ctrfs, cli_ctrinfo, cli_service
 
     p = reg.verb("run", run, "Create and run a new container from an image", group="container")
     reg.sub.choices["run"].epilog = NETWORK_NOTE
@@ -90,6 +90,7 @@ def register(reg: Registrar) -> None:
 
     cli_ctrinfo.register(reg)
     cli_ctrfs.register(reg)
+    cli_service.register(reg)
 
 
 def add_create_flags(p) -> None:

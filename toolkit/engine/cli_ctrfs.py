@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import uuid
 
 from toolkit.engine.cli import Context, Registrar
@@ -222,7 +221,6 @@ def export(ctx: Context, args: argparse.Namespace) -> int:
 def commit(ctx: Context, args: argparse.Namespace) -> int:
     from toolkit.engine import commit as commit_mod
     from toolkit.engine import lifecycle
-    from toolkit.engine.layers import write_layer
 
     ctrs = _ctrs(ctx)
     cid = ctrs.find(args.container)
@@ -234,37 +232,16 @@ def commit(ctx: Context, args: argparse.Namespace) -> int:
         lifecycle.pause(ctrs, cid)
         paused_here = True
     try:
-        read_fd, write_fd = os.pipe()
-        reader, writer = os.fdopen(read_fd, "rb"), os.fdopen(write_fd, "wb")
-        failure: list = []
-
-        def produce() -> None:
-            try:
-                write_layer(ctrs.path(cid, "upper"), writer)
-            except BaseException as exc:  # noqa: BLE001 - reported by the consumer
-                failure.append(exc)
-            finally:
-                with contextlib.suppress(OSError):
-                    writer.close()
-
-        thread = threading.Thread(target=produce, daemon=True)
-        thread.start()
-        try:
-            image = commit_mod.commit(
-                ctx.store,
-                reader,
-                parent=rec["Image"],
-                changes=changes,
-                created_by=" ".join([rec["Path"], *rec["Args"]]),
-                comment=args.message,
-                author=args.author,
-                tag=args.repository,
-            )
-        finally:
-            reader.close()
-            thread.join()
-        if failure:
-            raise TkError(f"commit: reading the container's changes failed: {failure[0]}")
+        image = commit_mod.commit_dir(
+            ctx.store,
+            ctrs.path(cid, "upper"),
+            parent=rec["Image"],
+            changes=changes,
+            created_by=" ".join([rec["Path"], *rec["Args"]]),
+            comment=args.message,
+            author=args.author,
+            tag=args.repository,
+        )
     finally:
         if paused_here:
             lifecycle.unpause(ctrs, cid)

@@ -181,7 +181,10 @@ def build(rec: dict, merged: str, ctrdir: str, user: tuple, layout: Optional[str
         process["capabilities"]["permitted"] = []
     if cfg.get("Tty"):
         process["consoleSize"] = {"height": 24, "width": 80}
-    namespaces = [{"type": t} for t in ("pid", "mount", "ipc", "uts", "network")]
+    kinds = ["pid", "mount", "ipc", "uts"]
+    if (host.get("NetworkMode") or "none") != "host":
+        kinds.append("network")
+    namespaces = [{"type": t} for t in kinds]
     if (layout or cgroups.mode()) == "v2":
         namespaces.append({"type": "cgroup"})
     linux = {

@@ -1,0 +1,153 @@
+"""`tke info` (runtime choice and why, cgroup layout, counts) and `tke system service`: start the
+containers whose restart policy asks for it after a reboot — what `systemctl enable docker` gives
+docker users. `tke system service --install` writes and enables a systemd unit that runs it at
+boot (Type=oneshot: tke has no daemon; each container keeps its own shim)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+from toolkit.engine.cli import Context, Registrar
+from toolkit.errors import TkError
+
+UNIT_PATH = "/etc/systemd/system/tke.service"
+UNIT = """[Unit]
+Description=tke: start containers with a restart policy
+Documentation=man:tke(1)
+After=local-fs.target network-online.target
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+Environment=TKE_ROOT={root}
+ExecStart={tke} system service
+ExecStop={tke} system service --stop
+TimeoutStopSec=120
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def register(reg: Registrar) -> None:
+    p = reg.verb("info", info, "Display system-wide information", group="system")
+    p.add_argument("-f", "--format", default=None, help="format output with a Go template")
+
+    p = reg.verb(None, service, "Start containers whose restart policy asks for it (boot)",
+                 group="system", group_name="service")  # fmt: skip
+    p.add_argument("--stop", action="store_true", help="stop running containers (shutdown)")
+    p.add_argument("--install", action="store_true", help="install and enable a systemd unit")
+    p.add_argument("--unit-path", default=UNIT_PATH, help="where --install writes the unit")
+    p.add_argument("--no-enable", action="store_true", help="with --install: do not enable it")
+
+
+def _ctrs(ctx: Context):
+    from toolkit.engine.containers import Containers
+
+    return Containers(ctx.store)
+
+
+def info_dict(ctx: Context) -> dict:
+    from toolkit.engine import cgroups, runtime
+
+    ctrs = _ctrs(ctx)
+    rt = runtime.choose(ctrs.run_dir, None, ctx.store.settings())
+    states = [ctrs.state(cid)["Status"] for cid in ctrs.ids()]
+    return {
+        "Containers": len(states),
+        "ContainersRunning": states.count("running"),
+        "ContainersPaused": states.count("paused"),
+        "ContainersStopped": len(states) - states.count("running") - states.count("paused"),
+        "Images": len(ctx.store.load()["images"]),
+        "Driver": "overlay",
+        "CgroupVersion": "2" if cgroups.mode() == "v2" else "1",
+        "CgroupLayout": cgroups.mode(),
+        "DefaultRuntime": rt.name,
+        "RuntimePath": rt.path,
+        "RuntimeReason": rt.reason,
+        "RuntimeWrapped": bool(rt.wrap),
+        "DockerRootDir": ctx.store.root,
+        "RunDir": ctrs.run_dir,
+        "DefaultNetwork": "none (networking not implemented yet: loopback only)",
+    }
+
+
+def info(ctx: Context, args: argparse.Namespace) -> int:
+    data = info_dict(ctx)
+    if args.format:
+        from toolkit.engine.gotemplate import render
+
+        ctx.out.write(render(args.format, data) + "\n")
+        return 0
+    for key, value in data.items():
+        ctx.out.write(f" {key}: {value}\n")
+    return 0
+
+
+def wants_start(rec: dict, state: dict, stopped_by_user: bool) -> bool:
+    """docker's rule at daemon start: always; unless-stopped unless the user stopped it;
+    on-failure when it was running when the host went down."""
+    policy = (rec["HostConfig"].get("RestartPolicy") or {}).get("Name") or "no"
+    if state["Running"] or state["Restarting"]:
+        return False
+    if policy == "always":
+        return True
+    if policy == "unless-stopped":
+        return not stopped_by_user
+    if policy == "on-failure":
+        return not stopped_by_user and state.get("Error") == "supervisor (shim) died"
+    return False
+
+
+def service(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import lifecycle
+
+    if args.install:
+        return install_unit(ctx, args.unit_path, not args.no_enable)
+    ctrs = _ctrs(ctx)
+    rc = 0
+    for cid in sorted(ctrs.ids()):
+        rec = ctrs.record(cid)
+        if rec is None:
+            continue
+        name = rec["Name"].lstrip("/")
+        state = ctrs.state(cid)
+        try:
+            if args.stop:
+                if state["Running"]:
+                    lifecycle.stop(ctrs, cid)
+                    # a shutdown is not a user's stop: unless-stopped must come back at boot
+                    os.unlink(ctrs.path(cid, "stopped"))
+                    ctx.out.write(f"stopped {name}\n")
+                continue
+            stopped = os.path.exists(ctrs.path(cid, "stopped"))
+            if wants_start(rec, state, stopped):
+                lifecycle.start(ctrs, cid)
+                ctx.out.write(f"started {name}\n")
+        except (TkError, OSError) as exc:
+            ctx.err.write(f"{name}: {getattr(exc, 'message', exc)}\n")
+            rc = 1
+    return rc
+
+
+def install_unit(ctx: Context, path: str, enable: bool) -> int:
+    tke = shutil.which("tke") or f"{os.path.realpath(sys.executable)} -m toolkit.engine.cli"
+    text = UNIT.format(root=ctx.store.root, tke=tke)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+    ctx.out.write(f"wrote {path}\n")
+    if enable:
+        proc = subprocess.run(
+            ["systemctl", "enable", os.path.basename(path)], capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise TkError(f"systemctl enable failed: {proc.stderr.strip()}")
+        ctx.out.write(proc.stdout + proc.stderr)
+    return 0
