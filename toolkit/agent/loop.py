@@ -65,6 +65,7 @@ class Agent(object):
                     "msg": "agent has no source for module %s (digest %s)" % (name, digest),
                 }
             compiled = self.compiled[digest] = runner.CompiledModule(name, req["source"])
+            compiled.warm_imports()
         args = req.get("args") or {}
         check, diff = bool(req.get("check")), bool(req.get("diff"))
         env, cwd, timeout = req.get("env"), req.get("cwd"), req.get("timeout")

@@ -6,6 +6,7 @@ task; the agent lives on. To keep fork() off the critical path, the agent forks 
 after answering a request; the spare waits on a pipe for the next module run. Stdlib, 3.6+.
 """
 
+import ast
 import errno
 import gc
 import json
@@ -30,6 +31,25 @@ class CompiledModule(object):
         self.source = source
         self.code = compile(source, "<tk:modules/%s.py>" % name, "exec")
         self.in_process = bool(_IN_PROCESS.search(source))
+
+    def warm_imports(self):
+        """Import what the module imports at its top level, here in the agent, so forked
+        children find it in sys.modules instead of importing it again on every run."""
+        for node in ast.parse(self.source).body:
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                # `from pkg import sub` may name a submodule: try both
+                names = [node.module] + ["%s.%s" % (node.module, a.name) for a in node.names]
+            else:
+                continue
+            for name in names:
+                if name in sys.modules:
+                    continue
+                try:
+                    __import__(name)
+                except Exception:  # not a module, or broken: the module's run reports it
+                    pass
 
 
 def _execute(compiled, args, check, diff):
@@ -175,6 +195,9 @@ class Spare(object):
         req_r, req_w = os.pipe()
         res_r, res_w = os.pipe()
         sys.stderr.flush()
+        freeze = getattr(gc, "freeze", None)  # 3.7+: agent objects stay out of child collections
+        if freeze is not None:
+            freeze()
         pid = os.fork()
         if pid == 0:
             os.close(req_w)
