@@ -663,9 +663,6 @@ CASES = [
         5,
         ["web[1"],
         {"inv.ini": WEB_INVENTORY},
-        xfail="an unbalanced '[' in a host pattern is dropped: 'web[1' selects the whole group "
-        "web (and '~web[' all of it too); Ansible matches nothing (toolkit/inventory/patterns.py "
-        "_COLON_SPLIT)",
     ),  # fmt: skip
     Case(
         "run-invalid-regex-pattern",
@@ -682,16 +679,12 @@ CASES = [
         5,
         ["~["],
         {"inv.ini": WEB_INVENTORY},
-        xfail="host pattern '~[' (invalid regex) selects every host instead of 'invalid host "
-        "pattern' (toolkit/inventory/patterns.py _COLON_SPLIT drops the '[')",
     ),  # fmt: skip
     Case(
         "run-empty-intersection-pattern",
         ["run", "-c", "local", "-i", "localhost,", "-m", "ping", "all:&"],
         5,
         ["all:&"],
-        xfail="host pattern 'all:&' crashes: IndexError in toolkit/inventory/patterns.py "
-        "_split_subscript (pattern[0] on an empty string)",
     ),
     Case(
         "run-bad-args-syntax",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import warnings
 from typing import Callable, Iterable, List, Optional, Tuple
 
 from toolkit.errors import InventoryError
@@ -19,6 +20,7 @@ from toolkit.inventory.ranges import RangeError, parse_address
 
 _SUBSCRIPT = re.compile(r"^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$")
 _COLON_SPLIT = re.compile(r"(?:[^\s:\[\]]|\[[^\]]*\])+")
+_BALANCED = re.compile(r"(?:[^\[\]]|\[[^\]]*\])*")
 _SPECIAL = (".", "?", "*", "[")
 
 Subscript = Optional[Tuple[int, Optional[int]]]
@@ -33,8 +35,32 @@ def split_host_pattern(pattern: str) -> List[str]:
             parse_address(pattern, allow_ranges=True)
             parts = [pattern]
         except RangeError:
-            parts = _COLON_SPLIT.findall(pattern)
-    return [part.strip() for part in parts if part.strip()]
+            parts = _colon_split(pattern)
+    words = [part.strip() for part in parts if part.strip()]
+    for word in words:
+        check_word(word, pattern)
+    return words
+
+
+def _colon_split(pattern: str) -> List[str]:
+    """Split on ':'; a '[' or ']' outside a complete `[...]` is kept, not dropped."""
+    leftover = _COLON_SPLIT.sub("", pattern)
+    if "[" not in leftover and "]" not in leftover:
+        return _COLON_SPLIT.findall(pattern)
+    if ":" not in pattern:
+        return [pattern]  # one word; check_word or the regex compiler rejects it
+    raise InventoryError(f"invalid host pattern '{pattern}': unbalanced '[' or ']'")
+
+
+def check_word(word: str, pattern: str) -> None:
+    """InventoryError unless `word` (one word of `pattern`) is a usable host pattern."""
+    bare = word.lstrip("&!")
+    if not bare:
+        raise InventoryError(
+            f"invalid host pattern '{pattern}': '{word}' must be followed by a group or host"
+        )
+    if bare[0] != "~" and not _BALANCED.fullmatch(bare):
+        raise InventoryError(f"invalid host pattern '{pattern}': unbalanced '[' or ']'")
 
 
 def order_patterns(patterns: Iterable[str]) -> List[str]:
@@ -60,6 +86,7 @@ class PatternMatcher:
     def evaluate(self, patterns: Iterable[str]) -> List[Host]:
         hosts: List[Host] = []
         for pattern in order_patterns(patterns):
+            check_word(pattern, pattern)
             if pattern in self.data.hosts:
                 found = [self.data.hosts[pattern]]
             else:
@@ -110,17 +137,19 @@ def _match_names(names: Iterable[str], pattern: str) -> List[str]:
     if pattern[0] != "~" and not any(char in pattern for char in "*?["):
         return [pattern] if pattern in names else []
     try:
-        if pattern[0] == "~":
-            regex = re.compile(pattern[1:])
-        else:
-            regex = re.compile(fnmatch.translate(pattern))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # "possible nested set" for '[['
+            if pattern[0] == "~":
+                regex = re.compile(pattern[1:])
+            else:
+                regex = re.compile(fnmatch.translate(pattern))
     except re.error as exc:
         raise InventoryError(f"invalid host pattern '{pattern}': {exc}") from None
     return [name for name in names if regex.match(name)]
 
 
 def _split_subscript(pattern: str) -> Tuple[str, Subscript]:
-    if pattern[0] == "~":
+    if not pattern or pattern[0] == "~":
         return pattern, None
     match = _SUBSCRIPT.match(pattern)
     if not match:
