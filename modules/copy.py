@@ -101,11 +101,19 @@ def _resolve_dest(module, source):
             _make_dirs(module, dest)
         dest = os.path.join(dest, base)
     parent = os.path.dirname(os.path.abspath(dest))
-    if not os.path.isdir(parent) and not (module.check_mode and p["dest"].endswith("/")):
+    if not os.path.isdir(parent) and not _parent_may_appear(module):
         module.fail("Destination directory %s does not exist" % parent)
     if p["follow"] and os.path.islink(dest):
         dest = os.path.realpath(dest)
     return dest
+
+
+def _parent_may_appear(module):
+    """In check mode a missing parent directory may be made by an earlier (skipped) task:
+    like Ansible's action plugin, predict a change for a controller-side source; a remote_src
+    copy fails as Ansible's module does, unless dest ends with '/' (the module makes it)."""
+    p = module.params
+    return module.check_mode and (not p["remote_src"] or p["dest"].endswith("/"))
 
 
 def _make_dirs(module, path):

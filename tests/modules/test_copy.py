@@ -210,3 +210,20 @@ def test_diff_of_large_files_is_summarised(tmp_path):
     )
     assert checksum_only["changed"] and "not sent" in checksum_only["diff"]["after"]
     assert "small" in checksum_only["diff"]["before"]
+
+
+def test_check_mode_with_missing_parent_predicts_a_change(tmp_path):
+    """An earlier task (skipped by --check) would make the directory: Ansible says changed."""
+    dest = tmp_path / "no" / "f"
+    for args in ({"content": "x"}, {"checksum": "0" * 40, "mode": "0600"}):
+        result = run_module("copy", dict(args, dest=str(dest)), check=True, diff=True)
+        assert not result["failed"] and result["changed"] is True, result
+    assert not (tmp_path / "no").exists()
+
+
+def test_check_mode_remote_src_with_missing_parent_fails_like_ansible(tmp_path):
+    src = tmp_path / "a.txt"
+    src.write_text("a")
+    args = {"src": str(src), "dest": str(tmp_path / "no" / "f"), "remote_src": True}
+    result = run_module("copy", args, check=True)
+    assert result["failed"] and "Destination directory" in result["msg"]
