@@ -314,6 +314,10 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     from toolkit.engine import attach as attach_mod
     from toolkit.engine import lifecycle
 
+    streams = {s.lower() for s in args.attach} or {"stdin", "stdout", "stderr"}
+    bad = streams - {"stdin", "stdout", "stderr"}
+    if bad:
+        raise CreateFailed(f"invalid argument for -a: {sorted(bad)[0]} (stdin, stdout, stderr)")
     ctrs, rec = _create(ctx, args)
     cid = rec["Id"]
     if args.detach:
@@ -324,7 +328,11 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
 
     def on_listening() -> None:
         holder["sock"] = attach_mod.connect(
-            ctrs.sock(cid), stdin=args.interactive, stdout=True, stderr=True, claim_rm=args.rm
+            ctrs.sock(cid),
+            stdin=args.interactive,
+            stdout="stdout" in streams,
+            stderr="stderr" in streams,
+            claim_rm=args.rm,
         )
 
     _start_or_clean(ctrs, cid, args.rm, attach_first=True, on_listening=on_listening)
