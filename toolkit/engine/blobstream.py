@@ -9,8 +9,7 @@ the caller can compare `.diff_id()` with the image config. Nothing here touches 
 from __future__ import annotations
 
 import hashlib
-import shutil
-import subprocess
+import os
 import threading
 import zlib
 from typing import Iterator, Optional
@@ -60,13 +59,16 @@ class Decompressor:
         self.pending = b""
         self.eof = False
         self.error: Optional[BaseException] = None
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc = None  # the zstd process (subprocess.Popen)
         if compression == "gzip":
             self.zobj = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif compression == "zstd":
             self._start_zstd()
 
     def _start_zstd(self) -> None:
+        import shutil
+        import subprocess  # only zstd layers need it: kept out of `tke pull` start-up
+
         if not shutil.which("zstd"):
             raise TkError("this layer is zstd-compressed and the 'zstd' program is not installed")
         self.proc = subprocess.Popen(
@@ -162,6 +164,25 @@ class Decompressor:
         self.offset += len(out)
         return out
 
+    def copy_to(self, fd: int, n: int) -> int:
+        """Write the next `n` uncompressed bytes to `fd` straight from the inflated chunks
+        (no intermediate copies); returns how many there were (fewer only at the end)."""
+        left = n
+        while left > 0:
+            avail = len(self.chunk) - self.pos
+            if avail <= 0:
+                if self.eof or not self._fill():
+                    break
+                continue
+            take = avail if avail < left else left
+            part = memoryview(self.chunk)[self.pos : self.pos + take]
+            while part:
+                part = part[os.write(fd, part) :]
+            self.pos += take
+            self.offset += take
+            left -= take
+        return n - left
+
     def readinto(self, buf) -> int:
         data = self.read(len(buf))
         buf[: len(data)] = data
@@ -187,8 +208,11 @@ class Decompressor:
 
     def finish(self) -> str:
         """Read to the end (verifying the compressed stream too) and return the diff_id."""
-        while self.read(1 << 20):
-            pass
+        self.offset += len(self.chunk) - self.pos
+        self.pos = len(self.chunk)
+        while self._fill():  # hashes as it goes; nothing left to keep
+            self.offset += len(self.chunk)
+            self.pos = len(self.chunk)
         return "sha256:" + self.hash.hexdigest()
 
     def close(self) -> None:

@@ -23,7 +23,6 @@ layers: [{chain_id, diff_id, blob, media_type, size}], added}. Tags map a full r
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Optional
 
 from toolkit.engine.reference import Reference, looks_like_id, parse
@@ -39,15 +38,32 @@ class ImageConflict(TkError):
     """An image cannot be removed (in use, or referenced in several repositories)."""
 
 
-@dataclass
 class ImageInfo:
-    id: str
-    config: dict
-    layer_dirs: list
-    chain_ids: list
-    tags: list = field(default_factory=list)
-    digests: list = field(default_factory=list)
-    record: dict = field(default_factory=dict)
+    """An image as the containers half sees it (a plain class: no dataclasses import)."""
+
+    def __init__(
+        self,
+        id: str,
+        config: dict,
+        layer_dirs: list,
+        chain_ids: list,
+        tags: Optional[list] = None,
+        digests: Optional[list] = None,
+        record: Optional[dict] = None,
+    ) -> None:
+        self.id = id
+        self.config = config
+        self.layer_dirs = layer_dirs
+        self.chain_ids = chain_ids
+        self.tags = tags if tags is not None else []
+        self.digests = digests if digests is not None else []
+        self.record = record if record is not None else {}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ImageInfo) and vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"ImageInfo(id={self.id!r}, tags={self.tags!r})"
 
 
 def parse_config(data: bytes, where: str) -> dict:

@@ -140,6 +140,16 @@ class _Extractor:
     def write_file(self, tar: tarfile.TarFile, member: tarfile.TarInfo, full: str) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
         fd = os.open(full, flags, 0o600)
+        copy_to = getattr(tar.fileobj, "copy_to", None)
+        if copy_to is not None:  # a blobstream.Decompressor: data goes from its chunks to fd
+            try:
+                tar.fileobj.seek(member.offset_data)
+                if copy_to(fd, member.size) != member.size:
+                    raise LayerError(f"layer truncated inside {member.name!r}")
+            finally:
+                os.close(fd)
+            self.size += member.size
+            return
         with os.fdopen(fd, "wb") as out:
             src = tar.extractfile(member)
             remaining = member.size

@@ -8,7 +8,7 @@ clear error listing what the index offers.
 from __future__ import annotations
 
 import json
-import platform as _platform
+import os
 from typing import Optional
 
 from toolkit.errors import TkError
@@ -106,7 +106,7 @@ def _list(doc: dict, key: str, where: str) -> list:
 
 
 def host_platform() -> dict:
-    machine = _platform.machine().lower()
+    machine = os.uname().machine.lower()  # platform.machine() without its import
     table = {
         "x86_64": ("amd64", ""),
         "amd64": ("amd64", ""),

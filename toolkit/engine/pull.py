@@ -18,7 +18,6 @@ import fcntl
 import json
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, Optional
 
 from toolkit.engine import images as imagedb
@@ -161,14 +160,13 @@ class _Pull:
         staged: dict = {}
         if not jobs:
             return staged
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(jobs))) as pool:
-            futures = [pool.submit(self._fetch_layer, layer, extract) for layer, extract in jobs]
-            failures = []
-            for (layer, _), future in zip(jobs, futures):
-                try:
-                    staged[layer["chain_id"]] = future.result()
-                except BaseException as exc:  # collected; the first one is re-raised below
-                    failures.append(exc)
+        calls = [(self._fetch_layer, layer, extract) for layer, extract in jobs]
+        failures = []
+        for (layer, _), (result, exc) in zip(jobs, _parallel(calls)):
+            if exc is None:
+                staged[layer["chain_id"]] = result
+            else:
+                failures.append(exc)
         if failures:
             for item in staged.values():
                 remove_tree(item["stage"])
@@ -301,6 +299,43 @@ class _Pull:
                 "layers": [_record_layer(db, layer) for layer in layer_list],
             }
             return imagedb.add_image(db, record, self.ref, index_digest or manifest_digest)
+
+
+def _parallel(calls: list) -> list:
+    """Run `(fn, *args)` calls, MAX_PARALLEL at a time; [(result, exception)] in call order.
+
+    Plain threads rather than concurrent.futures (whose import costs more than a small pull's
+    download); a single call runs in this thread.
+    """
+    results: list = [(None, None)] * len(calls)
+
+    def run(index: int) -> None:
+        fn, *args = calls[index]
+        try:
+            results[index] = (fn(*args), None)
+        except BaseException as exc:  # handed to the caller, which re-raises the first one
+            results[index] = (None, exc)
+
+    if len(calls) == 1:
+        run(0)
+        return results
+    todo = iter(range(len(calls)))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                index = next(todo, None)
+            if index is None:
+                return
+            run(index)
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(MAX_PARALLEL)]
+    for thread in threads[: len(calls)]:
+        thread.start()
+    for thread in threads[: len(calls)]:
+        thread.join()
+    return results
 
 
 class _LayerVanished(Exception):

@@ -8,7 +8,6 @@ qualified form and `ref.familiar` the short form docker prints (`busybox`, `user
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Optional
 
 from toolkit.errors import UsageError
@@ -24,12 +23,41 @@ _SHA256 = re.compile(r"^sha256:[a-f0-9]{64}$")
 _DOMAIN = re.compile(r"^(?:[a-zA-Z0-9.-]+|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$")
 
 
-@dataclass(frozen=True)
 class Reference:
-    registry: str
-    repository: str
-    tag: Optional[str] = None
-    digest: Optional[str] = None
+    """registry, repository, tag, digest; immutable, hashable, compared by value.
+
+    A plain class: dataclasses costs more to import than the whole `tke pull` start-up spends
+    elsewhere on references."""
+
+    __slots__ = ("registry", "repository", "tag", "digest")
+
+    def __init__(
+        self,
+        registry: str,
+        repository: str,
+        tag: Optional[str] = None,
+        digest: Optional[str] = None,
+    ) -> None:
+        for key, value in zip(self.__slots__, (registry, repository, tag, digest)):
+            object.__setattr__(self, key, value)
+
+    def __setattr__(self, key: str, value: object) -> None:
+        raise AttributeError(f"Reference is immutable: cannot set {key!r}")
+
+    def _key(self) -> tuple:
+        return (self.registry, self.repository, self.tag, self.digest)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Reference) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"Reference(registry={self.registry!r}, repository={self.repository!r}, "
+            f"tag={self.tag!r}, digest={self.digest!r})"
+        )
 
     @property
     def name(self) -> str:
