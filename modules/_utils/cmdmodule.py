@@ -6,16 +6,18 @@ import os
 from modules._utils.command import Timer, run_command
 
 
-def skip_reason(params):
+def skip_reason(params, check_mode=False):
     """A result saying why the command did not run (creates/removes), or None."""
     creates, removes = params.get("creates"), params.get("removes")
+    did = "Would not" if check_mode else "Did not"
     if creates and glob.glob(os.path.join(params.get("chdir") or "", creates)):
         return _skipped(
-            "Did not run command since '%s' exists" % creates, "skipped, since %s exists" % creates
+            "%s run command since '%s' exists" % (did, creates),
+            "skipped, since %s exists" % creates,
         )
     if removes and not glob.glob(os.path.join(params.get("chdir") or "", removes)):
         return _skipped(
-            "Did not run command since '%s' does not exist" % removes,
+            "%s run command since '%s' does not exist" % (did, removes),
             "skipped, since %s does not exist" % removes,
         )
     return None
@@ -33,23 +35,34 @@ def _skipped(msg, stdout):
     }
 
 
+def _would_run(params, shown_cmd):
+    """Check mode: with creates/removes the command would run, so a change is predicted (as
+    Ansible does); without them nothing can be predicted and the task is skipped."""
+    guarded = bool(params.get("creates") or params.get("removes"))
+    result = {
+        "changed": guarded,
+        "rc": 0,
+        "cmd": shown_cmd,
+        "msg": "Command would have run if not in check mode",
+        "stdout": "",
+        "stderr": "",
+        "stdout_lines": [],
+        "stderr_lines": [],
+    }
+    if not guarded:
+        result["skipped"] = True
+    return result
+
+
 def run(module, argv, shown_cmd):
     """Run argv with the shared options; return the command result (failed on rc != 0)."""
     params = module.params
-    skipped = skip_reason(params)
+    skipped = skip_reason(params, module.check_mode)
     if skipped is not None:
         skipped["cmd"] = shown_cmd
         return skipped
     if module.check_mode:
-        result = {
-            "changed": False,
-            "rc": 0,
-            "cmd": shown_cmd,
-            "msg": "Command would have run if not in check mode",
-        }
-        if not params.get("creates") and not params.get("removes"):
-            result["skipped"] = True
-        return result
+        return _would_run(params, shown_cmd)
     data = params.get("stdin")
     if data is not None and params.get("stdin_add_newline"):
         data += "\n"

@@ -59,6 +59,25 @@ def test_check_mode_runs_nothing(tmp_path):
     assert "would have run" in result["msg"] and not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize("module", ["command", "shell"])
+def test_check_mode_with_creates_or_removes_predicts_a_change(tmp_path, module):
+    """Ansible: the command would run, so changed (not skipped), and nothing runs."""
+    marker = tmp_path / "marker"
+    marker.write_text("")
+    would = [{"creates": str(tmp_path / "absent")}, {"removes": str(marker)}]
+    for guard in would:
+        args = dict(guard, cmd=f"touch {tmp_path}/ran")
+        result = run_module(module, args, check=True)
+        assert result["changed"] is True and "skipped" not in result, result
+        assert result["msg"] == "Command would have run if not in check mode"
+    assert not (tmp_path / "ran").exists()
+    wont = [{"creates": str(marker)}, {"removes": str(tmp_path / "absent")}]
+    for guard in wont:
+        result = run_module(module, dict(guard, cmd=f"touch {tmp_path}/ran"), check=True)
+        assert result["changed"] is False and result["msg"].startswith("Would not run"), result
+    assert not (tmp_path / "ran").exists()
+
+
 def test_shell_pipes_and_executable(tmp_path):
     result = run_module(
         "shell", {"_raw_params": "echo abc | tr b X > out; cat out", "chdir": str(tmp_path)}
