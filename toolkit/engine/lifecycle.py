@@ -274,6 +274,8 @@ def start(ctrs: Containers, cid: str, attach_first: bool = False, on_listening=N
         state = ctrs.state(cid)
         if state["Running"] or state["Restarting"]:
             return state["Pid"]
+        # the previous shim may still be deleting the runtime state and unmounting the rootfs
+        wait_shim_gone(ctrs, cid, 10)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(ctrs.path(cid, "stopped"))
         rt = prepare_start(ctrs, rec)
@@ -372,10 +374,12 @@ def wait_exit(ctrs: Containers, cid: str, timeout: Optional[float]) -> bool:
 
 def wait_shim_gone(ctrs: Containers, cid: str, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
+    delay = 0.001
     while time.monotonic() < deadline:
         if not shim_alive(ctrs.raw_state(cid).get("ShimPid")):
             return
-        time.sleep(0.01)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
 
 
 def stop(ctrs: Containers, cid: str, timeout: Optional[int] = None, signal: str = "") -> None:
@@ -473,7 +477,6 @@ def wait(ctrs: Containers, cid: str) -> int:
 
 def restart(ctrs: Containers, cid: str, timeout: Optional[int] = None) -> None:
     stop(ctrs, cid, timeout)
-    wait_shim_gone(ctrs, cid, 10)
     start(ctrs, cid)
 
 
