@@ -1,12 +1,13 @@
-"""Cached root filesystems of booted lab hosts: a Debian base and a CentOS Stream 9 stand-in layer.
+"""Cached root filesystems of booted lab hosts: a Debian base and one layer per lab OS.
 
 The base is `debootstrap --variant=minbase` with systemd, dbus, sshd and firewalld, finished by a
 script run in a chroot. It is built once into `<cache>/base-<hash>` (cache: $TK_LAB_CACHE or
 /var/cache/tk-lab), where the hash covers its whole recipe: a changed recipe builds a new one.
-The CentOS layer is an overlay upper directory over the base (`<cache>/centos-<hash>`): real rpm
-and dnf, a local file:// repository of small test rpms, an os-release saying CentOS Stream 9 and a
-real sshd.service. Builds happen in a temporary directory renamed into place at the end, under a
-lock, so a half-built tree is never used and parallel test sessions build once.
+Each OS layer is an overlay upper directory over the base (`<cache>/<os>-<hash>`). centos: real
+rpm and dnf, a local file:// repository of small test rpms, an os-release saying CentOS Stream 9
+and a real sshd.service. debian: a local flat apt repository of small test debs. Builds happen in
+a temporary directory renamed into place at the end, under a lock, so a half-built tree is never
+used and parallel test sessions build once.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from contextlib import contextmanager
 from typing import Iterator, List, Optional
 
 from toolkit.lab.netns import LabError
-from toolkit.lab.rootfs_scripts import BASE_SCRIPT, CENTOS_SCRIPT
+from toolkit.lab.rootfs_scripts import BASE_SCRIPT, CENTOS_SCRIPT, DEBIAN_SCRIPT
 
 DEFAULT_CACHE = "/var/cache/tk-lab"
 SUITE = "bookworm"
@@ -44,6 +45,8 @@ BASE_PACKAGES = [
 ]
 CENTOS_PACKAGES = ["rpm", "dnf", "python3-dnf", "createrepo-c"]
 OS_CHOICES = ("debian", "centos")
+# Per OS: (Debian packages installed from the mirror, script run in the layer's chroot).
+LAYERS = {"centos": (CENTOS_PACKAGES, CENTOS_SCRIPT), "debian": ([], DEBIAN_SCRIPT)}
 RETRIES = 3
 
 
@@ -55,8 +58,9 @@ def base_hash() -> str:
     return _hash(SUITE, " ".join(BASE_PACKAGES), BASE_SCRIPT)
 
 
-def centos_hash() -> str:
-    return _hash(base_hash(), " ".join(CENTOS_PACKAGES), CENTOS_SCRIPT)
+def layer_hash(os_name: str) -> str:
+    packages, script = LAYERS[os_name]
+    return _hash(base_hash(), " ".join(packages), script)
 
 
 def _hash(*parts: str) -> str:
@@ -68,9 +72,7 @@ def lower_dirs(os_name: str, log: Optional[callable] = None) -> List[str]:
     if os_name not in OS_CHOICES:
         raise LabError(f"unknown lab OS {os_name!r}", hint=f"use one of {', '.join(OS_CHOICES)}")
     base = ensure_base(log)
-    if os_name == "debian":
-        return [base]
-    return [ensure_centos(base, log), base]
+    return [ensure_layer(os_name, base, log), base]
 
 
 def ensure_base(log: Optional[callable] = None) -> str:
@@ -83,13 +85,13 @@ def ensure_base(log: Optional[callable] = None) -> str:
     return target
 
 
-def ensure_centos(base: str, log: Optional[callable] = None) -> str:
-    """The path of the cached CentOS stand-in layer over `base`, built first if missing."""
-    target = os.path.join(cache_dir(), f"centos-{centos_hash()}")
-    with _build_lock("centos"):
+def ensure_layer(os_name: str, base: str, log: Optional[callable] = None) -> str:
+    """The path of the cached `os_name` layer over `base`, built first if missing."""
+    target = os.path.join(cache_dir(), f"{os_name}-{layer_hash(os_name)}")
+    with _build_lock(os_name):
         if not os.path.isdir(target):
-            _say(log, f"building the CentOS stand-in layer in {target}")
-            _build_centos(base, target)
+            _say(log, f"building the {os_name} lab layer in {target}")
+            _build_layer(os_name, base, target)
     return target
 
 
@@ -138,24 +140,22 @@ def _build_base(target: str, log: Optional[callable] = None) -> None:
     _remove_stale("base-", target)
 
 
-def _build_centos(base: str, target: str) -> None:
-    """Install the layer into an overlay upper dir over the base, with apt retried."""
+def _build_layer(os_name: str, base: str, target: str) -> None:
+    """Run the layer's script in a chroot of an overlay over the base; keep the upper dir."""
     tmp = target + ".tmp"
     safe_rmtree(tmp)
     for sub in ("upper", "work", "merged"):
         os.makedirs(os.path.join(tmp, sub))
     mirror = debian_mirror()
-    script = (
-        f"MIRROR='{mirror}' SUITE='{SUITE}' PACKAGES='{' '.join(CENTOS_PACKAGES)}'\n"
-        + CENTOS_SCRIPT
-    )
+    packages, body = LAYERS[os_name]
+    script = f"MIRROR='{mirror}' SUITE='{SUITE}' PACKAGES='{' '.join(packages)}'\n" + body
     opts = f"lowerdir={base},upperdir={tmp}/upper,workdir={tmp}/work"
     mount = f"mount -t overlay -o {opts} tklab-build {tmp}/merged"
-    _chroot_script(f"{tmp}/merged", script, "building the CentOS layer", before=mount)
+    _chroot_script(f"{tmp}/merged", script, f"building the {os_name} layer", before=mount)
     os.rename(os.path.join(tmp, "upper"), target + ".upper")
     safe_rmtree(tmp)
     os.rename(target + ".upper", target)
-    _remove_stale("centos-", target)
+    _remove_stale(f"{os_name}-", target)
 
 
 def _chroot_script(root: str, script: str, what: str, before: str = "") -> None:

@@ -167,3 +167,46 @@ createrepo_c -q /var/lib/tk-lab/repo
 rm -rf /tmp/rpm
 """
 ).replace('"$RPMS"', "'" + RPMS.strip() + "'")
+
+
+# Test debs: name version [pre]. "pre" is installed in the layer; the others form a flat
+# local repository (`deb [trusted=yes] file:/var/lib/tk-lab/debs ./`) whose lists are fetched.
+DEBS = r"""
+tk-test-up 1.0 pre
+tk-test-up 1.1
+tk-test-a 1.0
+tk-test-b 2.3
+"""
+
+DEBIAN_SCRIPT = (
+    r"""
+mkdir -p /var/lib/tk-lab/debs /var/lib/tk-lab/pre /tmp/deb
+echo "$DEBS" | while read name version where; do
+  [ -n "$name" ] || continue
+  root=/tmp/deb/$name-$version
+  mkdir -p "$root/DEBIAN" "$root/usr/share/tk-lab/debs"
+  echo "$name $version" > "$root/usr/share/tk-lab/debs/$name"
+  printf 'Package: %s\nVersion: %s\nArchitecture: all\nMaintainer: tk lab <root@localhost>\n' \
+    "$name" "$version" > "$root/DEBIAN/control"
+  printf 'Section: misc\nPriority: optional\nDescription: tk lab test package %s\n' \
+    "$name" >> "$root/DEBIAN/control"
+  dest=/var/lib/tk-lab/debs; [ "$where" = pre ] && dest=/var/lib/tk-lab/pre
+  dpkg-deb --root-owner-group --build "$root" "$dest/${name}_${version}_all.deb" >/dev/null
+done
+dpkg -i /var/lib/tk-lab/pre/*.deb >/dev/null
+cd /var/lib/tk-lab/debs
+for f in *.deb; do
+  dpkg-deb -f "$f"
+  echo "Filename: ./$f"
+  echo "Size: $(stat -c %s "$f")"
+  echo "SHA256: $(sha256sum "$f" | cut -d' ' -f1)"
+  echo
+done > Packages
+{ echo "Origin: tk-lab"; echo "Label: tk-lab"; echo "Suite: tk-lab"; echo "Codename: tk-lab"
+  echo "Date: $(date -R -u)"; echo "SHA256:"
+  echo " $(sha256sum Packages | cut -d' ' -f1) $(stat -c %s Packages) Packages"; } > Release
+echo 'deb [trusted=yes] file:/var/lib/tk-lab/debs ./' > /etc/apt/sources.list
+apt-get update -qq
+rm -rf /tmp/deb
+"""
+).replace('"$DEBS"', "'" + DEBS.strip() + "'")
