@@ -23,7 +23,6 @@ import importlib
 import json
 import os
 import sys
-import traceback
 from typing import Callable, Optional
 
 from toolkit.errors import TkError, UsageError
@@ -95,6 +94,9 @@ class Registrar:
         self.groups = groups
         self.inspectors: list[tuple[str, Callable]] = []
         self.df_rows: list[Callable] = []
+        # Set by the fast path for modules that declare VERB_FILTER_SAFE: verbs other than
+        # this one are not built (their argparse set-up is a good part of a small pull).
+        self.only_verb: Optional[str] = None
 
     def verb(
         self,
@@ -106,6 +108,8 @@ class Registrar:
         aliases: tuple = (),
     ) -> _Multi:
         parsers = []
+        if self.only_verb is not None and name != self.only_verb:
+            return _Multi(parsers)
         if name:
             parsers.append(
                 self.sub.add_parser(name, help=help, description=help, aliases=list(aliases))
@@ -144,7 +148,9 @@ class _Multi:
             p.add_argument(*args, **kwargs)
 
 
-def build_parser(only: Optional[str] = None) -> tuple[argparse.ArgumentParser, Registrar]:
+def build_parser(
+    only: Optional[str] = None, verb: Optional[str] = None
+) -> tuple[argparse.ArgumentParser, Registrar]:
     parser = _Parser(prog="tke", description="A daemonless docker-compatible container engine.")
     parser.add_argument(
         "--root", default=None, help="store root (default $TKE_ROOT or /var/lib/tke)"
@@ -161,13 +167,16 @@ def build_parser(only: Optional[str] = None) -> tuple[argparse.ArgumentParser, R
     for modname in [only] if only else VERB_MODULES:
         try:
             module = importlib.import_module(modname)
+            if only and verb and getattr(module, "VERB_FILTER_SAFE", False):
+                reg.only_verb = verb
             module.register(reg)
         except ModuleNotFoundError as exc:
             if exc.name != modname:
                 _broken(modname, exc)
         except Exception as exc:  # one broken area must not take every verb down with it
             _broken(modname, exc)
-    _register_common(reg)
+    if reg.only_verb is None:
+        _register_common(reg)
     return parser, reg
 
 
@@ -223,6 +232,14 @@ def print_objects(ctx: Context, objects: list, fmt: Optional[str]) -> None:
         ctx.out.write(json.dumps(objects, indent=4) + "\n")
 
 
+def _fast_verb(argv: list[str]) -> Optional[str]:
+    rest = list(argv)
+    while rest and rest[0].startswith("-"):
+        if rest.pop(0) == "--root" and rest:
+            rest.pop(0)
+    return rest[0] if rest else None
+
+
 def _fast_module(argv: list[str]) -> Optional[str]:
     rest = list(argv)
     while rest and rest[0].startswith("-"):
@@ -238,7 +255,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "-D" in argv or "--debug" in argv
     try:
-        parser, _ = build_parser(_fast_module(argv))
+        parser, _ = build_parser(_fast_module(argv), _fast_verb(argv))
         args = parser.parse_args(argv)
         if args.version:
             print("tke version 0.1.0")
@@ -250,6 +267,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         return int(args.handler(ctx, args) or 0)
     except TkError as exc:
         if debug:
+            import traceback
+
             traceback.print_exc()
         sys.stderr.write(exc.render() + "\n")
         return exc.exit_code

@@ -11,6 +11,9 @@ from typing import Optional
 from toolkit.engine.cli import Context, Registrar, print_objects
 from toolkit.errors import UsageError
 
+# register() touches nothing but reg.verb(): cli.py may build only the verb being run.
+VERB_FILTER_SAFE = True
+
 # Handlers import their modules when they run: `tke --help` and each verb load only what they
 # need (start-up time is most of a small pull).
 
@@ -100,7 +103,6 @@ def _store(ctx: Context):
 # --- pull ----------------------------------------------------------------------------------
 def pull(ctx: Context, args: argparse.Namespace) -> int:
     from toolkit.engine.manifests import parse_platform
-    from toolkit.engine.progress import LayerProgress
     from toolkit.engine.pull import pull as do_pull
     from toolkit.engine.reference import parse
 
@@ -115,6 +117,8 @@ def pull(ctx: Context, args: argparse.Namespace) -> int:
             ctx.out.write("Using default tag: latest\n")
         ctx.out.write(f"{ref.digest or ref.tag}: Pulling from {ref.repository}\n")
         ctx.out.flush()
+        from toolkit.engine.progress import LayerProgress
+
         progress = LayerProgress(ctx.out, ctx.isatty())
     result = do_pull(ctx.store, ref, platform, progress)
     if progress is not None:

@@ -6,7 +6,6 @@ import argparse
 import json
 import os
 import sys
-import urllib.parse
 
 from toolkit.engine.cli import Context, Registrar
 from toolkit.errors import TkError, UsageError
@@ -141,6 +140,8 @@ def _split_term(term: str) -> tuple[str, str]:
 
 
 def _hub_search(ctx: Context, term: str, limit: int) -> list[dict]:
+    import urllib.parse
+
     from toolkit.engine.httpclient import Client
 
     index = ctx.store.settings().get("index-server", "https://index.docker.io").rstrip("/")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import http.client
 import socket
-import ssl
+import sys
 import threading
 import urllib.parse
 from typing import Any, Optional
@@ -44,6 +44,8 @@ class Client:
         if conn is not None:
             conn.close()
         if scheme == "https":
+            import ssl  # only for https: a plain-HTTP (loopback) pull does without its import
+
             ctx = ssl.create_default_context()
             if not self.verify_tls:
                 ctx.check_hostname = False
@@ -102,15 +104,19 @@ class Client:
                     raise HTTPError(
                         f"{method} {parts.scheme}://{parts.netloc}{path}: {exc}"
                     ) from None
-            except ssl.SSLError:
-                conn.close()
-                raise
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
+                if _is_ssl_error(exc):
+                    raise
                 raise HTTPError(
                     f"{method} {parts.scheme}://{parts.netloc}{path}: {_why(exc)}"
                 ) from None
         raise AssertionError("unreachable")
+
+
+def _is_ssl_error(exc: BaseException) -> bool:
+    ssl = sys.modules.get("ssl")  # never imported: no TLS connection, so no TLS error
+    return ssl is not None and isinstance(exc, ssl.SSLError)
 
 
 def _why(exc: BaseException) -> str:

@@ -19,7 +19,6 @@ import http.client
 import ipaddress
 import json
 import re
-import ssl
 import threading
 import urllib.parse
 from typing import Any, Optional
@@ -144,7 +143,7 @@ class Registry:
             for scheme in self.schemes:
                 try:
                     resp = self.http.request("GET", f"{scheme}://{self.host}/v2/")
-                except (ssl.SSLError, HTTPError) as exc:
+                except (OSError, HTTPError) as exc:  # OSError: only ssl.SSLError gets here
                     last = exc
                     continue
                 resp.read()
