@@ -62,4 +62,4 @@ def test_info_says_which_runtime_and_why(ctr_runc):
     finally:
         ctr.env = saved
     if cgroups.mode() == "hybrid" and cgroups.hybrid_has_controllers():
-        assert auto.startswith("runc: hybrid cgroup host")
+        assert auto.startswith("crun: hybrid cgroup host") and "private mount namespace" in auto
