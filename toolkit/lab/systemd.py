@@ -128,6 +128,26 @@ class SystemdLab(Lab):
         """Kill a host outright and boot it again from its (kept) overlay: a hard reset."""
         return self.restart_host(name)
 
+    def restart_host(
+        self, name: str, new_host_key: bool = False, setup: Optional[str] = None
+    ) -> HostState:
+        if new_host_key:
+            raise UsageError("booted lab hosts keep their host key across restarts")
+        with root_lock(self.root):
+            state = self.state
+            if state is None:
+                raise UsageError(f"lab {self.name!r} is not up")
+            host = next((h for h in state.hosts if h.name == name), None)
+            if host is None:
+                raise UsageError(f"no host {name!r} in lab {self.name!r}")
+            self._stop([host])
+            pub = keys.ensure_keypair(self.key_file, f"tk-lab-{self.name}")
+            self._start(state, [host], pub, {name: setup} if setup else {})
+            state.save()
+            self._wait_booted(state, [host], 120.0)
+            self._write_files(state)
+            return host
+
     # Internals (Lab calls these from restart_host and down).
     def _start(
         self, state: LabState, hosts: List[HostState], pub: str, setup: Mapping[str, str]
