@@ -258,11 +258,6 @@ def test_first_run_statuses(runs):
     assert tk["stats"]["web1"]["rescued"] == 1 and tk["stats"]["web2"]["ignored"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="linear strategy leaves lockstep after a rescue: the first host runs all its "
-    "remaining tasks and handlers before the other host (toolkit/executor/strategy_linear.py)",
-)
 def test_first_run_task_order(runs):
     """Linear strategy: the same task sequence (and hosts per task) as Ansible."""
     ansible, tk = docs(runs, "first")
@@ -305,12 +300,6 @@ def test_second_run_is_idempotent_like_ansible(runs):
     assert_same_tree(runs["ansible"].base / "main", runs["tk"].base / "main")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--check: copy/template fail 'Destination directory ... does not exist' where "
-    "Ansible predicts changed (modules/copy.py _resolve_dest); command/shell with creates "
-    "report ok where Ansible reports changed (modules/_utils/cmdmodule.py run)",
-)
 def test_check_mode_statuses(runs):
     ansible, tk = docs(runs, "check")
     assert_same_statuses(ansible, tk)
