@@ -24,6 +24,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -70,8 +71,8 @@ def version_of(tool: str, exe: Path) -> str:
 
 
 def environment(workdir: Path) -> Dict[str, str]:
-    env = dict(os.environ, NO_COLOR="1", ANSIBLE_NOCOLOR="1", PYTHONDONTWRITEBYTECODE="1",
-               TK_BENCH_WORKDIR=str(workdir))  # fmt: skip
+    env = dict(os.environ, NO_COLOR="1", ANSIBLE_NOCOLOR="1", TK_BENCH_WORKDIR=str(workdir))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure tk with .pyc files, as installed
     env.update(
         ANSIBLE_HOST_KEY_CHECKING="False",
         ANSIBLE_PIPELINING="True",
@@ -118,13 +119,25 @@ class RunFailed(RuntimeError):
     pass
 
 
-def run(argv: Sequence[str], env: Dict[str, str], cwd: Path, hosts: int) -> Dict:
-    """Run one tool; wall time, peak RSS (the process and its reaped children), changed count."""
+DONE_LINE = {"tk": re.compile(r"^ok: \["), "ansible": re.compile(r"^ok: \["),
+             "pyinfra": re.compile(r"\] (Success|No changes)")}  # fmt: skip
+
+
+def run(argv: Sequence[str], env: Dict[str, str], cwd: Path, hosts: int, tool: str = "") -> Dict:
+    """Run one tool: wall time, peak RSS and CPU (the process and its reaped children), changed
+    count, and when each "task done" line came out (for per-task figures inside one run)."""
     out_path = Path(env["TK_BENCH_WORKDIR"]) / "last-output.txt"
+    done = DONE_LINE.get(tool)
+    marks: List[float] = []
     with open(out_path, "w") as out:
         start = time.perf_counter()
-        proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.Popen(list(argv), cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                text=True, errors="replace")  # fmt: skip
+        for line in proc.stdout:
+            if done is not None and done.search(line):
+                marks.append(time.perf_counter() - start)
+            out.write(line)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -132,7 +145,7 @@ def run(argv: Sequence[str], env: Dict[str, str], cwd: Path, hosts: int) -> Dict
     if proc.returncode != 0:
         raise RunFailed(f"{' '.join(argv[:2])} exited {proc.returncode}:\n{text[-3000:]}")
     result = {"wall_s": wall, "maxrss_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime +
-              usage.ru_stime}  # fmt: skip
+              usage.ru_stime, "marks": marks}  # fmt: skip
     recap = RECAP.findall(text)
     if recap:
         bad = [r[0] for r in recap if int(r[3]) or int(r[4])]
@@ -167,24 +180,41 @@ def w4_books(workdir: Path, tasks: int) -> Dict[str, Dict[int, Path]]:
 
 
 def bench_w4(tools, exes, lab, workdir, env, tasks: int, repeat: int) -> Dict:
+    """Per task two ways: steady state inside the run (first to last "task done" line) and the
+    wall-time difference between a (tasks+1)-task and a 1-task run."""
     inv = write_inventories(lab, 1, workdir)
     books = w4_books(workdir, tasks)
     report: Dict = {"tasks": tasks, "load_before": loadavg()}
     for tool in tools:
         kind = "pyinfra" if tool == "pyinfra" else "play"
-        times = {}
+        runs: Dict[int, List[Dict]] = {}
         for count in (1, tasks + 1):
             argv = tool_command(tool, exes[tool], inv, books[kind][count], 1, None)
-            times[count] = best([run(argv, env, workdir, 1) for _ in range(repeat)])["wall_s"]
-        per_task = (times[tasks + 1] - times[1]) * 1000 / tasks
-        report[tool] = {"one_task_s": round(times[1], 3), "total_s": round(times[tasks + 1], 3),
-                        "ms_per_task": round(per_task, 2)}  # fmt: skip
-        print(f"  W4 {tool:8} {per_task:8.2f} ms/task", file=sys.stderr)
+            runs[count] = [run(argv, env, workdir, 1, tool) for _ in range(repeat)]
+        inside = [_steady(r["marks"], tasks) for r in runs[tasks + 1]]
+        inside = [x for x in inside if x is not None]
+        diff = best(runs[tasks + 1])["wall_s"] - best(runs[1])["wall_s"]
+        report[tool] = {
+            "one_task_s": round(best(runs[1])["wall_s"], 3),
+            "total_s": round(best(runs[tasks + 1])["wall_s"], 3),
+            "ms_per_task": round(min(inside), 2) if inside else None,
+            "ms_per_task_wall_diff": round(diff * 1000 / tasks, 2),
+        }
+        print(f"  W4 {tool:8} {report[tool]['ms_per_task']} ms/task in-run, "
+              f"{report[tool]['ms_per_task_wall_diff']} ms/task by wall difference",
+              file=sys.stderr)  # fmt: skip
     report["load_after"] = loadavg()
     return report
 
 
-def bench_w1(tools, exes, lab, workdir, env, host_counts, repeat: int) -> Dict:
+def _steady(marks: List[float], tasks: int) -> Optional[float]:
+    """ms per task between the first and the last of `tasks`+1 "task done" lines."""
+    if len(marks) < tasks + 1:
+        return None
+    return (marks[tasks] - marks[0]) * 1000 / tasks
+
+
+def bench_w1(tools, exes, lab, workdir, env, host_counts, repeat: int, ansible_repeat: int) -> Dict:
     report: Dict = {}
     book = {"play": WORKLOADS / "w1.yml", "pyinfra": WORKLOADS / "w1_pyinfra.py"}
     for n in host_counts:
@@ -193,11 +223,13 @@ def bench_w1(tools, exes, lab, workdir, env, host_counts, repeat: int) -> Dict:
         runs: Dict[str, Dict[str, List[Dict]]] = {t: {"first": [], "second": []} for t in tools}
         for r in range(repeat):
             for tool in tools:  # interleaved, so load swings hit every tool alike
+                if tool == "ansible" and r >= ansible_repeat:
+                    continue
                 dest = f"/srv/bench/{tool}-{n}-{r}"
                 playbook = book["pyinfra" if tool == "pyinfra" else "play"]
                 argv = tool_command(tool, exes[tool], inv, playbook, max(n, 5), dest)
                 for phase in ("first", "second"):
-                    runs[tool][phase].append(run(argv, env, WORKLOADS, n))
+                    runs[tool][phase].append(run(argv, env, WORKLOADS, n, tool))
         for tool in tools:
             entry[tool] = {phase: _rounded(best(runs[tool][phase])) for phase in runs[tool]}
             line = "  ".join(f"{p} {entry[tool][p]['wall_s']:.2f}s" for p in ("first", "second"))
@@ -224,7 +256,8 @@ def bench_scale(exes, lab, workdir, env, hosts: int) -> Dict:
 
 
 def _rounded(result: Dict) -> Dict:
-    return {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()}
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in result.items()
+            if k != "marks"}  # fmt: skip
 
 
 # -- report ---------------------------------------------------------------------------------------
@@ -246,7 +279,8 @@ def print_table(report: Dict) -> None:
         for tool in tools:
             theirs = w4[tool]["ms_per_task"]
             extra = "" if tool == "tk" else f"   tk is {ratio(theirs, ours)} faster"
-            print(f"  {tool:10}{theirs:10.2f} ms{extra}")
+            wall = w4[tool]["ms_per_task_wall_diff"]
+            print(f"  {tool:10}{theirs or 0:10.2f} ms   (wall difference {wall} ms){extra}")
     if "w1" in report:
         print("\nW1: 20-task host-prep playbook, wall seconds (first run / idempotent second run)")
         print(f"  {'hosts':>5}  " + "".join(f"{t:>22}" for t in tools) + "   load")
@@ -277,17 +311,24 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument("--scale-hosts", type=int, default=200)
     parser.add_argument("--tasks", type=int, default=100, help="W4 task count")
     parser.add_argument("--repeat", type=int, default=2, help="best of N runs")
+    parser.add_argument("--ansible-repeat", type=int, default=1,
+                        help="W1 runs of ansible-core (slow; best of N)")  # fmt: skip
     parser.add_argument("--keep-lab", action="store_true", help="leave the lab up at the end")
     parser.add_argument("--output", default=str(RESULTS))
     args = parser.parse_args(argv)
     if args.quick:
-        args.repeat, args.hosts = 1, "1,10"
+        args.repeat, args.ansible_repeat, args.hosts = 1, 1, "1,10"
         args.only = ",".join(w for w in args.only.split(",") if w != "scale")
     return args
 
 
+def _terminate(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # run the clean-up (lab down) on SIGTERM too
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     if os.geteuid() != 0:
         raise SystemExit("bench/fleet.py needs root (it makes lab hosts)")
     only = set(args.only.split(","))
@@ -300,7 +341,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                     "platform": platform.platform()},
         "versions": {t: version_of(t, exes[t]) for t in tools},
-        "tools": tools, "repeat": args.repeat, "load_start": loadavg(),
+        "tools": tools, "repeat": args.repeat, "ansible_repeat": args.ansible_repeat,
+        "load_start": loadavg(),
     }  # fmt: skip
     lab = Lab(LAB_NAME)
     workdir = Path(tempfile.mkdtemp(prefix="tk-bench-fleet-"))
@@ -310,7 +352,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         if "w4" in only:
             report["w4"] = bench_w4(tools, exes, lab, workdir, env, args.tasks, args.repeat)
         if "w1" in only:
-            report["w1"] = bench_w1(tools, exes, lab, workdir, env, host_counts, args.repeat)
+            report["w1"] = bench_w1(
+                tools, exes, lab, workdir, env, host_counts, args.repeat, args.ansible_repeat
+            )
         if "scale" in only:
             report["scale"] = bench_scale(exes, lab, workdir, env, args.scale_hosts)
     except RunFailed as exc:
