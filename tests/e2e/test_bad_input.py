@@ -630,8 +630,6 @@ CASES = [
         ["json"],
         {"script.sh": '#!/bin/sh\necho "{bad json"\n'},
         headline=["script.sh"],
-        xfail="the error names the script's argument, not the script: \"inventory script "
-        "'--list' printed invalid JSON\" (toolkit/inventory/script.py:49)",
     ),
     # ---- tk run ----
     Case(

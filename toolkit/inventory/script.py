@@ -31,22 +31,23 @@ def is_script(path: str) -> bool:
 
 def _run(path: str, *args: str) -> Any:
     where = Location(path)
+    command = " ".join([path, *args])
     try:
         done = subprocess.run(
             [os.path.abspath(path), *args], capture_output=True, timeout=TIMEOUT, check=False
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise InventoryError(f"inventory script failed to run: {exc}", where) from None
+        raise InventoryError(f"inventory script '{command}' failed to run: {exc}", where) from None
     if done.returncode != 0:
         stderr = done.stderr.decode("utf-8", "replace").strip()
         raise InventoryError(
-            f"inventory script '{' '.join(args)}' exited {done.returncode}: {stderr}", where
+            f"inventory script '{command}' exited {done.returncode}: {stderr}", where
         )
     try:
         return json.loads(done.stdout.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise InventoryError(
-            f"inventory script '{' '.join(args)}' printed invalid JSON: {exc}", where
+            f"inventory script '{command}' printed invalid JSON: {exc}", where
         ) from None
 
 

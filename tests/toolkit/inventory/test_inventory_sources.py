@@ -25,7 +25,7 @@ def test_failing_script_is_one_error(tmp_path):
     script.chmod(0o755)
     with pytest.raises(InventoryError) as caught:
         Inventory.load([str(script)])
-    assert caught.value.message == "inventory script '--list' exited 3: boom"
+    assert caught.value.message == f"inventory script '{script} --list' exited 3: boom"
     assert caught.value.location.path == str(script)
 
 
@@ -33,8 +33,20 @@ def test_script_printing_garbage(tmp_path):
     script = tmp_path / "inv.sh"
     script.write_text("#!/bin/sh\necho '{not json'\n")
     script.chmod(0o755)
-    with pytest.raises(InventoryError, match="printed invalid JSON"):
+    with pytest.raises(InventoryError) as caught:
         Inventory.load([str(script)])
+    expected = f"inventory script '{script} --list' printed invalid JSON"
+    assert caught.value.message.startswith(expected)
+    assert caught.value.location.path == str(script)
+
+
+def test_script_failing_per_host_names_the_host(tmp_path):
+    script = tmp_path / "inv.sh"
+    script.write_text('#!/bin/sh\n[ "$1" = --list ] && echo \'{"web": ["w1"]}\' || echo nope\n')
+    script.chmod(0o755)
+    with pytest.raises(InventoryError) as caught:
+        Inventory.load([str(script)])
+    assert f"inventory script '{script} --host w1' printed invalid JSON" in caught.value.message
 
 
 def test_executable_ini_without_shebang_is_still_ini(tmp_path):
