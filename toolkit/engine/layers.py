@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
-from typing import BinaryIO, Optional
+from typing import Any, BinaryIO, Callable, Optional
 
 from toolkit.errors import TkError
 
@@ -44,6 +44,17 @@ class _Extractor:
         self.dir_times: list[tuple[str, int, float]] = []
         self.size = 0
         self.skipped: list[str] = []
+        self.ids = (os.geteuid(), os.getegid())
+
+    def create(self, full: str, rel: str, make: Callable[[], Any]) -> Any:
+        """`make()` the entry; if the path is taken (an earlier entry of this layer, or a
+        symlink planted there), clear it without following links and make it again. The
+        usual case costs no lstat."""
+        try:
+            return make()
+        except FileExistsError:
+            self.clear(full, rel)
+            return make()
 
     def fail(self, member: tarfile.TarInfo, why: str) -> LayerError:
         return LayerError(f"layer rejected: entry {member.name!r}: {why}")
@@ -109,18 +120,20 @@ class _Extractor:
             return
         full = self.ensure_parent(member, rel)
         if member.isdir():
-            self.clear(full, rel, keep_dir=True)
-            if not os.path.isdir(full):
+            try:
                 os.mkdir(full, 0o700)
+            except FileExistsError:
+                self.clear(full, rel, keep_dir=True)
+                if not os.path.isdir(full):
+                    os.mkdir(full, 0o700)
             self.known_dirs.add(rel)
             mode = member.mode & (0o7777 if self.privileged else 0o1777)
             self.dir_times.append((full, mode, member.mtime))
         elif member.isreg():
-            self.clear(full, rel)
-            self.write_file(tar, member, full)
+            if self.write_file(tar, member, full, rel):
+                return  # attributes already set through the open file
         elif member.issym():
-            self.clear(full, rel)
-            os.symlink(member.linkname, full)
+            self.create(full, rel, lambda: os.symlink(member.linkname, full))
         elif member.islnk():
             self.hardlink(member, rel, full)
             return
@@ -128,28 +141,32 @@ class _Extractor:
             if not self.privileged and not member.isfifo():
                 self.skipped.append(rel)
                 return
-            self.clear(full, rel)
             kind = (
                 stat.S_IFCHR if member.ischr() else stat.S_IFBLK if member.isblk() else stat.S_IFIFO
             )
-            os.mknod(full, kind | 0o600, os.makedev(member.devmajor, member.devminor))
+            dev = os.makedev(member.devmajor, member.devminor)
+            self.create(full, rel, lambda: os.mknod(full, kind | 0o600, dev))
         else:
             raise self.fail(member, f"unsupported entry type {member.type!r}")
         self.attributes(member, full)
 
-    def write_file(self, tar: tarfile.TarFile, member: tarfile.TarInfo, full: str) -> None:
+    def write_file(
+        self, tar: tarfile.TarFile, member: tarfile.TarInfo, full: str, rel: str
+    ) -> bool:
+        """Create and fill a regular file; True when its attributes were set too (by fd)."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(full, flags, 0o600)
+        fd = self.create(full, rel, lambda: os.open(full, flags, 0o600))
         copy_to = getattr(tar.fileobj, "copy_to", None)
         if copy_to is not None:  # a blobstream.Decompressor: data goes from its chunks to fd
             try:
                 tar.fileobj.seek(member.offset_data)
                 if copy_to(fd, member.size) != member.size:
                     raise LayerError(f"layer truncated inside {member.name!r}")
+                self.size += member.size
+                self.attributes(member, full, fd)
             finally:
                 os.close(fd)
-            self.size += member.size
-            return
+            return True
         with os.fdopen(fd, "wb") as out:
             src = tar.extractfile(member)
             remaining = member.size
@@ -160,6 +177,7 @@ class _Extractor:
                 out.write(chunk)
                 remaining -= len(chunk)
         self.size += member.size
+        return False
 
     def hardlink(self, member: tarfile.TarInfo, rel: str, full: str) -> None:
         target_rel = self.clean(member, member.linkname)
@@ -174,8 +192,7 @@ class _Extractor:
             ) from None
         if stat.S_ISDIR(st.st_mode):
             raise self.fail(member, "hardlink to a directory")
-        self.clear(full, rel)
-        os.link(target, full, follow_symlinks=False)
+        self.create(full, rel, lambda: os.link(target, full, follow_symlinks=False))
 
     def whiteout(self, member: tarfile.TarInfo, rel: str, base: str) -> None:
         parent_rel = os.path.dirname(rel)
@@ -196,28 +213,32 @@ class _Extractor:
             raise LayerError(f"cannot create whiteout for {target_rel!r}: needs root") from None
         os.utime(full, (member.mtime, member.mtime), follow_symlinks=False)
 
-    def attributes(self, member: tarfile.TarInfo, full: str) -> None:
-        symlink = member.issym()
+    def attributes(self, member: tarfile.TarInfo, full: str, fd: Optional[int] = None) -> None:
+        """Owner, xattrs, mode, mtime: through `fd` when the file is open (no path lookups),
+        else by path without following a symlink."""
+        target = full if fd is None else fd
+        nofollow = {"follow_symlinks": False} if fd is None else {}
         if self.privileged:
-            if member.uid or member.gid or os.geteuid() or os.getegid():
-                os.chown(full, member.uid, member.gid, follow_symlinks=False)
+            if member.uid or member.gid or self.ids != (0, 0):
+                os.chown(target, member.uid, member.gid, **nofollow)
             for key, value in member.pax_headers.items():
                 if key.startswith("SCHILY.xattr."):
-                    self.xattr(member, full, key[len("SCHILY.xattr.") :], value)
+                    self.xattr(member, target, key[len("SCHILY.xattr.") :], value)
         if member.isdir():
             return  # mode and mtime at the end: a read-only dir must still take its children
-        if not symlink:
-            os.chmod(full, member.mode & (0o7777 if self.privileged else 0o1777))
-            os.utime(full, (member.mtime, member.mtime))
+        if not member.issym():
+            os.chmod(target, member.mode & (0o7777 if self.privileged else 0o1777))
+            os.utime(target, (member.mtime, member.mtime))
         else:
             os.utime(full, (member.mtime, member.mtime), follow_symlinks=False)
 
-    def xattr(self, member: tarfile.TarInfo, full: str, name: str, value: str) -> None:
+    def xattr(self, member: tarfile.TarInfo, target: Any, name: str, value: str) -> None:
         if name.startswith(_FORBIDDEN_XATTR_PREFIXES):
             raise self.fail(member, f"layer sets the overlay xattr {name!r}")
         raw = value.encode("utf-8", "surrogateescape")
+        nofollow = {"follow_symlinks": False} if isinstance(target, str) else {}
         try:
-            os.setxattr(full, name, raw, follow_symlinks=False)
+            os.setxattr(target, name, raw, **nofollow)
         except OSError:
             self.skipped.append(f"{member.name} xattr {name}")
 
