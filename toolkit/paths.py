@@ -8,7 +8,7 @@ from pathlib import Path
 _REPO = Path(__file__).resolve().parent.parent
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _shipped(name: str) -> Path:
     installed = Path(__file__).resolve().parent / "_data" / name
     if (installed / "__init__.py").exists():
