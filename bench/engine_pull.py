@@ -6,7 +6,18 @@ random bytes, half text). Each tool pulls each image `--repeat` times into a sto
 emptied before every run; the median wall time is reported, and ratios against the peers
 measured in the same run. skopeo copies to a `dir:` (download + verify only, no extraction).
 
-    python bench/engine_pull.py [--repeat 3] [--layers 5] [--mb-per-layer 25]
+    python bench/engine_pull.py [--repeat 5] [--layers 5] [--mb-per-layer 25]
+                                [--install venv|tree] [--before GIT-REV]
+
+How tke is installed matters for a sub-second command: by default (`--install venv`) the
+benchmark makes bench/.venvs/tke-pull with a regular (non-editable) `pip install --no-deps .`
+(byte-compiled, no editable-install finder) and runs its `tke` script, as a user would;
+`--install tree` runs `python -m toolkit.engine.cli` from the source tree with the project's
+.venv interpreter (editable finder, and no .pyc files when PYTHONDONTWRITEBYTECODE is set).
+`--before REV` also installs git revision REV (bench/.venvs/tke-before) and times it as
+"tke@REV" in the same run, for before/after figures. Every timed run is preceded by
+`sync; sleep 3` (the root fs is mounted with `discard`), and the load average is recorded:
+the machine is shared, so only ratios measured in the same run mean much.
 
 Results: a table on stdout and bench/results/engine_pull.json.
 """
@@ -44,7 +55,36 @@ from tests.engine.regserver import RegistryServer  # noqa: E402
 def settle() -> None:
     """The root fs is mounted with `discard`: let big deletes finish before timing writes."""
     subprocess.run(["sync"], check=False)
-    time.sleep(1.5)
+    time.sleep(3)
+    LOADS.append(os.getloadavg()[0])
+
+
+LOADS: List[float] = []  # 1-minute load average just before each timed run
+VENVS = HERE / ".venvs"
+
+
+def install(name: str, source: Path) -> Path:
+    """A fresh venv with a regular (non-editable, byte-compiled) install of `source`."""
+    venv = VENVS / name
+    wipe(venv)
+    python = os.path.realpath(sys.executable)  # the real interpreter, not a pyenv shim
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--no-deps", str(source)],
+        check=True,
+        env=dict(os.environ, PIP_DISABLE_PIP_VERSION_CHECK="1"),
+    )
+    return venv / "bin" / "tke"
+
+
+def export_rev(rev: str, dest: Path) -> Path:
+    wipe(dest)
+    dest.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
 
 
 CPU: List[float] = []  # user+sys seconds of the last timed command (children's rusage)
@@ -72,16 +112,21 @@ def wipe(path: Path) -> None:
 class Tools:
     def __init__(self, work: Path) -> None:
         self.work = work
-        self.python = sys.executable
 
-    def tke(self, ref: str) -> float:
+    def tke_command(self, install_kind: str) -> List[str]:
+        if install_kind == "tree":
+            return [str(REPO / ".venv" / "bin" / "python"), "-m", "toolkit.engine.cli"]
+        return [str(install("tke-pull", REPO))]
+
+    def tke(self, argv0: List[str], ref: str, tree: bool = False) -> float:
         root = self.work / "tke-root"
         wipe(root)
         settle()
-        env = dict(os.environ, PYTHONPATH=str(REPO), DOCKER_CONFIG=str(self.work / "dcfg"))
-        return run(
-            [self.python, "-m", "toolkit.engine.cli", "--root", str(root), "pull", "-q", ref], env
-        )
+        env = dict(os.environ, DOCKER_CONFIG=str(self.work / "dcfg"))
+        env.pop("PYTHONPATH", None)
+        if tree:
+            env["PYTHONPATH"] = str(REPO)
+        return run(argv0 + ["--root", str(root), "pull", "-q", ref], env)
 
     def podman(self, ref: str) -> float:
         root, runroot = self.work / "podman-root", self.work / "podman-run"
@@ -152,9 +197,11 @@ def docker_available() -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--layers", type=int, default=5)
     parser.add_argument("--mb-per-layer", type=int, default=25)
+    parser.add_argument("--install", choices=("venv", "tree"), default="venv")
+    parser.add_argument("--before", default=None, metavar="GIT-REV")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tkt-img-bench-"))
     reg = None
@@ -167,7 +214,14 @@ def main() -> int:
         skopeo_copy(f"oci:{work / 'fat'}:latest", f"docker://{reg.host}/fat:latest")
         sizes = {"busybox": _size(work / "bb"), "fat": _size(work / "fat")}
         tools = Tools(work)
-        peers: Dict[str, Callable[[str], float]] = {"tke": tools.tke}
+        tke_argv = tools.tke_command(args.install)
+        tree = args.install == "tree"
+        peers: Dict[str, Callable[[str], float]] = {
+            "tke": lambda ref: tools.tke(tke_argv, ref, tree)
+        }
+        if args.before:
+            old_tke = [str(install("tke-before", export_rev(args.before, work / "before-src")))]
+            peers[f"tke@{args.before}"] = lambda ref: tools.tke(old_tke, ref)
         if shutil.which("podman"):
             peers["podman"] = tools.podman
         if shutil.which("skopeo"):
@@ -190,6 +244,13 @@ def main() -> int:
     return 0
 
 
+def _git_head() -> str:
+    proc = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    return proc.stdout.strip()
+
+
 def _size(layout: Path) -> int:
     return sum(f.stat().st_size for f in (layout / "blobs" / "sha256").iterdir())
 
@@ -200,6 +261,19 @@ def report(results: dict, cpu: dict, sizes: dict, args) -> None:
         "machine": platform.node(),
         "python": platform.python_version(),
         "load_average": os.getloadavg(),
+        "load_before_runs": {
+            "min": min(LOADS),
+            "median": statistics.median(LOADS),
+            "max": max(LOADS),
+        },
+        "cores": os.cpu_count(),
+        "tke_install": (
+            "non-editable pip install in bench/.venvs/tke-pull, its tke script"
+            if args.install == "venv"
+            else "source tree: .venv/bin/python -m toolkit.engine.cli (editable install)"
+        ),
+        "tke_commit": _git_head(),
+        "before": args.before,
         "repeat": args.repeat,
         "compressed_bytes": sizes,
         "median_seconds": {},
@@ -217,13 +291,24 @@ def report(results: dict, cpu: dict, sizes: dict, args) -> None:
             for tool, t in medians.items()
             if tool != "tke" and t > 0
         }
+        out.setdefault("paired_ratio_medians", {})[image] = {
+            f"tke/{tool}": round(
+                statistics.median(a / b for a, b in zip(by_tool["tke"], times) if b > 0), 3
+            )
+            for tool, times in by_tool.items()
+            if tool != "tke"
+        }
         for tool, median in medians.items():
             ratio = medians["tke"] / median if tool != "tke" else 1.0
             rows.append((image, tool, median, min(by_tool[tool]), ratio, cpus[tool]))
     print(f"{'image':<8} {'tool':<24} {'median s':>9} {'best s':>8} {'tke/tool':>9} {'cpu s':>7}")
     for image, tool, median, best, ratio, cpu_s in rows:
         print(f"{image:<8} {tool:<24} {median:>9.2f} {best:>8.2f} {ratio:>9.2f} {cpu_s:>7.2f}")
-    print(f"load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"load average before the timed runs: median {statistics.median(LOADS):.1f} "
+        f"(min {min(LOADS):.1f}, max {max(LOADS):.1f}) on {os.cpu_count()} cores; "
+        f"tke install: {args.install}"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
     print(
