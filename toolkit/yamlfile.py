@@ -14,6 +14,7 @@ import yaml
 
 from toolkit.errors import Location, ParseError
 
+
 class PosDict(dict):
     """A dict that knows where it was written."""
 
@@ -95,14 +96,28 @@ def loads(text: str, path: str = "<string>") -> Any:
     except ParseError:
         raise
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ParseError(f"YAML syntax error: {problem}", where) from None
+        raise syntax_error(exc, text, path) from None
     except yaml.YAMLError as exc:
         raise ParseError(f"YAML error: {exc}", Location(path)) from None
     finally:
         loader.dispose()
+
+
+def syntax_error(exc: yaml.MarkedYAMLError, text: str, path: str) -> ParseError:
+    """Locate a syntax error. When the scanner ran into the end of the file, the problem mark
+    is past the last line: point at where the unfinished thing (quote, bracket) started."""
+    mark, problem = exc.problem_mark or exc.context_mark, exc.problem or exc.context
+    hint = None
+    at_end = exc.problem_mark is not None and not text[exc.problem_mark.index :].strip()
+    if at_end and exc.context_mark is not None and exc.context:
+        mark = exc.context_mark
+        problem = f"{exc.problem or 'unexpected end of file'} {exc.context} that starts here"
+        if "quoted scalar" in exc.context:
+            hint = "a closing quote is missing"
+        elif "flow" in exc.context:
+            hint = "a closing bracket or brace is missing"
+    where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
+    return ParseError(f"YAML syntax error: {problem or 'invalid YAML'}", where, hint=hint)
 
 
 def load_file(path: Union[str, Path]) -> Any:

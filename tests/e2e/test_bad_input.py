@@ -82,9 +82,6 @@ CASES = [
         ["yaml"],
         {"site.yml": book('    - debug:\n        msg: "unclosed\n    - debug: msg=x\n')},
         where="site.yml:9",
-        xfail="an unclosed quote is reported only as 'unexpected end of stream' at 11:1 (an "
-        "empty line, no excerpt); the scanner's context 'while scanning a quoted scalar' at "
-        "9:14, which Ansible prints, is dropped (toolkit/yamlfile.py)",
     ),
     Case(
         "yaml-bad-indent",

@@ -36,10 +36,7 @@ def loads(text: str, path: str) -> Any:
     except ParseError:
         raise
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise ParseError(f"YAML syntax error: {problem}", where) from None
+        raise yamlfile.syntax_error(exc, text, path) from None
     except yaml.YAMLError as exc:
         raise ParseError(f"YAML error: {exc}", Location(path)) from None
     finally:
