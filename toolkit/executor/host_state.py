@@ -57,6 +57,8 @@ class HostState:
         self.unreachable = False
         self.frames: List[Tuple[Block, str]] = []  # enclosing (block, section) pairs
         self._includes: List[Include] = []
+        self.sections = sections
+        self.new_includes: List[Include] = []  # pushed since the strategy last looked
         self._gen = self._walk_play(sections)
         self.current: Optional[Step] = None
 
@@ -75,6 +77,7 @@ class HostState:
     def push_include(self, include: Include) -> None:
         """Run these items next (after the include task that produced them)."""
         self._includes.append(include)
+        self.new_includes.append(include)
 
     def will_rescue(self) -> bool:
         """Whether a failure now would be caught by an enclosing block's `rescue`."""
@@ -99,8 +102,11 @@ class HostState:
                 yield from self._walk_block(item, params)
             elif self.selects(item):
                 yield Step(item, include_params=params)
-                while self._includes and not (self.failed or self.ended):
-                    include = self._includes.pop(0)
+                # only what this step pushed: a nested walk must not take its siblings
+                brought, self._includes = self._includes, []
+                for include in brought:
+                    if self.failed or self.ended:
+                        return
                     merged = {**params, **include.include_params}
                     yield from self._walk_items(include.items, merged)
 
@@ -119,6 +125,20 @@ class HostState:
                 self.failed = self.failed or failed
         finally:
             self.frames.pop()
+
+
+def flatten(items: Any) -> List[Any]:
+    """Every task of `items` in definition order (a block's block, rescue, always sections),
+    as Ansible's `Block.get_tasks()`; a FlushPoint stands for itself."""
+    if isinstance(items, FlushPoint):
+        return [items]
+    found: List[Any] = []
+    for item in items:
+        if isinstance(item, Block):
+            found += flatten(item.block) + flatten(item.rescue) + flatten(item.always)
+        else:
+            found.append(item)
+    return found
 
 
 def is_task(step: Optional[Step]) -> bool:
