@@ -532,6 +532,13 @@ CASES = [
         shows="[web",
     ),
     Case(
+        "inventory-binary-file",
+        ["play", "-i", "inv.bin", "site.yml", "-e", "scratch={scratch}"],
+        5,
+        ["inv.bin", "not a text file"],
+        {"site.yml": book(), "inv.bin": "\x7fELF\x02\x01\x01\x00\x00\udcff\udcfe\x00\n[web]\n"},
+    ),
+    Case(
         "inventory-bad-host-variable",
         ["inventory", "-i", "inv.ini", "--list"],
         5,

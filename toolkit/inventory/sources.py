@@ -91,11 +91,31 @@ def _read(path: str) -> str:
         raise InventoryError(
             f"cannot read inventory file: {exc.strerror}", Location(path)
         ) from None
+    if _is_binary(raw[:8192]):
+        raise InventoryError(
+            "inventory file is not a text file",
+            Location(path),
+            hint="-i takes an INI or YAML inventory, an executable script or a directory",
+        )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         raise InventoryError("inventory file is not valid UTF-8", Location(path, line)) from None
+
+
+def _is_binary(head: bytes) -> bool:
+    """A NUL byte (what git and grep go by), or undecodable bytes among many control ones."""
+    if b"\0" in head:
+        return True
+    try:
+        head.decode("utf-8")
+        return False
+    except UnicodeDecodeError as exc:
+        if exc.reason == "unexpected end of data":
+            return False  # a multi-byte character cut by the 8 KiB limit
+    controls = sum(1 for byte in head if (byte < 32 and byte not in b"\t\n\r\f") or byte == 127)
+    return controls * 20 > len(head)
 
 
 def load_file(data: InventoryData, path: str, warn: Warn) -> None:

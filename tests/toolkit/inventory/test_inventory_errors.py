@@ -241,3 +241,30 @@ def test_subscript_out_of_range(small):
 def test_dash_subscript_is_refused(small):
     with pytest.raises(InventoryError, match=r"use an inclusive \[x:y\] subscript"):
         small.select("all[0-1]")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\xff\xfe[web]\nw1\n",  # NUL bytes
+        bytes(range(1, 32)) * 4 + b"\xff\xfe\x80",  # no NUL: control bytes, not UTF-8
+    ],
+)
+def test_binary_file_is_not_dumped(tmp_path, content):
+    path = tmp_path / "hosts"
+    path.write_bytes(content)
+    with pytest.raises(InventoryError) as caught:
+        Inventory.load([str(path)])
+    error = caught.value
+    assert error.message == "inventory file is not a text file"
+    assert error.location.path == str(path) and not error.location.line
+    assert all(ch.isprintable() or ch in "\n" for ch in error.render()), error.render()
+
+
+def test_latin1_text_still_names_the_line(tmp_path):
+    path = tmp_path / "hosts"
+    path.write_bytes(b"[web]\nw1 owner=Jos\xe9\n")
+    with pytest.raises(InventoryError) as caught:
+        Inventory.load([str(path)])
+    assert caught.value.message == "inventory file is not valid UTF-8"
+    assert caught.value.location.line == 2
