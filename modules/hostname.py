@@ -41,14 +41,20 @@ class Strategy(object):
 
 
 class SystemdStrategy(Strategy):
+    """Reads what hostnamectl would report (the kernel's name, /etc/hostname) without waking
+    hostnamed; changes go through hostnamectl."""
+
     def get_current(self):
-        return self.run("hostnamectl", "--transient", "status")
+        return socket.gethostname()
 
     def set_current(self, name):
         self.run("hostnamectl", "--transient", "set-hostname", name)
 
     def get_permanent(self):
-        return self.run("hostnamectl", "--static", "status")
+        for line in _lines(HOSTNAME_FILE):
+            if line.strip() and not line.lstrip().startswith("#"):
+                return line.strip()
+        return ""
 
     def set_permanent(self, name):
         self.run("hostnamectl", "--pretty", "--static", "set-hostname", name)

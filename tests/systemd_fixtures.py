@@ -63,8 +63,10 @@ class Host:
             finally:
                 self._conn = None
 
-    def module(self, name: str, args: Dict[str, Any], check=False, diff=False) -> Dict[str, Any]:
-        return self.conn().run_module(name, args, check=check, diff=diff)
+    def module(
+        self, name: str, args: Dict[str, Any], check=False, diff=False, env=None
+    ) -> Dict[str, Any]:
+        return self.conn().run_module(name, args, check=check, diff=diff, env=env)
 
     def sh(self, script: str, ok: bool = True) -> str:
         """stdout of `sh -c script` on the host; with ok, a non-zero exit fails the test."""

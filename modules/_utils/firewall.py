@@ -1,13 +1,15 @@
 """firewalld backends and the transaction logic of the firewalld module (stdlib, Python 3.6+).
 
-`connect(module, offline)` returns a `BusBackend` (firewalld running: D-Bus calls through
-`busctl --json=short`) or an `OfflineBackend` (firewalld stopped: `firewall-offline-cmd`, which
-edits the permanent config only). Both answer query/enable/disable for one rule kind in one
+`connect(module, offline)` returns a `BusBackend` (firewalld running: D-Bus calls in-process
+through dbus-python when importable, else through `busctl --json=short`) or an
+`OfflineBackend` (firewalld stopped: `firewall-offline-cmd`, which edits the permanent config
+only). Both answer query/enable/disable for one rule kind in one
 scope ("runtime" or "permanent") of one zone. `Transaction` is Ansible's FirewallTransaction:
 same order of checks, same messages.
 """
 
 import json
+import os
 import shutil
 import time
 
@@ -128,6 +130,53 @@ def connect(module, offline=None):
     return OfflineBackend(module)
 
 
+class PyBus(object):
+    """D-Bus calls in-process through dbus-python (firewalld's own dependency) when it is
+    importable: ~3 ms a call instead of ~30 ms for a busctl process."""
+
+    def __init__(self, dbus):
+        self.dbus = dbus
+        self.bus = dbus.SystemBus()
+        self.objects = {}
+
+    @classmethod
+    def open(cls):
+        if os.environ.get("TK_FIREWALLD_BUSCTL"):  # force the busctl path (tests, debugging)
+            return None
+        try:
+            import dbus
+
+            return cls(dbus)
+        except Exception:  # no bindings or no system bus: busctl it is
+            return None
+
+    def call(self, path, interface, method, signature, args):
+        """(True, plain value) or (False, error text)."""
+        if signature == "sa{sv}":
+            args = (args[0], self.dbus.Dictionary({}, signature="sv"))
+        try:
+            obj = self.objects.get(path)
+            if obj is None:
+                obj = self.objects[path] = self.bus.get_object(BUS, path, introspect=False)
+            fn = obj.get_dbus_method(method, interface)
+            value = fn(*args, signature=signature) if signature else fn()
+        except self.dbus.exceptions.DBusException as exc:
+            return False, exc.get_dbus_message() or str(exc)
+        return True, _plain(value)
+
+
+def _plain(value):
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool) or type(value).__name__ == "Boolean":
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
+    return value
+
+
 def _activating(module):
     """firewalld is starting (e.g. just after boot): worth waiting for rather than offline."""
     rc, out, err = module.run_command(["systemctl", "is-active", "firewalld"])
@@ -141,6 +190,7 @@ class BusBackend(object):
         self.module = module
         self.zone_paths = {}
         self.default = None
+        self.pybus = PyBus.open()
 
     def wait_running(self, timeout=30.0):
         deadline = time.time() + timeout
@@ -151,6 +201,13 @@ class BusBackend(object):
         return False
 
     def call(self, path, interface, method, signature="", *args, **kw):
+        if self.pybus is not None:
+            ok, value = self.pybus.call(path, interface, method, signature, args)
+            if ok:
+                return value
+            if kw.get("quiet"):
+                return None
+            self.module.fail("ERROR: Exception caught: %s" % value + _hint(value))
         argv = ["busctl", "--json=short", "call", "--", BUS, path, interface, method]
         if signature:
             argv += [signature] + [str(a) for a in args]

@@ -45,6 +45,21 @@ def test_service_permanent_and_immediate(centos: Host) -> None:
     assert off["changed"] is True and "https" not in field(listing(centos), "services")
 
 
+def test_busctl_path_without_dbus_python(centos: Host) -> None:
+    """Hosts without dbus-python get the same results through busctl processes."""
+    env = {"TK_FIREWALLD_BUSCTL": "1"}
+    args = {"service": "pop3s", "zone": "dmz", "permanent": True, "immediate": True,
+            "state": "enabled"}  # fmt: skip
+    assert centos.module("firewalld", args, env=env)["changed"] is True
+    assert "pop3s" in field(listing(centos, "dmz", True), "services")
+    assert centos.module("firewalld", args, env=env)["changed"] is False
+    bad = centos.module("firewalld", dict(args, service="nosuch"), env=env)
+    assert bad["failed"] and "INVALID_SERVICE: nosuch" in bad["msg"]
+    zone = {"zone": "tkbus", "permanent": True, "state": "present"}
+    assert centos.module("firewalld", zone, env=env)["changed"] is True
+    assert centos.module("firewalld", dict(zone, state="absent"), env=env)["changed"] is True
+
+
 def test_port_permanent_only_needs_reload(centos: Host) -> None:
     args = {"port": "8443/tcp", "permanent": True, "state": "enabled", "zone": "public"}
     assert centos.module("firewalld", args)["changed"] is True

@@ -100,6 +100,7 @@ class SystemdLab(Lab):
             state.save()
             self._wait_booted(state, fresh, timeout)
             self._write_files(state)
+            self._wait_systemd(fresh, timeout)
             return state
 
     def down(self) -> None:
@@ -146,6 +147,7 @@ class SystemdLab(Lab):
             state.save()
             self._wait_booted(state, [host], 120.0)
             self._write_files(state)
+            self._wait_systemd([host], 120.0)
             return host
 
     # Internals (Lab calls these from restart_host and down).
@@ -189,6 +191,33 @@ class SystemdLab(Lab):
             if pending:
                 time.sleep(0.1)
         state.save()
+
+    def _wait_systemd(self, hosts: List[HostState], timeout: float) -> None:
+        """Wait (over SSH, all hosts at once) until each host's boot is finished, so that
+        firewalld and the other units are up when the caller starts using the host."""
+        base = ["ssh", "-F", self.ssh_config, "-o", "BatchMode=yes"]
+        procs = [
+            subprocess.Popen(
+                base + [h.name, "systemctl", "is-system-running", "--wait"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            for h in hosts
+        ]
+        deadline = time.monotonic() + timeout
+        for host, proc in zip(hosts, procs):
+            try:
+                out = proc.communicate(timeout=max(deadline - time.monotonic(), 1))[0]
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                raise LabError(
+                    f"booted lab host {host.name}: boot not finished in {timeout:.0f}s"
+                ) from None
+            state = out.decode(errors="replace").strip().splitlines()[-1:]
+            if state not in (["running"], ["degraded"]):
+                raise LabError(f"booted lab host {host.name}: systemd says {state}")
 
 
 def cgroup_name(host: HostState) -> str:
