@@ -275,15 +275,7 @@ def test_first_run_task_order(runs):
     assert want == got, "\n".join(difflib.unified_diff(want, got, "ansible", "tk", lineterm=""))
 
 
-RECAP_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="recap: an include_tasks loop counts ok once, Ansible once per included file "
-    "(toolkit/executor/)",
-)
-
-
-@pytest.mark.parametrize("name", [pytest.param("first", marks=RECAP_BUG),
-                                  pytest.param("second", marks=RECAP_BUG), "tags"])  # fmt: skip
+@pytest.mark.parametrize("name", ["first", "second", "tags"])
 def test_recap_counts(runs, name):
     ansible, tk = docs(runs, name)
     assert ansible["stats"] == tk["stats"]

@@ -11,6 +11,7 @@ from toolkit.executor.host_state import HostState
 from toolkit.output.base import HostEvent, censor
 
 FACT_ACTIONS_NONPERSISTENT = {"set_fact"}
+INCLUDE_ACTIONS = ("include_tasks", "include_role")
 
 
 class Processor:
@@ -71,6 +72,9 @@ class Processor:
                     hs.failed = True
         elif status == "skipped":
             stats.increment("skipped", host)
+        elif task.action in INCLUDE_ACTIONS:
+            for _include in outcome.includes:  # Ansible: one ok per included file
+                stats.increment("ok", host)
         else:
             stats.increment("ok", host)
             if status == "changed":
