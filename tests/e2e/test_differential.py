@@ -337,18 +337,7 @@ def sort_runs(lines: List[str], member) -> List[str]:
 
 @pytest.mark.parametrize(
     "option",
-    [
-        pytest.param(
-            "--list-tasks",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="--list-tasks lists rescue/always tasks; ansible-playbook lists only "
-                "each block's main tasks (toolkit/cli/play.py listing)",
-            ),
-        ),
-        "--list-hosts",
-        "--list-tags",
-    ],
+    ["--list-tasks", "--list-hosts", "--list-tags"],
 )
 def test_listings_match(option, tmp_path):
     home = tmp_path / "ansible-home"
@@ -358,16 +347,3 @@ def test_listings_match(option, tmp_path):
     assert want == got, "\n".join(
         difflib.unified_diff(want.splitlines(), got.splitlines(), "ansible", "tk", lineterm="")
     )
-
-
-def test_listings_without_rescue_always_match(tmp_path):
-    """--list-tasks, ignoring the rescue/always lines that only tk prints."""
-    home = tmp_path / "ansible-home"
-    home.mkdir()
-    extra = ("Rescue writes a marker", "Always writes a marker")
-    want = listing("--list-tasks", "ansible", home)
-    got = "\n".join(
-        line for line in listing("--list-tasks", "tk", home).splitlines()
-        if not line.strip().startswith(extra)
-    )  # fmt: skip
-    assert want == got

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 import traceback
-from typing import Any, List
+from typing import Any, Iterator, List
 
 from toolkit.cli.playopts import add_common, options_from
 from toolkit.errors import TkError
 from toolkit.executor.context import TagFilter
 from toolkit.executor.options import Options
-from toolkit.executor.runner import PlaybookRunner
-from toolkit.playbook.model import Playbook, iter_tasks
+from toolkit.executor.runner import PlaybookRunner, play_name
+from toolkit.playbook.model import Block, Playbook, Task
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,30 +98,44 @@ def _tags_text(tags: List[str]) -> str:
     return "[" + ", ".join(str(t) for t in tags) + "]"
 
 
+def _main_tasks(items: List[Any]) -> Iterator[Task]:
+    """The tasks of a task list through each block's `block:` only."""
+    for item in items:
+        if isinstance(item, Block):
+            yield from _main_tasks(item.block)
+        else:
+            yield item
+
+
 def _listing(
     args: argparse.Namespace, playbook: Playbook, inventory: Any, options: Options
 ) -> None:
     """--list-hosts / --list-tasks / --list-tags in ansible-playbook's layout."""
-    tags = TagFilter(options.tags, options.skip_tags)
+    only = options.tags
+    if args.list_tags and not only:  # ansible-playbook: list every tag, `never` included
+        only = ["never", "all"]
+    tags = TagFilter(only, options.skip_tags)
     out = [f"\nplaybook: {args.playbooks[0]}"]
     for number, play in enumerate(playbook.plays, 1):
         pattern = play.hosts if isinstance(play.hosts, str) else ",".join(play.hosts)
-        out.append(
-            f"\n  play #{number} ({pattern}): {play.name or ''}\tTAGS: {_tags_text(play.tags)}"
-        )
+        play_tags = ",".join(sorted(str(t) for t in play.tags))  # no space, unlike tasks'
+        out.append(f"\n  play #{number} ({pattern}): {play_name(play)}\tTAGS: [{play_tags}]")
         if args.list_hosts:
             hosts = inventory.select(pattern, options.limit)
             out.append(f"    pattern: {[pattern]}")
             out.append(f"    hosts ({len(hosts)}):")
             out.extend(f"      {h}" for h in hosts)
-        tasks = [t for _, items in play.task_sections() for t in iter_tasks(items)]
+        # ansible-playbook walks only each block's main tasks (never rescue/always) and,
+        # like the run, only the tasks the --tags/--skip-tags select
+        tasks = [t for _, items in play.task_sections() for t in _main_tasks(items)]
         selected = [t for t in tasks if tags.selects(t.tags)]
         if args.list_tasks:
             out.append("    tasks:")
             for task in selected:
-                own = sorted(set(task.tags) - {"always"} | (set(task.tags) & {"always"}))
-                out.append(f"      {task.display_name}\tTAGS: {_tags_text(own)}")
+                own = sorted({str(t) for t in task.tags} | {str(t) for t in play.tags})
+                name = task.display_name if task.name else task.action
+                out.append(f"      {name}\tTAGS: {_tags_text(own)}")
         if args.list_tags:
-            all_tags = sorted({str(t) for task in tasks for t in task.tags} | set(play.tags))
+            all_tags = sorted({str(t) for task in selected for t in task.tags} | set(play.tags))
             out.append(f"      TASK TAGS: {_tags_text(all_tags)}")
-    print("\n".join(out) + "\n")
+    print("\n".join(out))

@@ -1,0 +1,67 @@
+"""`tk play` through the real CLI: listings and the errors that stop a run before any task
+(exit code, one ERROR! line naming file:line, nothing run)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import List
+
+TK = Path(sys.executable).parent / "tk"
+
+
+def tk_play(tmp_path: Path, book: str, *args: str) -> subprocess.CompletedProcess:
+    (tmp_path / "site.yml").write_text(textwrap.dedent(book))
+    argv = [str(TK), "play", "-i", "localhost,", "-c", "local", "site.yml", *args]
+    return subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+
+
+BLOCKS = """\
+- name: P
+  hosts: localhost
+  tags: [pb, pa]
+  tasks:
+    - block:
+        - debug: msg=x
+          tags: [t1]
+        - name: inner
+          debug: msg=y
+      rescue:
+        - name: res
+          debug: msg=r
+          tags: [rescue_tag]
+      always:
+        - name: alw
+          debug: msg=a
+    - name: hidden
+      debug: msg=n
+      tags: [never]
+"""
+
+
+def lines(proc: subprocess.CompletedProcess) -> List[str]:
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.splitlines()
+
+
+def test_list_tasks_shows_only_main_block_tasks(tmp_path):
+    assert lines(tk_play(tmp_path, BLOCKS, "--list-tasks")) == [
+        "",
+        "playbook: site.yml",
+        "",
+        "  play #1 (localhost): P\tTAGS: [pa,pb]",
+        "    tasks:",
+        "      debug\tTAGS: [pa, pb, t1]",
+        "      inner\tTAGS: [pa, pb]",
+    ]
+
+
+def test_list_tags_includes_never_but_not_rescue(tmp_path):
+    assert lines(tk_play(tmp_path, BLOCKS, "--list-tags"))[-1] == (
+        "      TASK TAGS: [never, pa, pb, t1]"
+    )
+    assert lines(tk_play(tmp_path, BLOCKS, "--list-tags", "--tags", "t1"))[-1] == (
+        "      TASK TAGS: [pa, pb, t1]"
+    )
