@@ -200,8 +200,6 @@ CASES = [
         ["nosuch.yml"],
         {"site.yml": book(head=HEAD.replace("  tasks:", "  vars_files: [nosuch.yml]\n  tasks:"))},
         where="site.yml:3",
-        xfail="a missing vars_files entry is reported as a failure of the play's first task "
-        "(exit 2); Ansible stops before running anything: 'vars file nosuch.yml was not found'",
     ),
     Case(
         "missing-import-tasks",

@@ -3,6 +3,7 @@ strategy, flush handlers, and count; returns ansible-playbook's exit code."""
 
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, List, Optional
 
 from toolkit.errors import ParseError, TkError
@@ -15,7 +16,7 @@ from toolkit.executor.strategy_free import FreeStrategy
 from toolkit.executor.strategy_linear import LinearStrategy
 from toolkit.output.base import Callback
 from toolkit.playbook.model import Play, Playbook, Task
-from toolkit.templating import LazyVars, Templar
+from toolkit.templating import LazyVars, Templar, is_template
 
 STRATEGIES = {"linear": LinearStrategy, "free": FreeStrategy}
 
@@ -42,6 +43,28 @@ def _gather_task(play: Play, templar: Templar) -> Optional[Task]:
     )  # fmt: skip
 
 
+def check_vars_files(play: Play) -> None:
+    """Stop before running anything when a `vars_files` entry names no existing file.
+
+    Only entries without templates can be checked here (the others depend on host vars
+    and are resolved per host). ansible-core 2.19 silently skips such an entry; a clear
+    error is kinder than variables that are quietly undefined later.
+    """
+    for entry in play.vars_files or []:
+        choices = entry if isinstance(entry, list) else [entry]
+        if any(is_template(str(choice)) for choice in choices):
+            continue
+        paths = [str(c) if os.path.isabs(str(c)) else os.path.join(play.basedir, str(c))
+                 for c in choices]  # fmt: skip
+        if not any(os.path.exists(path) for path in paths):
+            names = ", ".join(str(c) for c in choices)
+            raise ParseError(
+                f"vars file {names} was not found",
+                getattr(entry, "location", None) or play.location,
+                hint=f"looked in {play.basedir}",
+            )
+
+
 class PlaybookRunner:
     """Runs a loaded Playbook against an Inventory with Options, reporting to a Callback."""
 
@@ -62,6 +85,8 @@ class PlaybookRunner:
 
     def run(self) -> int:
         rc = self.rc
+        for play in self.playbook.plays:
+            check_vars_files(play)
         rc.callback.playbook_start(self.playbook.path)
         try:
             for play in self.playbook.plays:

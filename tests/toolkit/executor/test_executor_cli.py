@@ -65,3 +65,24 @@ def test_list_tags_includes_never_but_not_rescue(tmp_path):
     assert lines(tk_play(tmp_path, BLOCKS, "--list-tags", "--tags", "t1"))[-1] == (
         "      TASK TAGS: [pa, pb, t1]"
     )
+
+
+WRITES = """\
+    - copy: content=ran dest={{ playbook_dir }}/marker.txt
+"""
+
+
+def stopped(proc: subprocess.CompletedProcess, tmp_path: Path, code: int = 5) -> str:
+    """The run stopped before any task with one ERROR! line; returns stderr."""
+    assert proc.returncode == code, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert [line for line in proc.stderr.splitlines() if line.startswith("ERROR!")]
+    assert not (tmp_path / "marker.txt").exists(), "a task ran"
+    return proc.stderr
+
+
+def test_missing_vars_file_stops_before_running(tmp_path):
+    book = "- hosts: localhost\n  gather_facts: false\n  vars_files:\n    - nosuch.yml\n"
+    err = stopped(tk_play(tmp_path, book + "  tasks:\n" + WRITES), tmp_path)
+    assert "vars file nosuch.yml was not found" in err
+    assert "site.yml:4" in err
