@@ -516,8 +516,6 @@ CASES = [
         5,
         ["No such task"],
         {"site.yml": book()},
-        xfail="--start-at-task with no matching task runs nothing, says nothing and exits 0; "
-        "Ansible prints 'No matching task \"No such task\" found'",
     ),
     # ---- inventories ----
     Case(

@@ -292,6 +292,10 @@ class PlayContext:
 
     # -- start-at-task ---------------------------------------------------------------------------
     def start_at_matches(self, task: Task) -> bool:
-        pattern = self.run.options.start_at_task or ""
-        names = [task.name or "", task.display_name]
-        return any(n == pattern or fnmatch.fnmatch(n, pattern) for n in names if n)
+        return start_at_matches(self.run.options.start_at_task or "", task)
+
+
+def start_at_matches(pattern: str, task: Task) -> bool:
+    """--start-at-task: the task's name or role-qualified name equals or fnmatches it."""
+    names = [task.name or "", task.display_name]
+    return any(n == pattern or fnmatch.fnmatch(n, pattern) for n in names if n)

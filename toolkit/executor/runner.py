@@ -6,16 +6,16 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Optional
 
-from toolkit.errors import ParseError, TkError
+from toolkit.errors import ParseError, TkError, UsageError
 from toolkit.executor.connections import ConnectionPool
-from toolkit.executor.context import PlayContext, RunContext
+from toolkit.executor.context import PlayContext, RunContext, start_at_matches
 from toolkit.executor.host_state import FlushPoint, HostState
 from toolkit.executor.options import Options
 from toolkit.executor.serial import batches
 from toolkit.executor.strategy_free import FreeStrategy
 from toolkit.executor.strategy_linear import LinearStrategy
 from toolkit.output.base import Callback
-from toolkit.playbook.model import Play, Playbook, Task
+from toolkit.playbook.model import Play, Playbook, Task, play_tasks
 from toolkit.templating import LazyVars, Templar, is_template
 
 STRATEGIES = {"linear": LinearStrategy, "free": FreeStrategy}
@@ -65,6 +65,20 @@ def check_vars_files(play: Play) -> None:
             )
 
 
+def check_start_at(playbook: Playbook, pattern: Optional[str]) -> None:
+    """--start-at-task must name a task the playbook holds (dynamic includes are not
+    followed, as in Ansible); ansible-playbook runs nothing and says so at the end."""
+    if pattern is None:
+        return
+    for play in playbook.plays:
+        if any(start_at_matches(pattern, task) for task in play_tasks(play)):
+            return
+    raise UsageError(
+        f'No matching task "{pattern}" found',
+        hint="--start-at-task can only follow static includes",
+    )
+
+
 class PlaybookRunner:
     """Runs a loaded Playbook against an Inventory with Options, reporting to a Callback."""
 
@@ -87,6 +101,7 @@ class PlaybookRunner:
         rc = self.rc
         for play in self.playbook.plays:
             check_vars_files(play)
+        check_start_at(self.playbook, rc.options.start_at_task)
         rc.callback.playbook_start(self.playbook.path)
         try:
             for play in self.playbook.plays:

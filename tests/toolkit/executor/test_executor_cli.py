@@ -86,3 +86,11 @@ def test_missing_vars_file_stops_before_running(tmp_path):
     err = stopped(tk_play(tmp_path, book + "  tasks:\n" + WRITES), tmp_path)
     assert "vars file nosuch.yml was not found" in err
     assert "site.yml:4" in err
+
+
+def test_start_at_unknown_task_is_an_error(tmp_path):
+    book = "- hosts: localhost\n  gather_facts: false\n  tasks:\n" + WRITES
+    err = stopped(tk_play(tmp_path, book, "--start-at-task", "No such task"), tmp_path)
+    assert 'ERROR! No matching task "No such task" found' in err
+    ran = tk_play(tmp_path, book, "--start-at-task", "cop*")  # fnmatch on the action name
+    assert ran.returncode == 0 and (tmp_path / "marker.txt").exists(), ran.stderr
