@@ -2,19 +2,19 @@
 
 Redirects are followed by hand so that the `Authorization` header is only sent to the host it
 was meant for (a registry redirecting blob downloads to a storage host must not receive the
-user's credentials there). Responses are `http.client.HTTPResponse` objects; read them fully or
-call `.close()`.
+user's credentials there). Responses are `http11.Response` objects (status, getheader, read,
+read1); read them fully or call `.close()`.
 """
 
 from __future__ import annotations
 
-import http.client
 import socket
 import sys
 import threading
 import urllib.parse
 from typing import Any, Optional
 
+from toolkit.engine import http11
 from toolkit.errors import TkError
 
 REDIRECTS = {301, 302, 303, 307, 308}
@@ -31,9 +31,7 @@ class Client:
         self.verify_tls = verify_tls
         self._local = threading.local()
 
-    def _connection(
-        self, scheme: str, netloc: str, fresh: bool = False
-    ) -> http.client.HTTPConnection:
+    def _connection(self, scheme: str, netloc: str, fresh: bool = False) -> http11.Connection:
         pool = getattr(self._local, "pool", None)
         if pool is None:
             pool = self._local.pool = {}
@@ -50,9 +48,9 @@ class Client:
             if not self.verify_tls:
                 ctx.check_hostname = False
                 ctx.verify_mode = ssl.CERT_NONE
-            conn = http.client.HTTPSConnection(netloc, timeout=self.timeout, context=ctx)
+            conn = http11.Connection(netloc, self.timeout, ssl_context=ctx)
         else:
-            conn = http.client.HTTPConnection(netloc, timeout=self.timeout)
+            conn = http11.Connection(netloc, self.timeout)
         pool[key] = conn
         return conn
 
@@ -68,7 +66,7 @@ class Client:
         headers: Optional[dict] = None,
         body: Any = None,
         auth_host: Optional[str] = None,
-    ) -> http.client.HTTPResponse:
+    ) -> http11.Response:
         """Send one request, following redirects; credentials go only to `auth_host`."""
         headers = dict(headers or {})
         headers.setdefault("User-Agent", USER_AGENT)
@@ -88,7 +86,7 @@ class Client:
             return resp
         raise HTTPError(f"too many redirects for {method} {url}")
 
-    def _send(self, method: str, parts: Any, headers: dict, body: Any) -> http.client.HTTPResponse:
+    def _send(self, method: str, parts: Any, headers: dict, body: Any) -> http11.Response:
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
@@ -96,15 +94,14 @@ class Client:
         for attempt in (0, 1):
             conn = self._connection(parts.scheme, parts.netloc, fresh=attempt > 0)
             try:
-                conn.request(method, path, body=body, headers=headers)
-                return conn.getresponse()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                return conn.request(method, path, headers, body)
+            except (BrokenPipeError, ConnectionResetError) as exc:  # incl. RemoteDisconnected
                 conn.close()
                 if attempt or not retriable:
                     raise HTTPError(
                         f"{method} {parts.scheme}://{parts.netloc}{path}: {exc}"
                     ) from None
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, ValueError) as exc:
                 conn.close()
                 if _is_ssl_error(exc):
                     raise

@@ -15,7 +15,6 @@ settings are tried first for it (`endpoints_for`).
 from __future__ import annotations
 
 import base64
-import http.client
 import ipaddress
 import json
 import re
@@ -24,6 +23,7 @@ import urllib.parse
 from typing import Any, Optional
 
 from toolkit.engine import auth
+from toolkit.engine.http11 import Response
 from toolkit.engine.httpclient import Client, HTTPError
 from toolkit.engine.manifests import ACCEPT
 from toolkit.engine.reference import DOCKER_HUB
@@ -208,7 +208,7 @@ class Registry:
         headers: Optional[dict] = None,
         body: Any = None,
         ok: tuple = (200,),
-    ) -> http.client.HTTPResponse:
+    ) -> Response:
         """One API call with auth; returns the response when its status is in `ok`."""
         url = path if "://" in path else self.base() + path
         for attempt in (0, 1):
@@ -227,7 +227,7 @@ class Registry:
             raise self._error(method, path, resp)
         raise AssertionError("unreachable")
 
-    def _error(self, method: str, path: str, resp: http.client.HTTPResponse) -> RegistryError:
+    def _error(self, method: str, path: str, resp: Response) -> RegistryError:
         body = resp.read() if method != "HEAD" else b""
         code, message = error_text(body)
         if resp.status == 401:
@@ -260,7 +260,7 @@ class Registry:
         data = _read_limited(resp, 4 << 20, "manifest")
         return data, resp.getheader("Content-Type", "")
 
-    def open_blob(self, repo: str, digest: str, offset: int = 0) -> http.client.HTTPResponse:
+    def open_blob(self, repo: str, digest: str, offset: int = 0) -> Response:
         headers = {"Range": f"bytes={offset}-"} if offset else {}
         return self.request(
             "GET", f"/v2/{repo}/blobs/{digest}", _scope(repo, "pull"), headers, ok=(200, 206)
@@ -315,7 +315,7 @@ def _replayable(body: Any) -> bool:
     return body is None or isinstance(body, (bytes, str))
 
 
-def _read_limited(resp: http.client.HTTPResponse, limit: int, what: str) -> bytes:
+def _read_limited(resp: Response, limit: int, what: str) -> bytes:
     data = resp.read(limit + 1)
     if len(data) > limit:
         resp.close()
