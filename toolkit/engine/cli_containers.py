@@ -13,6 +13,9 @@ import sys
 from toolkit.engine.cli import Context, Registrar
 from toolkit.errors import TkError, UsageError
 
+# cli.py's fast path may build only the verb being run (argparse set-up is a good part of a
+# short command); every register() here copes with verbs that were not built.
+VERB_FILTER_SAFE = True
 NETWORK_NOTE = (
     "Networking is not implemented yet: the default network gives the container its own "
     "network namespace with loopback only (like --network none); --network host shares the "
@@ -29,7 +32,8 @@ def register(reg: Registrar) -> None:
     from toolkit.engine import cli_ctrfs, cli_ctrinfo, cli_service
 
     p = reg.verb("run", run, "Create and run a new container from an image", group="container")
-    reg.sub.choices["run"].epilog = NETWORK_NOTE
+    for parser in p.parsers:
+        parser.epilog = NETWORK_NOTE
     add_create_flags(p)
     p.add_argument("-d", "--detach", action="store_true", help="run in background, print ID")
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
