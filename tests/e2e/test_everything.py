@@ -21,8 +21,8 @@ RECAP = re.compile(
     re.M,
 )
 FIELDS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
-FIRST_RUN = {"ok": 38, "changed": 9, "unreachable": 0, "failed": 0, "skipped": 2, "rescued": 1,
-             "ignored": 1}  # fmt: skip
+FIRST_RUN = {"ok": 39, "changed": 9, "unreachable": 0, "failed": 0, "skipped": 2, "rescued": 1,
+             "ignored": 1}  # fmt: skip  # ok: one per included file, as Ansible
 
 
 def tk(*args: str, cwd: Path) -> subprocess.CompletedProcess:
