@@ -451,9 +451,6 @@ CASES = [
         ["nosuch handler"],
         {"site.yml": book("    - command: /bin/true\n      notify: nosuch handler\n")},
         where="site.yml:9",
-        xfail="notify of a handler that does not exist only warns (exit 0, and after the task "
-        "ran); Ansible (ERROR_ON_MISSING_HANDLER, default on) stops with 'The requested handler "
-        "... was not found' (toolkit/executor/handlers.py)",
     ),
     Case(
         "undefined-variable-in-template-line",

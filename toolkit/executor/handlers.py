@@ -10,7 +10,35 @@ from __future__ import annotations
 import threading
 from typing import Dict, List, Tuple
 
-from toolkit.playbook.model import Handler
+from toolkit.errors import ParseError
+from toolkit.playbook.model import Handler, Play, play_tasks
+from toolkit.templating import is_template
+
+INCLUDES = ("include_role", "include_tasks")
+
+
+def missing_handler(name: str, location: object = None) -> ParseError:
+    """Ansible's error (ERROR_ON_MISSING_HANDLER, on by default) for a notify of nothing."""
+    return ParseError(
+        f"The requested handler '{name}' was not found in either the main handlers list"
+        " nor in the listening handlers list",
+        getattr(name, "location", None) or location,
+    )
+
+
+def check_notifications(play: Play) -> None:
+    """Before the play runs: every literal `notify:` name must match a handler (name,
+    role-qualified name or `listen` topic). Plays with dynamic includes are left to the
+    run-time check, since an included role brings its handlers only when it runs."""
+    tasks = play_tasks(play)
+    handlers = play.all_handlers()
+    if any(task.action in INCLUDES for task in tasks + handlers):
+        return
+    known = HandlerState(handlers)
+    for task in tasks + list(handlers):
+        for name in task.notify or []:
+            if not is_template(str(name)) and not known.knows(str(name)):
+                raise missing_handler(name, task.location)
 
 
 class HandlerState:

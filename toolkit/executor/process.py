@@ -7,6 +7,7 @@ from typing import Dict, List, Optional
 
 from toolkit.executor import results as R
 from toolkit.executor.context import PlayContext
+from toolkit.executor.handlers import missing_handler
 from toolkit.executor.host_state import HostState
 from toolkit.output.base import HostEvent, censor
 
@@ -155,8 +156,7 @@ class Processor:
         if not names:
             return
         unknown = self.pc.handlers.notify(outcome.host, names)
-        for name in unknown:
-            self.run.callback.warning(
-                f"The requested handler '{name}' was not found in either the main handlers list"
-                " nor in the listening handlers list"
-            )
+        if unknown:
+            task = outcome.task
+            where = next((n for n in task.notify if str(n) == unknown[0]), None)
+            raise missing_handler(where or unknown[0], task.location)

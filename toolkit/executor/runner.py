@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Optional
 from toolkit.errors import ParseError, TkError, UsageError
 from toolkit.executor.connections import ConnectionPool
 from toolkit.executor.context import PlayContext, RunContext, start_at_matches
+from toolkit.executor.handlers import check_notifications
 from toolkit.executor.host_state import FlushPoint, HostState
 from toolkit.executor.options import Options
 from toolkit.executor.serial import batches
@@ -101,6 +102,7 @@ class PlaybookRunner:
         rc = self.rc
         for play in self.playbook.plays:
             check_vars_files(play)
+            check_notifications(play)
         check_start_at(self.playbook, rc.options.start_at_task)
         rc.callback.playbook_start(self.playbook.path)
         try:

@@ -94,3 +94,14 @@ def test_start_at_unknown_task_is_an_error(tmp_path):
     assert 'ERROR! No matching task "No such task" found' in err
     ran = tk_play(tmp_path, book, "--start-at-task", "cop*")  # fnmatch on the action name
     assert ran.returncode == 0 and (tmp_path / "marker.txt").exists(), ran.stderr
+
+
+def test_notify_of_missing_handler_stops_before_running(tmp_path):
+    book = "- hosts: localhost\n  gather_facts: false\n  tasks:\n" + WRITES
+    book += "    - command: /bin/true\n      notify:\n        - nosuch handler\n"
+    book += "  handlers:\n    - name: real\n      debug: msg=h\n      listen: topic\n"
+    err = stopped(tk_play(tmp_path, book), tmp_path)
+    assert "The requested handler 'nosuch handler' was not found" in err
+    assert "site.yml:7" in err
+    fine = tk_play(tmp_path, book.replace("nosuch handler", "topic"))
+    assert fine.returncode == 0 and "RUNNING HANDLER [real]" in fine.stdout, fine.stderr
