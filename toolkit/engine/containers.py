@@ -240,8 +240,26 @@ class Containers:
             with contextlib.suppress(OSError):
                 os.unlink(self.sock(cid, kind))
         path = self.path(cid)
-        if os.path.isdir(path):
-            self.store.trash(path)
+        if not os.path.isdir(path):
+            return
+        # The rename makes the container disappear at once; deleting its files can take a while
+        # on a busy disk (each unlink waits on the journal), so a detached child does that. An
+        # interrupted deletion is finished by the store's stale-tmp cleanup.
+        target = os.path.join(self.store.tmp_dir, f"trash-{os.getpid()}-{uuid.uuid4().hex[:12]}")
+        os.replace(path, target)
+        delete_in_background(target)
+
+
+def delete_in_background(path: str) -> None:
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setsid()
+            if os.fork() == 0:
+                remove_tree(path)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
 
 
 def shim_alive(pid) -> bool:
@@ -275,6 +293,3 @@ if __name__ == "__main__":
     import sys
 
     sys.exit(main(sys.argv[1:]))
-
-
-__all__ = ["Containers", "ContainerError", "NoSuchContainer", "remove_tree", "ZERO_TIME"]

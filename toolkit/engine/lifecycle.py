@@ -240,6 +240,7 @@ def shim_config(ctrs: Containers, rec: dict, rt: runtime.Runtime, attach_first: 
         "id": cid,
         "bundle": ctrs.path(cid),
         "runtime": rt.argv(),
+        "runtime_start": rt.start_argv(),
         "tty": bool(cfg.get("Tty")),
         "stdin": bool(cfg.get("OpenStdin")),
         "stdin_once": bool(cfg.get("StdinOnce")),

@@ -53,7 +53,14 @@ class Runtime:
     reason: str = ""
 
     def argv(self, *args: str) -> list:
-        return [*self.wrap, self.path, "--root", self.state_root, *args]
+        """The command line; the hybrid-cgroup wrapper only where crun checks the layout
+        (creating a container): kill, delete, exec, pause, ps work without it."""
+        wrap = self.wrap if args[:1] in (("run",), ("create",)) else []
+        return [*wrap, self.path, "--root", self.state_root, *args]
+
+    def start_argv(self) -> list:
+        """Prefix for `run`/`create` (with the wrapper, if any)."""
+        return [*self.wrap, self.path, "--root", self.state_root]
 
     def run(
         self, *args: str, check: bool = True, timeout: float = 30

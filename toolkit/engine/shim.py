@@ -20,7 +20,8 @@ Attach protocol: the client sends one JSON line {"stdin","stdout","stderr","clai
 "cols"}, then frames `>BI` (type, length) + payload: 0 stdin data, 1 stdin closed, 2 resize
 ("ROWS COLS"). The shim sends frames 1 stdout, 2 stderr, 3 exit (the exit code in ASCII).
 
-CTRDIR/shim.json (written by tke): id, bundle, runtime (argv prefix), tty, stdin, stdin_once,
+CTRDIR/shim.json (written by tke): id, bundle, runtime (argv prefix), runtime_start (prefix for
+`run`, with the hybrid-cgroup wrapper if any), tty, stdin, stdin_once,
 log, sock, console_sock, pidfile, restart {Name, MaximumRetryCount}, autoremove, cleanup (argv),
 merged, attach_first.
 """
@@ -225,7 +226,7 @@ class Shim:
     # --- container start -----------------------------------------------------------------
     def start_container(self):
         cfg = self.cfg
-        rt = cfg["runtime"]
+        rt = cfg.get("runtime_start") or cfg["runtime"]
         devnull = os.open(os.devnull, os.O_RDWR)
         err_r, err_w = os.pipe()
         child_in, out_w = devnull, devnull
