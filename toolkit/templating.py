@@ -194,6 +194,7 @@ class Templar:
             raise TemplateError(f"template file not found: {path}", self.location) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise TemplateError(f"cannot read template {path}: {exc}", self.location) from None
+        had_header = source.startswith(_HEADER)  # Jinja's line numbers start after it
         source, header = _header_overrides(source, path)
         options = _check_options(overrides or {}, Location(path))
         options.update(header)
@@ -209,6 +210,9 @@ class Templar:
             return "".join([to_text(v) for v in template.root_render_func(ctx)])
         except Exception as exc:  # noqa: BLE001
             err = convert_error(exc, source=None, location=self.location, env=env, filename=path)
+            where = err.location
+            if had_header and where is not None and where.path == path and where.line:
+                err.location = Location(path, where.line + 1, where.col)
             raise err from None
 
     def eval_lookup(self, name: str, terms: Any, wantlist: bool = False, **kwargs: Any) -> Any:

@@ -40,10 +40,6 @@ WRITE_FIRST = """\
         dest: "{{ scratch }}/marker.txt"
 """
 WEB_INVENTORY = "[web]\nweb1\nweb2\n[web:vars]\nansible_connection=local\n"
-TEMPLATE_LINE = (
-    "template errors name the template file but not the line in it (Jinja knows it) "
-    "(toolkit/actions/template.py, toolkit/templating.py)"
-)
 HEAD = "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
 
 
@@ -462,7 +458,6 @@ CASES = [
             "templates/t.j2": "line one\nvalue={{ missing_var }}\n",
         },
         where="templates/t.j2:2",
-        xfail=TEMPLATE_LINE,
     ),
     Case(
         "bad-jinja-in-template-line",
@@ -474,7 +469,6 @@ CASES = [
             "templates/t.j2": "a\n{% for x in [1] %}\n{{ x }}\n",
         },
         where="templates/t.j2:3",
-        xfail=TEMPLATE_LINE,
     ),
     # ---- command line ----
     Case(

@@ -12,7 +12,7 @@ from typing import Any, Dict
 
 from toolkit import modindex
 from toolkit.actions import copy as copy_action
-from toolkit.errors import TemplateError
+from toolkit.errors import Location, TemplateError
 
 # Options the copy module does not know: consumed here.
 TEMPLATE_OPTIONS = {
@@ -40,8 +40,9 @@ def run(ctx) -> Dict[str, Any]:
     path = ctx.find_file("templates", str(src))
     try:
         text = render(ctx, path, args, str(dest))
-    except TemplateError as exc:
-        return copy_action._fail(exc.message, template=path)
+    except TemplateError as exc:  # name the line inside the template file Jinja knows
+        where = exc.location if exc.location is not None else path
+        return copy_action._fail(f"{exc.message} (in {where})", template=path)
     newline = args.pop("newline_sequence", None)
     if newline and newline != "\n":
         text = text.replace("\n", newline)
@@ -91,9 +92,11 @@ def _render_with_header(ctx, path: str, extra: Dict[str, Any], overrides: Dict[s
     with open(path, encoding="utf-8") as fh:
         source = fh.read()
     header = "#jinja2:" + ", ".join(f"{k}: {v!r}" for k, v in overrides.items())
+    shift = 1  # lines the copy has before the template's own first line
     if source.startswith("#jinja2:"):  # the template's own settings win over the task's
         first, _, source = source.partition("\n")
         header += ", " + first[len("#jinja2:") :]
+        shift = 0
     directory = os.path.dirname(os.path.abspath(path))
     copy_path = os.path.join(directory, f".tk-template-{os.getpid()}-{os.path.basename(path)}")
     try:
@@ -104,6 +107,11 @@ def _render_with_header(ctx, path: str, extra: Dict[str, Any], overrides: Dict[s
     except OSError as exc:
         msg = f"cannot apply template options to {path}: {exc.strerror or exc}"
         raise TemplateError(msg) from None
+    except TemplateError as exc:  # point at the user's file, not the copy
+        where = exc.location
+        if where is not None and where.path == copy_path:
+            exc.location = Location(path, max(where.line - shift, 1) if where.line else 0)
+        raise
     finally:
         if os.path.exists(copy_path):
             os.unlink(copy_path)
