@@ -9,7 +9,7 @@ from toolkit.errors import ArgumentError
 
 
 def run(ctx: ActionContext) -> Dict[str, Any]:
-    task = getattr(ctx, "task", None)
+    task = ctx.task
     raw = task.args if task is not None else ctx.args
     that = raw.get("that")
     if that is None:

@@ -33,6 +33,10 @@ class ActionContext:
     find_file: Callable[[str, str], str] = field(default=lambda kind, name: name)
     env: Dict[str, str] = field(default_factory=dict)  # task `environment:`
     timeout: Optional[float] = None
+    verbosity: int = 0  # -v count (debug's `verbosity:` compares against it)
+    task: Any = None  # the toolkit.playbook.model.Task being run
+    play: Any = None  # the executor's PlayContext for the play
+    warn: Callable[[str], None] = field(default=lambda text: None)  # a [WARNING] line
 
     def run_module(self, name: str, args: Dict[str, Any]) -> Dict[str, Any]:
         """Run a target module on this host with this task's check/diff/env settings."""

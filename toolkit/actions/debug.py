@@ -17,7 +17,7 @@ def run(ctx: ActionContext) -> Dict[str, Any]:
     if "msg" in args and "var" in args:
         raise ArgumentError("debug: 'msg' and 'var' are mutually exclusive", ctx.location)
     verbosity = int(args.get("verbosity") or 0)
-    if getattr(ctx, "verbosity", 0) < verbosity:
+    if ctx.verbosity < verbosity:
         return {"changed": False, "skipped": True, "skip_reason": "Verbosity threshold not met."}
     result: Dict[str, Any] = {"changed": False, "_ansible_verbose_always": True}
     if "var" in args:

@@ -39,9 +39,7 @@ def run(ctx: ActionContext) -> Dict[str, Any]:
         sys.stdout.flush()
         user_input = sys.stdin.readline().rstrip("\n")
     else:
-        warn = getattr(ctx, "warn", None)
-        if warn:
-            warn("Not waiting for response to prompt as stdin is not interactive")
+        ctx.warn("Not waiting for response to prompt as stdin is not interactive")
     stop = datetime.datetime.now()
     return {
         "changed": False,

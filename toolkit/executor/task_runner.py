@@ -254,11 +254,11 @@ class TaskRunner:
             find_file=lambda kind, name: self.find_file(task, kind, name),
             env=env,
             timeout=timeout,
+            verbosity=self.options.verbosity,
+            task=task,
+            play=self.pc,
+            warn=self.callback.warning,
         )
-        ctx.verbosity = self.options.verbosity  # type: ignore[attr-defined]
-        ctx.task = task  # type: ignore[attr-defined]
-        ctx.play = self.pc  # type: ignore[attr-defined]
-        ctx.warn = self.callback.warning  # type: ignore[attr-defined]
         return ctx
 
     def _environment(self, task: Task, templar: Templar) -> Dict[str, str]:
