@@ -63,7 +63,7 @@ def test_safe_rmtree_unmounts_first(tmp_path) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
 def test_cli_up_status_power_cycle_down() -> None:
-    name = f"c{os.getpid()}"[:12]
+    name = f"s{os.getpid()}c"  # removed as stale by tests/systemd_fixtures if killed
     up = subprocess.run([str(TK), "lab", "up", "1", "--systemd", "--name", name],
                         capture_output=True, text=True, timeout=600)  # fmt: skip
     lab = SystemdLab(name)
