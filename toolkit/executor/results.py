@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from toolkit.executor.host_state import Include
 
@@ -57,6 +57,9 @@ class Outcome:
     show_diff: bool = False
     ignore_errors: bool = False
     facts_host: Optional[str] = None  # where ansible_facts go (delegate_facts)
+    # (absolute file or role name, loop item label) per file an include brought in; the
+    # strategy prints them as `included:` lines once the task ran on every host
+    included: List[Tuple[str, Any]] = field(default_factory=list)
 
     @property
     def status(self) -> str:

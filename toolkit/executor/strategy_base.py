@@ -30,7 +30,9 @@ class StrategyBase:
     # -- banners -----------------------------------------------------------------------------
     def task_name(self, task: Task, host: str, step: Optional[Step] = None) -> str:
         name = task.display_name
-        if "{" in name:
+        if not task.name and task.action == "include_role" and task.args.get("name"):
+            name = f"include_role : {task.args['name']}"  # what Ansible shows
+        if task.name and "{" in task.name:
             params = step.include_params if step is not None else None
             try:
                 rendered = self.pc.templar(host, task, params).render_string(task.name or "")
@@ -55,20 +57,37 @@ class StrategyBase:
         if task.run_once and len(hosts) > 1:
             outcome = self.runner.run(step, hosts[0])
             fatal = self.processor.apply(outcome, targets=hosts, handler=handler)
+            self.announce_includes([outcome])
             return [hosts[0]] if fatal else []
         failed: List[str] = []
         if len(hosts) == 1:
             outcome = self.runner.run(step, hosts[0])
             if self.processor.apply(outcome, handler=handler):
                 failed.append(hosts[0])
+            self.announce_includes([outcome])
             return failed
         steps = {h: self.states[h].current if not handler else step for h in hosts}
         futures = [self.run.workers.submit(self.runner.run, steps[h] or step, h) for h in hosts]
+        outcomes = []
         for future in as_completed(futures):
             outcome = future.result()
+            outcomes.append(outcome)
             if self.processor.apply(outcome, handler=handler):
                 failed.append(outcome.host)
+        self.announce_includes(outcomes)
         return failed
+
+    def announce_includes(self, outcomes: List[Any]) -> None:
+        """`included: FILE for h1, h2 => (item=x)`: one line per included file (and loop
+        item) with every host that included it, in batch order, as Ansible prints them."""
+        groups: Dict[tuple, tuple] = {}  # (path, repr(label)) -> (label, hosts)
+        for outcome in outcomes:
+            for path, label in outcome.included:
+                groups.setdefault((path, repr(label)), (label, []))[1].append(outcome.host)
+        rank = {h: i for i, h in enumerate(self.pc.batch)}
+        for (path, _), (label, hosts) in groups.items():
+            hosts.sort(key=lambda h: rank.get(h, len(rank)))
+            self.run.callback.included(hosts, path, label)
 
     # -- handlers ------------------------------------------------------------------------------
     def flush(self, hosts: List[str], *, include_failed: bool = False) -> None:

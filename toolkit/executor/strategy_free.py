@@ -42,4 +42,6 @@ class FreeStrategy(StrategyBase):
                     path=str(task.location or ""), hosts=len(self.pc.batch),
                 )  # fmt: skip
         outcome = self.runner.run(step, host)
-        return [host] if self.processor.apply(outcome) else []
+        failed = self.processor.apply(outcome)
+        self.announce_includes([outcome])
+        return [host] if failed else []

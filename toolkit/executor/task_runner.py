@@ -366,7 +366,7 @@ class TaskRunner:
                 params.update(task.vars)
             outcome.includes.append(Include(items, params))
             included.append(path)
-            self.callback.included(host, path, label)
+            outcome.included.append((path, label))
         if not included:
             return R.skipped(condition=_condition_text(task.when))
         return {"changed": False, "include": included[0], "included": included}
@@ -380,15 +380,28 @@ class TaskRunner:
             if not name:
                 raise TkError("include_tasks needs a file name", task.location)
             key = ("tasks", id(task), str(name))
-            return self.pc.cached_include(key, lambda: (load_tasks_file(str(name), task), None))[
-                0
-            ], str(name)
+            items = self.pc.cached_include(key, lambda: (load_tasks_file(str(name), task), None))
+            return items[0], include_path(task, str(name))
         if not args.get("name"):
             raise TkError("include_role needs a role name", task.location)
         key = ("role", id(task), tuple(sorted((k, str(v)) for k, v in args.items())))
         items, handlers = self.pc.cached_include(key, lambda: load_included_role(task, args))
         self.pc.handlers.add(handlers)
         return items, str(args["name"])
+
+
+def include_path(task: Task, name: str) -> str:
+    """The absolute path of an include_tasks file, searched as the loader does (the role's
+    tasks/ dir and the role dir, the including file's dir, the playbook dir)."""
+    if os.path.isabs(name):
+        return name
+    candidates = []
+    if task.role is not None:
+        role_dir = task.role.path
+        candidates += [os.path.join(role_dir, "tasks", name), os.path.join(role_dir, name)]
+    candidates += [os.path.join(task.basedir, name), os.path.join(task.playbook_dir, name)]
+    found = next((c for c in candidates if os.path.exists(c)), candidates[0])
+    return os.path.abspath(found)
 
 
 def _result_view(result: Dict[str, Any]) -> Dict[str, Any]:

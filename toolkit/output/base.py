@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 CENSORED = (
     "the output has been hidden due to the fact that 'no_log: true' was specified for this result"
@@ -64,7 +64,7 @@ class Callback:
         self, host: str, task_name: str, retries_left: int, result: Dict[str, Any]
     ) -> None: ...
 
-    def included(self, host: str, path: str, item_label: Any = None) -> None: ...
+    def included(self, hosts: List[str], path: str, item_label: Any = None) -> None: ...
 
     def warning(self, text: str) -> None: ...
 

@@ -11,7 +11,7 @@ import shutil
 import sys
 import threading
 import time
-from typing import IO, Any, Dict, Optional
+from typing import IO, Any, Dict, List, Optional
 
 from toolkit.output import colors, diffs
 from toolkit.output.base import Callback, HostEvent
@@ -182,8 +182,8 @@ class HumanCallback(Callback):
             line += f"Result was: {dump(result, self.verbosity)}"
         self._print(line, colors.CHANGED)
 
-    def included(self, host: str, path: str, item_label: Any = None) -> None:
-        line = f"included: {path} for {host}"
+    def included(self, hosts: List[str], path: str, item_label: Any = None) -> None:
+        line = f"included: {path} for {', '.join(hosts)}"
         if item_label is not None:
             line += f" => (item={item_label})"
         self._print(line, colors.SKIP)
