@@ -1,7 +1,8 @@
 """Manage firewalld zones and rules (Ansible's ansible.posix.firewalld), runtime and permanent.
 
-A running firewalld is driven over D-Bus with `busctl` (one short call per query or change, no
-Python bindings needed); a stopped one with `firewall-offline-cmd` (permanent config only).
+A running firewalld is driven over D-Bus (dbus-python in-process when importable, else one
+`busctl` call per query or change); a stopped one with `firewall-offline-cmd` (permanent
+config only).
 Each rule kind has a query, add and remove per scope; the transaction logic (permanent and/or
 immediate, messages, check mode) follows Ansible's FirewallTransaction.
 """
