@@ -106,6 +106,15 @@ def test_prepare_centos_end_to_end(fresh: SystemdLab, tmp_path: Path) -> None:
     assert state(host) == prepared, "state lost across reboot"
     assert "http" in host.sh("firewall-cmd --list-services").split()  # permanent -> runtime
     assert recap(tk_play(inv))[names[0]]["changed"] == 0
+
+    disable = ("-e", "firewall_policy=disable")
+    assert recap(tk_play(inv, *disable))[names[0]]["changed"] == 1
+    assert host.sh(
+        "systemctl is-enabled firewalld; systemctl is-active firewalld || true"
+    ).split() == ["disabled", "inactive"]
+    assert recap(tk_play(inv, *disable))[names[0]]["changed"] == 0
+    assert recap(tk_play(inv))[names[0]]["changed"] == 1  # keep: firewalld back on
+    assert host.sh("systemctl is-active firewalld").strip() == "active"
     host.close()
 
     if not ANSIBLE.exists():
