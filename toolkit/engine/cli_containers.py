@@ -377,7 +377,7 @@ def _proxy(ctrs, cid: str):
 
     def forward(signum: int) -> None:
         with contextlib.suppress(TkError, OSError):
-            lifecycle._runtime(ctrs, cid).kill(cid, str(int(signum)))
+            lifecycle.runtime_of(ctrs, cid).kill(cid, str(int(signum)))
 
     return forward
 

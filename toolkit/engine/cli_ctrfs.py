@@ -100,7 +100,7 @@ def exec_(ctx: Context, args: argparse.Namespace) -> int:
     with open(path, "w") as fh:
         json.dump(process, fh)
     try:
-        rt = lifecycle._runtime(ctrs, cid)
+        rt = lifecycle.runtime_of(ctrs, cid)
         argv = rt.argv("exec", "--process", path) + (["--detach"] if args.detach else []) + [cid]
         return _run_exec(ctx, argv, args)
     finally:

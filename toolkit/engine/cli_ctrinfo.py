@@ -204,7 +204,7 @@ def _pids(ctrs, cid: str) -> list:
     state = ctrs.state(cid)
     if not state["Running"]:
         raise TkError(f"Error response from daemon: Container {cid} is not running")
-    rt = lifecycle._runtime(ctrs, cid)
+    rt = lifecycle.runtime_of(ctrs, cid)
     proc = rt.run("ps", "--format", "json", cid, check=False)
     try:
         pids = json.loads(proc.stdout) if proc.returncode == 0 else None

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from typing import Optional
 
 from toolkit.engine import images as imagedb
 from toolkit.engine import rootfs, runtime, spec
-from toolkit.engine.containers import ZERO_TIME, ContainerError, Containers, shim_alive
+from toolkit.engine.containers import ContainerError, Containers, shim_alive
 from toolkit.engine.store import now_iso
 from toolkit.errors import TkError
 
@@ -349,7 +348,8 @@ def start_error(message: str) -> StartError:
 
 
 # --- stop, kill, pause --------------------------------------------------------------------
-def _runtime(ctrs: Containers, cid: str) -> runtime.Runtime:
+def runtime_of(ctrs: Containers, cid: str) -> runtime.Runtime:
+    """The runtime a container was created with."""
     rec = ctrs.record(cid) or {}
     return runtime.from_record(ctrs.run_dir, rec.get("HostConfig", {}).get("Runtime", "runc"))
 
@@ -388,7 +388,7 @@ def stop(ctrs: Containers, cid: str, timeout: Optional[int] = None, signal: str 
     _mark_stopped(ctrs, cid)
     if not state["Running"] and not state["Restarting"]:
         return
-    rt = _runtime(ctrs, cid)
+    rt = runtime_of(ctrs, cid)
     rec = ctrs.record(cid) or {}
     sig = signal or rec.get("Config", {}).get("StopSignal") or "TERM"
     if state["Paused"]:
@@ -417,7 +417,7 @@ def kill(ctrs: Containers, cid: str, signal: str = "KILL") -> None:
     sig = _signame(signal)
     if sig in ("KILL", "9", "TERM", "15", "INT", "2"):
         _mark_stopped(ctrs, cid)
-    if not _runtime(ctrs, cid).kill(cid, sig):
+    if not runtime_of(ctrs, cid).kill(cid, sig):
         raise ContainerError(f"Error response from daemon: Cannot kill container {cid[:12]}")
 
 
@@ -427,7 +427,7 @@ def pause(ctrs: Containers, cid: str) -> None:
         raise ContainerError(f"Error response from daemon: Container {cid} is not running")
     if state["Paused"]:
         raise ContainerError(f"Error response from daemon: Container {cid} is already paused")
-    _runtime(ctrs, cid).run("pause", cid)
+    runtime_of(ctrs, cid).run("pause", cid)
     with open(ctrs.path(cid, "paused"), "w"):
         pass
 
@@ -436,7 +436,7 @@ def unpause(ctrs: Containers, cid: str) -> None:
     state = ctrs.state(cid)
     if not state["Paused"]:
         raise ContainerError(f"Error response from daemon: Container {cid} is not paused")
-    _runtime(ctrs, cid).run("resume", cid)
+    runtime_of(ctrs, cid).run("resume", cid)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(ctrs.path(cid, "paused"))
 
@@ -451,7 +451,7 @@ def remove(ctrs: Containers, cid: str, force: bool = False, quiet: bool = False)
                 "Stop the container before attempting removal or force remove"
             )
         _mark_stopped(ctrs, cid)
-        rt = _runtime(ctrs, cid)
+        rt = runtime_of(ctrs, cid)
         if state["Paused"]:
             rt.kill(cid, "KILL", all_procs=True)
             rt.run("resume", cid, check=False)
@@ -464,7 +464,7 @@ def remove(ctrs: Containers, cid: str, force: bool = False, quiet: bool = False)
     with ctrs.locked():
         if ctrs.record(cid) is None:
             return
-        _runtime(ctrs, cid).delete(cid)
+        runtime_of(ctrs, cid).delete(cid)
         rootfs.unmount_rootfs(ctrs.path(cid))
         ctrs.remove_dir(cid)
     with contextlib.suppress(TkError):
@@ -479,10 +479,3 @@ def wait(ctrs: Containers, cid: str) -> int:
 def restart(ctrs: Containers, cid: str, timeout: Optional[int] = None) -> None:
     stop(ctrs, cid, timeout)
     start(ctrs, cid)
-
-
-def select_readable(fds: list, timeout: float) -> list:
-    return select.select(fds, [], [], timeout)[0]
-
-
-__all__ = ["ZERO_TIME", "create", "start", "stop", "kill", "remove", "wait", "restart"]
