@@ -42,10 +42,11 @@ class Processor:
         stats = self.run.stats
         hs = self.states.get(host)
         if status == "unreachable":
-            stats.increment("unreachable", host)
-            if task.ignore_unreachable:
-                stats.increment("skipped", host)
+            if task.ignore_unreachable:  # Ansible: ok and ignored, the host stays in
+                stats.increment("ok", host)
+                stats.increment("ignored", host)
             else:
+                stats.increment("unreachable", host)
                 fatal = True
                 self.run.unreachable_hosts.add(host)
                 self.run.pool.drop(host)

@@ -107,7 +107,8 @@ class PlaybookRunner:
         rc.callback.playbook_start(self.playbook.path)
         try:
             for play in self.playbook.plays:
-                self.run_play(play)
+                if not self.run_play(play):
+                    break
         finally:
             rc.close()
         rc.callback.stats(rc.stats)
@@ -136,14 +137,16 @@ class PlaybookRunner:
         gone = self.rc.failed_hosts | self.rc.unreachable_hosts
         return [h for h in hosts if h not in gone]
 
-    def run_play(self, play: Play) -> None:
+    def run_play(self, play: Play) -> bool:
+        """Run one play; False when the playbook must stop (as ansible-playbook after a play
+        whose batch all failed, or any_errors_fatal / max_fail_percentage ended it)."""
         rc = self.rc
         rc.callback.play_start(play_name(play), str(id(play)), str(play.location or ""))
         hosts = self.select_hosts(play)
         if not hosts:
             rc.callback.no_hosts()
             rc.callback.play_end()
-            return
+            return True
         pc = PlayContext(rc, play, hosts)
         pc.prompted = self._prompt(play)
         gather = _gather_task(play, self._play_templar(play))
@@ -153,6 +156,7 @@ class PlaybookRunner:
             raise ParseError(
                 f"unknown strategy '{strategy_name}'", play.location, hint="use linear or free"
             )
+        go_on = True
         for batch in batches(hosts, play.serial, play.location):
             batch = [h for h in batch if h not in rc.unreachable_hosts]
             if not batch:
@@ -168,13 +172,15 @@ class PlaybookRunner:
                 if state.failed:
                     rc.failed_hosts.add(host)
                     pc.handlers.forget(host)
-            if pc.ended or strategy.break_play:
+            if strategy.break_play or all(states[h].failed or states[h].unreachable for h in batch):
+                go_on = False
                 break
-            if all(states[h].failed or states[h].unreachable for h in batch):
+            if pc.ended:  # meta: end_play ends this play only
                 break
         if pc.start_at_hosts:
             rc.start_at_found = True
         rc.callback.play_end()
+        return go_on
 
     def _prompt(self, play: Play) -> Dict[str, Any]:
         """vars_prompt: ask on a terminal; otherwise take the default (extra vars skip it)."""

@@ -38,7 +38,10 @@ class Stats:
             return sorted(self._counts)
 
     def exit_code(self) -> int:
-        """ansible-playbook's rule: 4 if any host was unreachable, else 2 if any failed, else 0."""
+        """ansible-playbook's rule (ansible-core 2.19 StrategyBase.run, per play, with the
+        unreachable hosts of all plays so far): 4 (RUN_UNREACHABLE_HOSTS) if any host was
+        unreachable, else 2 (RUN_FAILED_HOSTS) if any failed, else 0. Unreachable wins over
+        failed, also when they happen in different plays."""
         with self._lock:
             if any(c["unreachable"] for c in self._counts.values()):
                 return 4
