@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Tuple
 from toolkit.actions.base import ActionContext
 from toolkit.errors import HostUnreachable, TkError
 from toolkit.executor import results as R
+from toolkit.executor.async_task import run_async
 from toolkit.executor.connections import ConnSpec, LazyConnection
 from toolkit.executor.context import PlayContext
 from toolkit.executor.host_state import Include, Step
@@ -198,6 +199,11 @@ class TaskRunner:
         return result
 
     def _execute(self, action: Any, ctx: ActionContext) -> Dict[str, Any]:
+        if ctx.task is not None and ctx.task.async_ is not None:
+            return run_async(action, ctx, self._execute_now, self.callback.async_done)
+        return self._execute_now(action, ctx)
+
+    def _execute_now(self, action: Any, ctx: ActionContext) -> Dict[str, Any]:
         result = action.run(ctx)
         if not isinstance(result, dict):
             result = {

@@ -15,6 +15,7 @@ DIFF_ADD = "0;32"
 DIFF_REMOVE = "0;31"
 DIFF_LINES = "0;36"
 HIGHLIGHT = "0;37"
+DEBUG = "1;30"  # Ansible COLOR_DEBUG (dark gray)
 
 
 def wanted(stream: IO[str]) -> bool:

@@ -188,6 +188,9 @@ class HumanCallback(Callback):
             line += f" => (item={item_label})"
         self._print(line, colors.SKIP)
 
+    def async_done(self, host: str, jid: str, ok: bool) -> None:
+        self._print(f"ASYNC {'OK' if ok else 'FAILED'} on {host}: jid={jid}", colors.DEBUG)
+
     def warning(self, text: str) -> None:
         self._print(f"[WARNING]: {text}", colors.WARN, self.err)
 
