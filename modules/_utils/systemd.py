@@ -49,6 +49,7 @@ class Systemctl(object):
             self.base.append("--global")
         self.no_block = no_block
         self.force = force
+        self.enabled_cache = {}
 
     def run(self, *args):
         return self.module.run_command(self.base + list(args))
@@ -59,6 +60,7 @@ class Systemctl(object):
             argv.insert(0, "--no-block")
         if self.force and action in ("enable", "disable", "mask", "unmask"):
             argv.insert(0, "--force")
+        self.enabled_cache.pop(unit, None)
         rc, out, err = self.run(*argv)
         if rc != 0:
             self.module.fail(
@@ -74,10 +76,13 @@ class Systemctl(object):
         return parse_show(out)
 
     def is_enabled(self, unit):
-        """(rc, word) of `systemctl is-enabled`, e.g. (0, 'enabled'), (1, 'disabled')."""
-        rc, out, _ = self.run("is-enabled", unit)
-        words = out.split()
-        return rc, (words[0] if words else "")
+        """(rc, word) of `systemctl is-enabled`, e.g. (0, 'enabled'), (1, 'disabled');
+        asked once per unit (nothing changes it before this task's own actions)."""
+        if unit not in self.enabled_cache:
+            rc, out, _ = self.run("is-enabled", unit)
+            words = out.split()
+            self.enabled_cache[unit] = (rc, words[0] if words else "")
+        return self.enabled_cache[unit]
 
 
 def check_required_by(module, params):
