@@ -428,9 +428,11 @@ def test_become_password_and_no_log_values_never_shown(healthy, tmp_path):
     inv.write_text(inv.read_text().replace(f"{host} ", f"{host} ansible_user=fleet ", 1))
     book = write(tmp_path / "s.yml", SECRET_PLAY.format(secret=NOLOG_SECRET))
     outputs = []
+    secret_vars = write(tmp_path / "become.yml", f"ansible_become_password: {BECOME_PASSWORD}\n")
+    runs = [["-K"], ["-vvvv", "-e", f"@{secret_vars}"]]  # asked on stdin; from a vars file
     with ProcessWatcher() as watcher:
-        for verbose in ([], ["-vvvv"]):
-            result = tk("play", "-K", *verbose, "-i", str(inv), str(book), "-l", host,
+        for extra in runs:
+            result = tk("play", *extra, "-i", str(inv), str(book), "-l", host,
                         cwd=tmp_path, stdin=BECOME_PASSWORD + "\n")  # fmt: skip
             outputs.append(result.stdout + result.stderr)
             assert result.returncode == 0, outputs[-1]
