@@ -39,6 +39,7 @@ ARGUMENT_SPEC = {
     "masquerade": {"type": "str"},
     "offline": {"type": "bool"},
     "target": {"type": "str", "choices": ["default", "ACCEPT", "DROP", "%%REJECT%%"]},
+    "default": {"type": "bool"},
 }
 MUTUALLY_EXCLUSIVE = [
     [
@@ -52,10 +53,11 @@ MUTUALLY_EXCLUSIVE = [
         "masquerade",
         "source",
         "target",
+        "default",
     ]
 ]
 SUPPORTS_CHECK_MODE = True
-REQUIRED_BY = {"interface": "zone", "target": "zone", "source": "permanent"}
+REQUIRED_BY = {"interface": "zone", "target": "zone", "default": "zone", "source": "permanent"}
 
 
 def main(module):
@@ -86,6 +88,8 @@ def main(module):
         if not params["zone"]:
             module.fail("zone is required for zone-level operations (state present/absent)")
         rule = firewall.Rule("zone", ())
+    if rule.kind == "default":  # as Ansible: default=false with enabled means "not default"
+        state = "enabled" if (state == "enabled") == rule.value else "disabled"
     zone = params["zone"] or backend.default_zone()
     tx = firewall.Transaction(
         module, backend, rule, zone, state, permanent, immediate, params["timeout"]

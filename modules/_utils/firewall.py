@@ -16,6 +16,10 @@ import time
 BUS = "org.fedoraproject.FirewallD1"
 PATH = "/org/fedoraproject/FirewallD1"
 CONFIG_PATH = PATH + "/config"
+FALLBACK_ZONE = "public"
+DEFAULT_NOT_PERMANENT = (
+    "Default zone changes must be permanent and when daemon is online must also be immediate"
+)
 NOT_PERMANENT = (
     "Zone operations must be permanent. "
     "Make sure you didn't set the 'permanent' flag to 'false' or the 'immediate' flag to 'true'."
@@ -115,6 +119,8 @@ def rule_from_params(module, params):
             return Rule(kind, ())
     if params["target"] is not None:
         return Rule("target", (), params["target"])
+    if params.get("default") is not None:
+        return Rule("default", (), params["default"])
     return None
 
 
@@ -269,6 +275,12 @@ class BusBackend(object):
     def disable(self, kind, scope, zone, args):
         self._do(kind, scope, zone, 2, args)
 
+    def current_default_zone(self):
+        return self.call(PATH, BUS, "getDefaultZone")
+
+    def set_default_zone(self, zone):
+        self.call(PATH, BUS, "setDefaultZone", "s", zone)
+
     def get_target(self, zone):
         return self.call(self.zone_path(zone), BUS + ".config.zone", "getTarget")
 
@@ -325,6 +337,12 @@ class OfflineBackend(object):
     def default_zone(self):
         return self.cmd("--get-default-zone")[1]
 
+    def current_default_zone(self):
+        return self.default_zone()
+
+    def set_default_zone(self, zone):
+        self.cmd("--set-default-zone=" + zone)
+
     def get_target(self, zone):
         return self.cmd("--zone=" + zone, "--get-target")[1]
 
@@ -376,6 +394,10 @@ class Transaction(object):
     def scopes(self):
         if self.rule.kind in ("target", "zone") and self.immediate:
             self.module.fail(NOT_PERMANENT)
+        if self.rule.kind == "default" and (
+            not self.permanent or not (self.backend.offline or self.immediate)
+        ):
+            self.module.fail(DEFAULT_NOT_PERMANENT)
         if self.permanent and self.immediate:
             return ["permanent", "runtime"], "Permanent and Non-Permanent(immediate) operation"
         if self.permanent:
@@ -388,6 +410,8 @@ class Transaction(object):
             return self.backend.get_target(zone) == self.rule.value
         if kind == "zone":
             return zone in self.backend.zones()
+        if kind == "default":
+            return self.backend.current_default_zone() == zone
         if self.backend.offline:
             scope = "permanent"
         return self.backend.query(kind, scope, zone, self.rule.args)
@@ -398,6 +422,9 @@ class Transaction(object):
             backend.set_target(zone, self.rule.value if enable else "default")
         elif kind == "zone":
             backend.add_zone(zone) if enable else backend.remove_zone(zone)
+        elif kind == "default":
+            if scope == "permanent":  # applies to a running daemon at once too
+                backend.set_default_zone(zone if enable else FALLBACK_ZONE)
         elif enable:
             backend.enable(kind, scope, zone, self.rule.args, self.timeout)
         else:
@@ -408,6 +435,8 @@ class Transaction(object):
         head = "zone %s (%s): " % (self.zone, scope)
         if kind == "zone":
             return head + ("present" if enabled else "absent") + "\n"
+        if kind == "default":
+            return head + ("default zone" if enabled else "not the default zone") + "\n"
         if kind == "target":
             value = self.rule.value if enabled else self.backend.get_target(self.zone)
             return head + "target %s\n" % value
@@ -460,6 +489,10 @@ class Transaction(object):
                 if want
                 else "Reset zone %s target to default" % zone
             ]
+        if kind == "default":
+            if want:
+                return ["Updated default zone to %s" % zone]
+            return ["Reverted default zone from %s to upstream default %s" % (zone, FALLBACK_ZONE)]
         if kind == "zone":
             return [
                 "Added zone %s" % zone if want else "Removed zone %s" % zone,

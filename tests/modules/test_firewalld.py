@@ -133,6 +133,23 @@ def test_zone_and_target(centos: Host) -> None:
     assert "tktest" not in centos.sh("firewall-cmd --permanent --get-zones").split()
 
 
+def test_default_zone(centos: Host) -> None:
+    args = {"zone": "home", "default": True, "permanent": True, "immediate": True,
+            "state": "enabled"}  # fmt: skip
+    try:
+        first = centos.module("firewalld", args)
+        assert first["changed"] is True and "Updated default zone to home" in first["msg"]
+        assert centos.sh("firewall-cmd --get-default-zone").strip() == "home"
+        assert centos.module("firewalld", args)["changed"] is False
+    finally:
+        back = centos.module("firewalld", dict(args, default=False))
+    assert back["changed"] is True
+    assert "Reverted default zone from home to upstream default public" in back["msg"]
+    assert centos.sh("firewall-cmd --get-default-zone").strip() == "public"
+    bad = centos.module("firewalld", dict(args, immediate=False))
+    assert bad["failed"] and "Default zone changes must be permanent" in bad["msg"]
+
+
 def test_check_mode_changes_nothing(centos: Host) -> None:
     args = {"service": "ftp", "permanent": True, "immediate": True, "state": "enabled"}
     result = centos.module("firewalld", args, check=True, diff=True)
