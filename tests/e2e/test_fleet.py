@@ -258,7 +258,8 @@ def test_sshd_killed_and_link_down_mid_play_then_rerun_converges(healthy, tmp_pa
     reason="toolkit/transport/sshclient.py: no dead-peer detection. A host whose link goes down "
     "during an upload blocks paramiko's packet write (blocking socket, no TCP_USER_TIMEOUT) and "
     "while waiting for an answer nothing notices without tk_command_timeout (paramiko keepalive "
-    "expects no reply): the whole run hangs",
+    "expects no reply): the whole run hangs. Checked fix: TCP_USER_TIMEOUT 15s + SO_KEEPALIVE "
+    "(idle 5, interval 2, count 3) in _open_socket makes both hosts UNREACHABLE after ~15s",
 )
 def test_link_down_during_an_upload_is_detected(healthy, tmp_path):
     book, inv = _fault_setup(healthy, tmp_path, None)
@@ -495,9 +496,10 @@ LONG_PLAY = """\
 
 @pytest.mark.xfail(
     strict=True,
-    reason="toolkit/executor (strategy_base.run_step waits in as_completed) + toolkit/cli/tk.py: "
-    "SIGINT is only seen after the running tasks finish (~20s here), then tk prints "
-    "'ERROR! interrupted' and exit 130 with no PLAY RECAP",
+    reason="toolkit/executor/runner.py:run's finally calls context.close() "
+    "(toolkit/executor/context.py:68), whose ThreadPoolExecutor.shutdown(wait=True) joins the "
+    "workers still blocked in the agents' reads until the remote tasks end (~20s here); then "
+    "toolkit/cli/tk.py prints 'ERROR! interrupted' (exit 130) and no PLAY RECAP",
 )
 def test_ctrl_c_stops_cleanly_with_the_recap_so_far(healthy, tmp_path):
     inv = inventory(tmp_path / "inv.ini", healthy)
