@@ -11,8 +11,9 @@ from modules._utils import firewall
 
 ARGUMENT_SPEC = {
     "icmp_block": {"type": "str"},
-    "icmp_block_inversion": {"type": "str"},
+    "icmp_block_inversion": {"type": "bool"},
     "service": {"type": "str"},
+    "protocol": {"type": "str"},
     "port": {"type": "str"},
     "port_forward": {
         "type": "list",
@@ -28,7 +29,7 @@ ARGUMENT_SPEC = {
     "zone": {"type": "str"},
     "immediate": {"type": "bool", "default": False},
     "source": {"type": "str"},
-    "permanent": {"type": "bool"},
+    "permanent": {"type": "bool", "default": False},
     "state": {
         "type": "str",
         "required": True,
@@ -36,20 +37,23 @@ ARGUMENT_SPEC = {
     },
     "timeout": {"type": "int", "default": 0},
     "interface": {"type": "str"},
-    "masquerade": {"type": "str"},
-    "offline": {"type": "bool"},
+    "forward": {"type": "bool"},
+    "masquerade": {"type": "bool"},
+    "offline": {"type": "bool", "default": False},
     "target": {"type": "str", "choices": ["default", "ACCEPT", "DROP", "%%REJECT%%"]},
-    "default": {"type": "bool"},
+    "default": {"type": "bool"},  # newer ansible.posix: make `zone` the default zone
 }
 MUTUALLY_EXCLUSIVE = [
     [
         "icmp_block",
         "icmp_block_inversion",
         "service",
+        "protocol",
         "port",
         "port_forward",
         "rich_rule",
         "interface",
+        "forward",
         "masquerade",
         "source",
         "target",
@@ -65,8 +69,13 @@ def main(module):
     for key, needed in sorted(REQUIRED_BY.items()):
         if params[key] is not None and params[needed] is None:
             module.fail("missing parameter(s) required by '%s': %s" % (key, needed))
-    backend = firewall.connect(module, params["offline"])
-    permanent, immediate = bool(params["permanent"]), params["immediate"]
+    backend = firewall.connect(module)
+    permanent, immediate = params["permanent"], params["immediate"]
+    if params["offline"]:  # ansible.posix 2.x: offline drops immediate when firewalld is down
+        if not permanent:
+            module.fail("offline cannot be enabled unless permanent changes are allowed")
+        if backend.offline:
+            immediate = False
     if not permanent and not immediate:
         immediate = True
     if immediate and backend.offline:
@@ -88,12 +97,13 @@ def main(module):
         if not params["zone"]:
             module.fail("zone is required for zone-level operations (state present/absent)")
         rule = firewall.Rule("zone", ())
-    if rule.kind == "default":  # as Ansible: default=false with enabled means "not default"
+    if rule.kind in firewall.BOOL_KINDS:  # e.g. masquerade=false + enabled means "no masquerade"
         state = "enabled" if (state == "enabled") == rule.value else "disabled"
     zone = params["zone"] or backend.default_zone()
     tx = firewall.Transaction(
         module, backend, rule, zone, state, permanent, immediate, params["timeout"]
     )
+    tx.requested_state = params["state"]
     changed, msgs = tx.run()
     if backend.offline:
         msgs.append("(offline operation: only on-disk configs were altered)")

@@ -17,6 +17,8 @@ BUS = "org.fedoraproject.FirewallD1"
 PATH = "/org/fedoraproject/FirewallD1"
 CONFIG_PATH = PATH + "/config"
 FALLBACK_ZONE = "public"
+# Kinds whose value is a bool: (state == enabled) == value decides what is wanted.
+BOOL_KINDS = ("masquerade", "icmp_inversion", "forward", "default")
 DEFAULT_NOT_PERMANENT = (
     "Default zone changes must be permanent and when daemon is online must also be immediate"
 )
@@ -29,8 +31,10 @@ NOT_PERMANENT = (
 # names on the zone's config object, without the zone argument and the timeout.
 METHODS = {
     "service": ("queryService", "addService", "removeService", True),
+    "protocol": ("queryProtocol", "addProtocol", "removeProtocol", True),
+    "forward": ("queryForward", "addForward", "removeForward", False),
     "port": ("queryPort", "addPort", "removePort", True),
-    "forward": ("queryForwardPort", "addForwardPort", "removeForwardPort", True),
+    "port_forward": ("queryForwardPort", "addForwardPort", "removeForwardPort", True),
     "rich_rule": ("queryRichRule", "addRichRule", "removeRichRule", True),
     "source": ("querySource", "addSource", "removeSource", False),
     "interface": ("queryInterface", "changeZoneOfInterface", "removeInterface", False),
@@ -45,8 +49,10 @@ METHODS = {
 }
 OFFLINE_FLAGS = {
     "service": "service",
+    "protocol": "protocol",
+    "forward": "forward",
     "port": "port",
-    "forward": "forward-port",
+    "port_forward": "forward-port",
     "rich_rule": "rich-rule",
     "source": "source",
     "interface": "interface",
@@ -67,7 +73,7 @@ class Rule(object):
     def label(self):
         if self.kind == "port":
             return "port %s/%s" % self.args
-        if self.kind == "forward":
+        if self.kind == "port_forward":
             return "port_forward port=%s:proto=%s:toport=%s:toaddr=%s" % self.args
         if self.kind == "icmp_inversion":
             return "icmp_block_inversion"
@@ -87,11 +93,12 @@ def rule_from_params(module, params):
             module.fail("Only one port forward supported at a time")
         fwd = forwards[0]
         return Rule(
-            "forward",
+            "port_forward",
             (str(fwd["port"]), fwd["proto"], str(fwd["toport"]), fwd.get("toaddr") or ""),
         )
     for key, kind in (
         ("service", "service"),
+        ("protocol", "protocol"),
         ("rich_rule", "rich_rule"),
         ("source", "source"),
         ("interface", "interface"),
@@ -99,24 +106,13 @@ def rule_from_params(module, params):
     ):
         if params[key] is not None:
             return Rule(kind, (params[key],))
-    for key, kind in (("masquerade", "masquerade"), ("icmp_block_inversion", "icmp_inversion")):
-        if params[key] is not None:
-            if str(params[key]).lower() not in (
-                "yes",
-                "no",
-                "true",
-                "false",
-                "on",
-                "off",
-                "1",
-                "0",
-            ):
-                module.warn(
-                    'The value of the %s option is "%s". The type of the option will be '
-                    "changed from string to boolean in a future release. To avoid unexpected "
-                    "behavior, please change the value to boolean." % (key, params[key])
-                )
-            return Rule(kind, ())
+    for key, kind in (
+        ("masquerade", "masquerade"),
+        ("icmp_block_inversion", "icmp_inversion"),
+        ("forward", "forward"),
+    ):
+        if params.get(key) is not None:
+            return Rule(kind, (), bool(params[key]))
     if params["target"] is not None:
         return Rule("target", (), params["target"])
     if params.get("default") is not None:
@@ -124,13 +120,11 @@ def rule_from_params(module, params):
     return None
 
 
-def connect(module, offline=None):
+def connect(module):
     if shutil.which("busctl"):
         bus = BusBackend(module)
         if bus.running() or (_activating(module) and bus.wait_running()):
             return bus
-    if offline is False:
-        module.fail("firewalld service must be running, or try with offline=true")
     if not shutil.which("firewall-offline-cmd"):
         module.fail("firewalld is not installed on this host (no firewall-offline-cmd)")
     return OfflineBackend(module)
@@ -156,10 +150,17 @@ class PyBus(object):
         except Exception:  # no bindings or no system bus: busctl it is
             return None
 
+    def _settings(self, mapping):
+        dbus = self.dbus
+        values = dict(
+            (k, dbus.Boolean(v) if isinstance(v, bool) else dbus.String(v))
+            for k, v in mapping.items()
+        )
+        return dbus.Dictionary(values, signature="sv")
+
     def call(self, path, interface, method, signature, args):
         """(True, plain value) or (False, error text)."""
-        if signature == "sa{sv}":
-            args = (args[0], self.dbus.Dictionary({}, signature="sv"))
+        args = tuple(self._settings(a) if isinstance(a, dict) else a for a in args)
         try:
             obj = self.objects.get(path)
             if obj is None:
@@ -169,6 +170,30 @@ class PyBus(object):
         except self.dbus.exceptions.DBusException as exc:
             return False, exc.get_dbus_message() or str(exc)
         return True, _plain(value)
+
+
+def _busctl_args(args):
+    """busctl's spelling of call arguments; a dict is an a{sv} of bools/strings."""
+    out = []
+    for arg in args:
+        if isinstance(arg, dict):
+            out.append(str(len(arg)))
+            for key, value in sorted(arg.items()):
+                if isinstance(value, bool):
+                    out += [key, "b", "true" if value else "false"]
+                else:
+                    out += [key, "s", str(value)]
+        else:
+            out.append(str(arg))
+    return out
+
+
+def _setting(data, key):
+    """One value of a zone settings a{sv}, from dbus-python or busctl's JSON."""
+    value = (data or {}).get(key)
+    if isinstance(value, dict) and "data" in value:
+        value = value["data"]
+    return value
 
 
 def _plain(value):
@@ -216,7 +241,7 @@ class BusBackend(object):
             self.module.fail("ERROR: Exception caught: %s" % value + _hint(value))
         argv = ["busctl", "--json=short", "call", "--", BUS, path, interface, method]
         if signature:
-            argv += [signature] + [str(a) for a in args]
+            argv += [signature] + _busctl_args(args)
         rc, out, err = self.module.run_command(argv)
         if rc != 0:
             if kw.get("quiet"):
@@ -260,9 +285,24 @@ class BusBackend(object):
         return self.call(path, iface, name, signature, *args)
 
     def query(self, kind, scope, zone, args):
+        if kind == "forward":  # a zone setting, not a query method
+            return bool(_setting(self._zone_settings(scope, zone), "forward"))
         return bool(self._do(kind, scope, zone, 0, args))
 
+    def _zone_settings(self, scope, zone, update=None):
+        if scope == "runtime":
+            if update is None:
+                return self.call(PATH, BUS + ".zone", "getZoneSettings2", "s", zone)
+            return self.call(PATH, BUS + ".zone", "setZoneSettings2", "sa{sv}", zone, update)
+        iface = BUS + ".config.zone"
+        if update is None:
+            return self.call(self.zone_path(zone), iface, "getSettings2")
+        return self.call(self.zone_path(zone), iface, "update2", "a{sv}", update)
+
     def enable(self, kind, scope, zone, args, timeout=0):
+        if kind == "forward":
+            self._zone_settings(scope, zone, {"forward": True})
+            return
         if kind == "interface" and scope == "permanent":
             old = self.call(CONFIG_PATH, BUS + ".config", "getZoneOfInterface", "s", args[0])
             if old and old != zone:
@@ -273,6 +313,9 @@ class BusBackend(object):
         self._do(kind, scope, zone, 1, args, timeout)
 
     def disable(self, kind, scope, zone, args):
+        if kind == "forward":
+            self._zone_settings(scope, zone, {"forward": False})
+            return
         self._do(kind, scope, zone, 2, args)
 
     def current_default_zone(self):
@@ -291,7 +334,7 @@ class BusBackend(object):
         return list(self.call(CONFIG_PATH, BUS + ".config", "getZoneNames") or [])
 
     def add_zone(self, zone):
-        self.call(CONFIG_PATH, BUS + ".config", "addZone2", "sa{sv}", zone, 0)
+        self.call(CONFIG_PATH, BUS + ".config", "addZone2", "sa{sv}", zone, {})
 
     def remove_zone(self, zone):
         self.call(self.zone_path(zone), BUS + ".config.zone", "remove")
@@ -317,7 +360,7 @@ class OfflineBackend(object):
         flag = "--%s-%s" % (verb, OFFLINE_FLAGS[kind])
         if kind == "port":
             return flag + "=%s/%s" % args
-        if kind == "forward":
+        if kind == "port_forward":
             spec = "port=%s:proto=%s:toport=%s" % args[:3]
             return flag + "=" + spec + (":toaddr=%s" % args[3] if args[3] else "")
         if kind == "interface" and verb == "add":
@@ -382,6 +425,7 @@ class Transaction(object):
         self.timeout = timeout
         self.diff_before = ""
         self.diff_after = ""
+        self.requested_state = None  # the task's state, when a bool value turned it around
         self.enabled_values, self.disabled_values = ["enabled"], ["disabled"]
         if rule.kind == "target":
             self.enabled_values, self.disabled_values = (
@@ -498,8 +542,12 @@ class Transaction(object):
                 "Added zone %s" % zone if want else "Removed zone %s" % zone,
                 "Changed zone %s to %s" % (zone, state),
             ]
-        label = {
-            "icmp_block": "icmp-block %s" % (args[:1] or ("",)),
-            "icmp_inversion": "icmp-block-inversion",
-        }.get(kind, self.rule.label())
+        state = self.requested_state or state
+        if kind == "forward":
+            if want:
+                return ["Added forward to zone %s" % zone]
+            return ["Removed forward from zone %s" % zone]
+        if kind == "icmp_inversion":
+            return ["Changed icmp-block-inversion %s to %s" % (self.rule.value, state)]
+        label = "icmp-block %s" % args[0] if kind == "icmp_block" else self.rule.label()
         return ["Changed %s to %s" % (label, state)]

@@ -55,6 +55,11 @@ def test_busctl_path_without_dbus_python(centos: Host) -> None:
     assert centos.module("firewalld", args, env=env)["changed"] is False
     bad = centos.module("firewalld", dict(args, service="nosuch"), env=env)
     assert bad["failed"] and "INVALID_SERVICE: nosuch" in bad["msg"]
+    fwd = {"zone": "drop", "forward": False, "permanent": True, "immediate": True,
+           "state": "enabled"}  # fmt: skip
+    assert centos.module("firewalld", fwd, env=env)["changed"] is True
+    assert field(listing(centos, "drop", True), "forward") == ["no"]
+    assert centos.module("firewalld", fwd, env=env)["changed"] is False
     zone = {"zone": "tkbus", "permanent": True, "state": "present"}
     assert centos.module("firewalld", zone, env=env)["changed"] is True
     assert centos.module("firewalld", dict(zone, state="absent"), env=env)["changed"] is True
@@ -87,6 +92,7 @@ def test_rich_rule_source_masquerade_icmp_forward(centos: Host) -> None:
         ({"masquerade": "yes"}, "masquerade", "yes"),
         ({"icmp_block": "echo-request"}, "icmp-blocks", "echo-request"),
         ({"icmp_block_inversion": "yes"}, "icmp-block-inversion", "yes"),
+        ({"protocol": "gre"}, "protocols", "gre"),
         ({"port_forward": [{"port": "8080", "proto": "tcp", "toport": "80"}]},
          "forward-ports", "port=8080:proto=tcp:toport=80:toaddr="),
     ]  # fmt: skip
@@ -101,6 +107,26 @@ def test_rich_rule_source_masquerade_icmp_forward(centos: Host) -> None:
                 assert expect in " ".join(field(text, key)), (extra, text)
         assert centos.module("firewalld", args)["changed"] is False, extra
         assert centos.module("firewalld", dict(args, state="disabled"))["changed"] is True
+
+
+def test_bool_options_follow_their_value(centos: Host) -> None:
+    """ansible.posix 2: masquerade/forward/icmp_block_inversion are bools; false + enabled
+    turns the setting off."""
+    base = {"zone": "external", "permanent": True, "immediate": True, "state": "enabled"}
+    assert "yes" in field(listing(centos, "external"), "masquerade")
+    off = centos.module("firewalld", dict(base, masquerade=False))
+    assert off["changed"] is True and "Removed masquerade from zone external" in off["msg"]
+    assert field(listing(centos, "external"), "masquerade") == ["no"]
+    assert centos.module("firewalld", dict(base, masquerade=False))["changed"] is False
+    on = centos.module("firewalld", dict(base, masquerade=True))
+    assert on["changed"] is True and field(listing(centos, "external", True), "masquerade") == [
+        "yes"
+    ]
+    fwd = centos.module("firewalld", dict(base, zone="block", forward=False))  # on by default
+    assert fwd["changed"] is True and "Removed forward from zone block" in fwd["msg"]
+    assert field(listing(centos, "block"), "forward") == ["no"]
+    assert centos.module("firewalld", dict(base, zone="block", forward=True))["changed"] is True
+    assert field(listing(centos, "block", True), "forward") == ["yes"]
 
 
 def test_interface_moves_between_zones(centos: Host) -> None:
@@ -168,11 +194,14 @@ def test_offline_when_firewalld_stopped(centos: Host) -> None:
         assert centos.module("firewalld", args)["changed"] is False
         immediate = centos.module("firewalld", dict(args, immediate=True))
         assert immediate["failed"] and "unable to perform immediate actions" in immediate["msg"]
-        refused = centos.module("firewalld", dict(args, offline=False))
-        assert refused["failed"] and "must be running" in refused["msg"]
+        both = centos.module("firewalld", dict(args, service="pop3", immediate=True, offline=True))
+        assert both["changed"] is True, both  # offline=true drops immediate (ansible.posix 2)
+        refused = centos.module("firewalld", dict(args, permanent=False, offline=True))
+        assert refused["failed"]
+        assert "offline cannot be enabled unless permanent changes are allowed" in refused["msg"]
     finally:
         centos.module("systemd_service", {"name": "firewalld", "state": "started"})
-    assert "imaps" in field(listing(centos), "services")
+    assert {"imaps", "pop3"} <= set(field(listing(centos), "services"))
 
 
 @pytest.mark.parametrize(

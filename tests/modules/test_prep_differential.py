@@ -30,7 +30,7 @@ CASES = [
       "immediate": True, "state": "enabled"},
      ZONE.format(z="dmz")),
     ("ansible.posix.firewalld",
-     {"masquerade": "yes", "zone": "external", "permanent": True, "state": "disabled"},
+     {"masquerade": True, "zone": "external", "permanent": True, "state": "disabled"},
      ZONE.format(z="external")),
     ("ansible.posix.firewalld",
      {"port_forward": [{"port": "2222", "proto": "tcp", "toport": "22"}], "zone": "work",
@@ -49,6 +49,24 @@ CASES = [
      "systemctl is-enabled firewalld || true"),
     ("ansible.builtin.dnf", {"name": ["container-selinux", "tk-test-b"], "state": "present"},
      "rpm -qa | sort"),
+    ("ansible.builtin.dnf", {"name": "tk-test-up", "state": "latest"}, "rpm -q tk-test-up"),
+    ("ansible.builtin.systemd_service", {"name": "sshd", "masked": False, "state": "restarted"},
+     "systemctl is-active sshd"),
+    ("ansible.posix.firewalld",
+     {"masquerade": False, "zone": "external", "permanent": True, "immediate": True,
+      "state": "enabled"},
+     ZONE.format(z="external")),
+    ("ansible.posix.firewalld",
+     {"forward": False, "zone": "block", "permanent": True, "immediate": True,
+      "state": "enabled"},
+     ZONE.format(z="block")),
+    ("ansible.posix.firewalld",
+     {"protocol": "gre", "zone": "home", "permanent": True, "immediate": True,
+      "state": "enabled"},
+     ZONE.format(z="home")),
+    ("ansible.posix.firewalld",
+     {"icmp_block_inversion": True, "zone": "home", "permanent": True, "state": "enabled"},
+     ZONE.format(z="home")),
 ]  # fmt: skip
 
 
@@ -89,7 +107,8 @@ def ansible_twice(twin: Host, tmp_path: Path) -> list:
         proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
         data = json.loads(proc.stdout)
         results = [t["hosts"][twin.name] for t in data["plays"][0]["tasks"]]
-        assert not any(r.get("failed") for r in results), results
+        failed = [(CASES[i][:2], r.get("msg")) for i, r in enumerate(results) if r.get("failed")]
+        assert not failed, failed
         runs.append([r["changed"] for r in results])
     return list(zip(*runs))
 
