@@ -239,7 +239,7 @@ def shim_config(ctrs: Containers, rec: dict, rt: runtime.Runtime, attach_first: 
         "id": cid,
         "bundle": ctrs.path(cid),
         "runtime": rt.argv(),
-        "runtime_start": rt.start_argv(),
+        "hide_hybrid_cgroup2": bool(rt.wrap),
         "tty": bool(cfg.get("Tty")),
         "stdin": bool(cfg.get("OpenStdin")),
         "stdin_once": bool(cfg.get("StdinOnce")),

@@ -58,10 +58,6 @@ class Runtime:
         wrap = self.wrap if args[:1] in (("run",), ("create",)) else []
         return [*wrap, self.path, "--root", self.state_root, *args]
 
-    def start_argv(self) -> list:
-        """Prefix for `run`/`create` (with the wrapper, if any)."""
-        return [*self.wrap, self.path, "--root", self.state_root]
-
     def run(
         self, *args: str, check: bool = True, timeout: float = 30
     ) -> subprocess.CompletedProcess:

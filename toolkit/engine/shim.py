@@ -20,10 +20,10 @@ Attach protocol: the client sends one JSON line {"stdin","stdout","stderr","clai
 "cols"}, then frames `>BI` (type, length) + payload: 0 stdin data, 1 stdin closed, 2 resize
 ("ROWS COLS"). The shim sends frames 1 stdout, 2 stderr, 3 exit (the exit code in ASCII).
 
-CTRDIR/shim.json (written by tke): id, bundle, runtime (argv prefix), runtime_start (prefix for
-`run`, with the hybrid-cgroup wrapper if any), tty, stdin, stdin_once,
-log, sock, console_sock, pidfile, restart {Name, MaximumRetryCount}, autoremove, cleanup (argv),
-merged, attach_first.
+CTRDIR/shim.json (written by tke): id, bundle, runtime (argv prefix), hide_hybrid_cgroup2 (run
+the runtime in a private mount namespace without /sys/fs/cgroup/unified: crun on hybrid hosts),
+tty, stdin, stdin_once, log, sock, console_sock, pidfile, restart {Name, MaximumRetryCount},
+autoremove, cleanup (argv), merged, attach_first.
 """
 
 # Only C modules past the interpreter's own: `json`, `socket`, `signal` and `ctypes` would pull
@@ -114,7 +114,7 @@ def write_json(path, data):
     os.replace(tmp, path)
 
 
-def spawn(argv, stdin, stdout, stderr):
+def spawn(argv, stdin, stdout, stderr, private_cgroup_ns=False):
     pid = os.fork()
     if pid == 0:
         try:
@@ -123,10 +123,23 @@ def spawn(argv, stdin, stdout, stderr):
             os.dup2(stderr, 2)
             os.closerange(3, 65536)
             _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
+            if private_cgroup_ns:
+                hide_hybrid_cgroup2()
             os.execvp(argv[0], argv)
         finally:
             os._exit(127)
     return pid
+
+
+def hide_hybrid_cgroup2():
+    """In this (child) process only: a private mount namespace without the hybrid cgroup2 mount,
+    so crun sees a pure v1 host (what `unshare -m sh -c 'umount ...; exec crun'` does, without
+    three extra programs)."""
+    if libc("unshare", 0x00020000) != 0:  # CLONE_NEWNS
+        os.write(2, b"unshare(CLONE_NEWNS) failed\n")
+        os._exit(125)
+    libc("mount", None, b"/", None, 0x4000 | 0x80000, None)  # MS_REC | MS_SLAVE
+    libc("umount2", b"/sys/fs/cgroup/unified", 2)  # MNT_DETACH
 
 
 def wait_pid(pid):
@@ -154,18 +167,30 @@ def read_available(fd):
     return out
 
 
+_LIBC = {}
+
+
+def libc(name, *args):
+    """Call a libc function with int / bytes / None arguments (no `ctypes` import: it would
+    pull in more Python than the shim's whole job)."""
+    if not _LIBC:
+
+        class CInt(_ctypes._SimpleCData):
+            _type_ = "i"
+
+        class CFunc(_ctypes.CFuncPtr):
+            _flags_ = _ctypes.FUNCFLAG_CDECL
+            _restype_ = CInt
+
+        class Libc:
+            _handle = _ctypes.dlopen(None, 0)
+
+        _LIBC.update(func=CFunc, lib=Libc)
+    return _LIBC["func"]((name, _LIBC["lib"]))(*args)
+
+
 def become_subreaper():
-    class CInt(_ctypes._SimpleCData):
-        _type_ = "i"
-
-    class CFunc(_ctypes.CFuncPtr):
-        _flags_ = _ctypes.FUNCFLAG_CDECL
-        _restype_ = CInt
-
-    class Libc:
-        _handle = _ctypes.dlopen(None, 0)
-
-    CFunc(("prctl", Libc))(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    libc("prctl", 36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
 
 class Client:
@@ -226,7 +251,7 @@ class Shim:
     # --- container start -----------------------------------------------------------------
     def start_container(self):
         cfg = self.cfg
-        rt = cfg.get("runtime_start") or cfg["runtime"]
+        rt = cfg["runtime"]
         devnull = os.open(os.devnull, os.O_RDWR)
         err_r, err_w = os.pipe()
         child_in, out_w = devnull, devnull
@@ -253,7 +278,7 @@ class Shim:
         argv = rt + ["run", "--detach", "--bundle", cfg["bundle"], "--pid-file", cfg["pidfile"]]
         if console is not None:
             argv += ["--console-socket", cfg["console_sock"]]
-        pid = spawn(argv + [self.id], child_in, out_w, err_w)
+        pid = spawn(argv + [self.id], child_in, out_w, err_w, bool(cfg.get("hide_hybrid_cgroup2")))
         if child_in != devnull:
             os.close(child_in)
         if out_w != devnull:
