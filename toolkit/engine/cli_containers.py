@@ -28,8 +28,21 @@ class CreateFailed(TkError):
     exit_code = 125
 
 
+# Verbs registered by the sibling modules (imported only when one of theirs is wanted).
+SIBLINGS = {
+    "toolkit.engine.cli_ctrinfo": ("ps", "logs", "top", "port", "stats"),
+    "toolkit.engine.cli_ctrfs": ("exec", "diff", "cp", "commit", "export"),
+    "toolkit.engine.cli_service": ("info",),
+}
+
+
 def register(reg: Registrar) -> None:
-    from toolkit.engine import cli_ctrfs, cli_ctrinfo, cli_service
+    import importlib
+
+    only = getattr(reg, "only_verb", None)
+    for modname, verbs in SIBLINGS.items():
+        if only is None or only in verbs:
+            importlib.import_module(modname).register(reg)
 
     p = reg.verb("run", run, "Create and run a new container from an image", group="container")
     for parser in p.parsers:
@@ -91,10 +104,6 @@ def register(reg: Registrar) -> None:
     p.add_argument("--no-stdin", action="store_true", help="do not attach STDIN")
     p.add_argument("--sig-proxy", default="true", help="proxy signals to the process")
     p.add_argument("container", metavar="CONTAINER")
-
-    cli_ctrinfo.register(reg)
-    cli_ctrfs.register(reg)
-    cli_service.register(reg)
 
 
 def add_create_flags(p) -> None:
