@@ -30,7 +30,7 @@ ARGUMENT_SPEC = {
 }
 MUTUALLY_EXCLUSIVE = [["insertbefore", "insertafter"]]
 SUPPORTS_CHECK_MODE = True
-IN_PROCESS = False
+IN_PROCESS = True  # pure-Python file editing: no fork needed
 FREE_FORM = None
 
 

@@ -31,7 +31,7 @@ ARGUMENT_SPEC = {
 }
 REQUIRED_IF = [["state", "link", ["src"]], ["state", "hard", ["src"]]]
 SUPPORTS_CHECK_MODE = True
-IN_PROCESS = False
+IN_PROCESS = True  # pure-Python file editing: no fork needed
 FREE_FORM = None
 
 

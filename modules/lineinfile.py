@@ -34,7 +34,7 @@ MUTUALLY_EXCLUSIVE = [
 ]
 REQUIRED_IF = [["backrefs", True, ["regexp"]]]
 SUPPORTS_CHECK_MODE = True
-IN_PROCESS = False
+IN_PROCESS = True  # pure-Python file editing: no fork needed
 FREE_FORM = None
 
 

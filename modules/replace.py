@@ -25,7 +25,7 @@ ARGUMENT_SPEC = {
     "selevel": {"type": "str"},
 }
 SUPPORTS_CHECK_MODE = True
-IN_PROCESS = False
+IN_PROCESS = True  # pure-Python file editing: no fork needed
 FREE_FORM = None
 
 

@@ -68,7 +68,11 @@ def _failure(name, what, **extra):
 
 
 def run_in_process(compiled, args, check=False, diff=False):
-    """Run the module inside the agent (only for read-only, crash-safe modules)."""
+    """Run the module inside the agent: only for modules marked IN_PROCESS (pure Python, no
+    C extensions, no process-wide changes). The working directory and umask are restored
+    whatever the module does, so nothing leaks into the next task."""
+    cwd, umask = os.getcwd(), os.umask(0o022)
+    os.umask(umask)
     try:
         return _execute(compiled, args, check, diff)
     except BaseException as exc:  # SystemExit from a module must not end the agent
@@ -77,6 +81,10 @@ def run_in_process(compiled, args, check=False, diff=False):
             "raised %s: %s" % (type(exc).__name__, exc),
             exception=traceback.format_exc(),
         )
+    finally:
+        os.umask(umask)
+        if os.getcwd() != cwd:
+            os.chdir(cwd)
 
 
 # -- pipes ---------------------------------------------------------------------------------
