@@ -338,12 +338,18 @@ def file_env(**overrides: Any) -> Environment:
     return env
 
 
+# CPython 3.11 before 3.11.5 can fail concurrent compile() calls with "AST constructor recursion
+# depth mismatch" (gh-106905); forks run tasks in threads, so Jinja compiles one at a time.
+COMPILE_LOCK = threading.Lock()
+
+
 def compile_inline(source: str) -> Template:
     template = _CACHE.get(source)
     if template is None:
-        if len(_CACHE) >= _CACHE_LIMIT:
-            _CACHE.clear()
-        template = NATIVE_ENV.from_string(source)
+        with COMPILE_LOCK:
+            if len(_CACHE) >= _CACHE_LIMIT:
+                _CACHE.clear()
+            template = NATIVE_ENV.from_string(source)
         _CACHE[source] = template
     return template
 

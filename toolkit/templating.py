@@ -25,6 +25,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, Mapping, Optional, S
 from toolkit import lookups as _lookups
 from toolkit.errors import Location, TemplateError, did_you_mean
 from toolkit.jinja_env import (
+    COMPILE_LOCK,
     NATIVE_ENV,
     JinjaVars,
     Overlay,
@@ -204,7 +205,8 @@ class Templar:
             Overlay(self._vars, {"ansible_managed": ANSIBLE_MANAGED}),
         )
         try:
-            code = env.compile(source, name=path, filename=path)
+            with COMPILE_LOCK:
+                code = env.compile(source, name=path, filename=path)
             template = env.template_class.from_code(env, code, env.make_globals(None))
             ctx = template.new_context(JinjaVars(variables, template.globals, self), True)
             return "".join([to_text(v) for v in template.root_render_func(ctx)])
