@@ -3,13 +3,50 @@
 A put never leaves a half file at the destination: chunks go to a temp file beside it, the
 size and sha1 are checked, then the temp file is renamed over the destination (keeping an
 existing file's owner and mode unless a mode is given). Stdlib only, Python 3.6+.
+
+The writing agent holds an flock on its temp file. A temp file left by an agent that died
+(lock free) or that is stuck on a dead connection (untouched for STALE seconds, longer than
+the controller waits for a silent host) is removed by the next put to the same destination,
+so a rerun after a fault leaves no partial files.
 """
 
 import base64
+import errno
+import fcntl
 import hashlib
 import os
 import stat
-import tempfile
+import time
+
+STALE = 15.0  # seconds: the controller's default dead-peer timeout
+
+
+def _remove_stale(directory, prefix):
+    """Remove temp files of earlier puts to this destination whose writer is gone."""
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(prefix) and n.endswith(".tmp")]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(directory, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                orphan = True  # nobody holds it: its writer died
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    continue
+                orphan = time.time() - os.fstat(fd).st_mtime > STALE
+            if orphan and stat.S_ISREG(os.fstat(fd).st_mode):
+                os.unlink(path)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
 
 
 class AgentOpError(Exception):
@@ -46,7 +83,15 @@ class Upload(object):
         directory = os.path.dirname(os.path.abspath(path)) or "/"
         if not os.path.isdir(directory):
             raise AgentOpError("destination directory %s does not exist" % directory)
-        fd, self.tmp = tempfile.mkstemp(prefix=".tk-put-", suffix=".tmp", dir=directory)
+        prefix = ".tk-put-%s." % os.path.basename(path)[:100]
+        _remove_stale(directory, prefix)
+        import tempfile  # lazily: only file transfers need it (~10 ms of agent start-up)
+
+        fd, self.tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            pass  # a filesystem without flock: only the age rule protects this file
         self.handle = os.fdopen(fd, "wb")
 
     def write(self, data):
