@@ -205,5 +205,12 @@ def test_rm_all_by_substitution_and_running_refusal(ctr_runc):
     assert r.returncode == 1 and "You cannot remove a running container" in r.stderr
     ids = ctr.ok("ps", "-a", "-q").split()
     assert len(ids) == 4
+    assert ctr.ok("ps", "-l", "-q").split() == ids[:1]  # newest first, as docker
+    assert ctr.ok("ps", "-n", "2", "-q").split() == ids[:2]
+    assert ctr.ok("ps", "-a", "-q", "--filter", "status=created").split() == ids[1:]
+    assert ctr.ok("ps", "-a", "--format", "table {{.Names}}\t{{.State}}").splitlines()[:2] == [
+        "NAMES   STATE",
+        "up      running",
+    ]
     r = ctr.run("rm", "-f", *ids)
     assert r.returncode == 0 and ctr.ids() == []
