@@ -116,7 +116,11 @@ def ps(ctx: Context, args: argparse.Namespace) -> int:
         rec = ctrs.record(cid)
         if rec is None:
             continue
-        items.append((rec, ctrs.state(cid)))
+        state = ctrs.state(cid)
+        if ctrview.orphaned_autoremove(rec, state):
+            _remove_quietly(ctrs, cid)
+            continue
+        items.append((rec, state))
     items.sort(key=lambda it: it[0]["Created"], reverse=True)
     if last >= 0:
         items = items[:last]
@@ -144,6 +148,15 @@ def ps(ctx: Context, args: argparse.Namespace) -> int:
     header = [ctrview.PS_HEADERS[c] for c in cols]
     table(ctx.out, header, [[row[c] for c in cols] for row in rows])
     return 0
+
+
+def _remove_quietly(ctrs, cid: str) -> None:
+    from toolkit.engine import lifecycle
+
+    try:
+        lifecycle.remove(ctrs, cid, force=True)
+    except (TkError, OSError):
+        pass
 
 
 def _formatted(ctx: Context, rows: list, fmt: str) -> int:

@@ -71,6 +71,19 @@ def inspect(ctrs: Containers, cid: str) -> Optional[dict]:
     return out
 
 
+ORPHAN_GRACE = 30.0
+
+
+def orphaned_autoremove(rec: dict, state: dict) -> bool:
+    """An exited --rm container nobody removed: its foreground `tke run` claimed the removal
+    and died in the few ms between the exit and the removal. Removed by `ps` after a grace
+    period (the claiming client removes it within milliseconds when all goes well)."""
+    if not rec["HostConfig"].get("AutoRemove") or state["Status"] != "exited":
+        return False
+    finished = parse_time(state["FinishedAt"]) or 0
+    return finished > 0 and time.time() - finished > ORPHAN_GRACE
+
+
 def status_text(state: dict) -> str:
     status = state["Status"]
     if status in ("running", "paused"):
