@@ -72,6 +72,7 @@ class Connection:
         try:
             bootstrap.wait_ready(read_exact)
             write(bootstrap.payload())
+            self._send_utils(client)
             client.read_hello()
         except (OSError, EOFError) as exc:
             detail = self._death_detail()
@@ -119,6 +120,15 @@ class Connection:
         if timeout is not None:
             fields["timeout"] = timeout
         return self._client().request(op, **fields)
+
+    @staticmethod
+    def _send_utils(client: AgentClient) -> None:
+        """Pipeline `modules._utils` right behind the payload: the agent installs them as soon
+        as it has said hello, and the answer is read with the next request's (no round trip
+        of its own). A failure there surfaces on that next request."""
+        sources, digest = modindex.utils_bundle()
+        client.send("utils", sources=sources)
+        client.utils_digest = digest
 
     def _ensure_utils(self) -> None:
         sources, digest = modindex.utils_bundle()
