@@ -253,14 +253,6 @@ def test_sshd_killed_and_link_down_mid_play_then_rerun_converges(healthy, tmp_pa
     assert changed == {h.name: 0 for h in healthy.hosts}, third.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="toolkit/transport/sshclient.py: no dead-peer detection. A host whose link goes down "
-    "during an upload blocks paramiko's packet write (blocking socket, no TCP_USER_TIMEOUT) and "
-    "while waiting for an answer nothing notices without tk_command_timeout (paramiko keepalive "
-    "expects no reply): the whole run hangs. Checked fix: TCP_USER_TIMEOUT 15s + SO_KEEPALIVE "
-    "(idle 5, interval 2, count 3) in _open_socket makes both hosts UNREACHABLE after ~15s",
-)
 def test_link_down_during_an_upload_is_detected(healthy, tmp_path):
     book, inv = _fault_setup(healthy, tmp_path, None)
     cut = healthy.hosts[2]

@@ -6,7 +6,7 @@ existing file's owner and mode unless a mode is given). Stdlib only, Python 3.6+
 
 The writing agent holds an flock on its temp file. A temp file left by an agent that died
 (lock free) or that is stuck on a dead connection (untouched for STALE seconds, longer than
-the controller waits for a silent host) is removed by the next put to the same destination,
+the controller waits for a silent host) is removed by the next put into the same directory,
 so a rerun after a fault leaves no partial files.
 """
 
@@ -19,10 +19,11 @@ import stat
 import time
 
 STALE = 15.0  # seconds: the controller's default dead-peer timeout
+TEMP_PREFIX = ".tk-put-"
 
 
-def _remove_stale(directory, prefix):
-    """Remove temp files of earlier puts to this destination whose writer is gone."""
+def _remove_stale(directory, prefix=TEMP_PREFIX):
+    """Remove temp files of earlier puts into this directory whose writer is gone."""
     try:
         names = [n for n in os.listdir(directory) if n.startswith(prefix) and n.endswith(".tmp")]
     except OSError:
@@ -83,11 +84,10 @@ class Upload(object):
         directory = os.path.dirname(os.path.abspath(path)) or "/"
         if not os.path.isdir(directory):
             raise AgentOpError("destination directory %s does not exist" % directory)
-        prefix = ".tk-put-%s." % os.path.basename(path)[:100]
-        _remove_stale(directory, prefix)
+        _remove_stale(directory)
         import tempfile  # lazily: only file transfers need it (~10 ms of agent start-up)
 
-        fd, self.tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
+        fd, self.tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=directory)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -25,6 +25,15 @@ def encode(obj: Dict[str, Any]) -> bytes:
     return struct.pack(">I", len(body)) + body
 
 
+def _why(exc: BaseException) -> str:
+    """An exception's message; its type name only when that is all there is and it says
+    something (a bare EOFError says nothing a death detail would not say better)."""
+    text = str(exc)
+    if text or isinstance(exc, EOFError):
+        return text
+    return type(exc).__name__
+
+
 class AgentClient:
     """Requests and responses with one agent; responses come back in request order."""
 
@@ -50,7 +59,7 @@ class AgentClient:
     # -- frames ---------------------------------------------------------------------------
     def _dead(self, why: str) -> HostUnreachable:
         detail = self.describe_death()
-        self.dead = why + (f": {detail}" if detail else "")
+        self.dead = ": ".join(part for part in (why, detail) if part) or "connection closed"
         return HostUnreachable(f"{self.host}: the agent died ({self.dead})")
 
     def read_frame(self) -> Dict[str, Any]:
@@ -65,7 +74,7 @@ class AgentClient:
             if len(body) < length:
                 raise EOFError("end of stream inside a frame")
         except (OSError, EOFError, ValueError) as exc:
-            raise self._dead(str(exc) or type(exc).__name__) from None
+            raise self._dead(_why(exc)) from None
         return json.loads(body)
 
     def read_hello(self) -> Dict[str, Any]:
@@ -86,7 +95,7 @@ class AgentClient:
             try:
                 self.write(encode({"id": rid, "op": op, **fields}))
             except (OSError, EOFError, ValueError) as exc:
-                raise self._dead(str(exc) or type(exc).__name__) from None
+                raise self._dead(_why(exc)) from None
             self.pending.append(rid)
             return rid
 

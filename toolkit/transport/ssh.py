@@ -160,6 +160,9 @@ class SSHConnection(Connection):
             self.clients.release(ssh)
 
     def _death_detail(self) -> str:
+        death = self.ssh.death if self.ssh is not None else ""
+        if death:
+            return death
         stream = self.stream
         if stream is None:
             return ""

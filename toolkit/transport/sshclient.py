@@ -1,6 +1,10 @@
 """Authenticated paramiko SSH clients: connect (direct, ProxyJump, ProxyCommand), verify the
 host key, log in, open exec channels. Clients are shared by every agent of a host.
 
+A host that stops answering mid-run (link down, host gone) is cut off after
+`target.dead_peer_timeout` seconds (toolkit/transport/deadpeer.py): its transport is closed,
+which wakes every thread waiting on it, and `death` says why.
+
 Every failure is one `HostUnreachable` naming the host and what went wrong, in OpenSSH's words
 where it has some ("Connection refused", "Permission denied (publickey)").
 """
@@ -15,6 +19,7 @@ from typing import Dict, List, Optional, Tuple
 import paramiko
 
 from toolkit.errors import HostUnreachable
+from toolkit.transport.deadpeer import Watchdog, WatchedSocket, tune_socket
 from toolkit.transport.hostkeys import HostKeyChecker
 from toolkit.transport.sshconfig import DEFAULT_KEYS, SSHTarget
 
@@ -29,6 +34,33 @@ class SSHClient:
         self.transport = transport
         self.hops = hops  # jump transports, closed with this one
         self.users = 0
+        self.watchdog: Optional[Watchdog] = None
+        self.killed: Optional[str] = None  # why the watchdog cut the host off
+
+    def watch(self, sock: WatchedSocket) -> None:
+        """Start dead-peer detection on this client's transport (see deadpeer.py)."""
+        if self.target.dead_peer_timeout > 0:
+            self.watchdog = Watchdog(
+                self.transport, sock, self.target.dead_peer_timeout, self.kill, self.target.name
+            )
+            self.watchdog.start()
+
+    def kill(self, reason: str) -> None:
+        """Cut the host off: close every transport, waking whoever waits on them."""
+        self.killed = self.killed or reason
+        self.close()
+
+    @property
+    def death(self) -> str:
+        """Why the connection is gone ('' while it is up or when nothing is known)."""
+        if self.killed:
+            return self.killed
+        if self.transport.is_active():
+            return ""
+        exc = self.transport.get_exception()
+        if isinstance(exc, OSError) and exc.strerror:
+            return f"connection lost: {exc.strerror}"
+        return f"connection lost: {exc}" if exc else ""
 
     @property
     def active(self) -> bool:
@@ -46,6 +78,8 @@ class SSHClient:
         return chan
 
     def close(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
         for transport in [self.transport, *reversed(self.hops)]:
             transport.close()
 
@@ -56,7 +90,7 @@ def connect(target: SSHTarget, checker: HostKeyChecker) -> SSHClient:
     try:
         previous: Optional[paramiko.Transport] = None
         for hop in [*target.jumps, target]:
-            sock = _open_socket(hop, previous, target)
+            sock = WatchedSocket(_open_socket(hop, previous, target))
             transport = _handshake(hop, sock, checker, target)
             hops.append(transport)
             _authenticate(hop, transport, target)
@@ -66,7 +100,9 @@ def connect(target: SSHTarget, checker: HostKeyChecker) -> SSHClient:
             transport.close()
         raise
     hops[-1].set_keepalive(KEEPALIVE)
-    return SSHClient(target, hops[-1], hops[:-1])
+    client = SSHClient(target, hops[-1], hops[:-1])
+    client.watch(sock)
+    return client
 
 
 def _where(hop: SSHTarget, target: SSHTarget) -> str:
@@ -110,6 +146,7 @@ def _open_socket(hop: SSHTarget, previous, target: SSHTarget):
             f"{where}: connect to {hop.hostname} port {hop.port}: {exc.strerror or exc}"
         ) from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    tune_socket(sock, target.dead_peer_timeout)
     return sock
 
 

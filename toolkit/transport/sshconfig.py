@@ -6,8 +6,9 @@ inventory variables (`ansible_host`, `ansible_port`, `ansible_user`,
 `ansible_ssh_extra_args` (`-o Key=Value`, `-F`, `-J`, `-i`, `-p`, `-l`), then the ssh config file
 (`-F FILE`, `ansible_ssh_config_file` / `tk_ssh_config`, $TK_SSH_CONFIG, else ~/.ssh/config):
 HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, ConnectTimeout,
-UserKnownHostsFile, StrictHostKeyChecking. The config is matched against `ansible_host` when
-set, else the inventory name.
+UserKnownHostsFile, StrictHostKeyChecking, ServerAliveInterval and ServerAliveCountMax (their
+product is the dead-peer timeout unless `tk_dead_peer_timeout` is set). The config is matched
+against `ansible_host` when set, else the inventory name.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from toolkit.errors import UsageError
 
 DEFAULT_KEYS = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_DEAD_PEER_TIMEOUT = 15.0  # a host silent this long mid-run is unreachable (0: never)
 MAX_JUMPS = 8
 
 
@@ -43,6 +45,7 @@ class SSHTarget:
     known_hosts: Optional[str] = None
     host_key_checking: Optional[str] = None  # None: the run's default
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    dead_peer_timeout: float = DEFAULT_DEAD_PEER_TIMEOUT
 
     def cache_key(self) -> Tuple[Any, ...]:
         """Connections with equal keys can share one SSH client."""
@@ -131,7 +134,10 @@ def resolve(
     )
     timeout = _first(variables, "ansible_timeout", "ansible_ssh_timeout")
     if timeout:
-        target.connect_timeout = float(timeout)
+        target.connect_timeout = _seconds(timeout, "ansible_timeout", name)
+    dead = _first(variables, "tk_dead_peer_timeout")
+    if dead is not None:
+        target.dead_peer_timeout = _seconds(dead, "tk_dead_peer_timeout", name)
     target.jumps = _jumps(opts.get("proxyjump"), config, target.key_files, depth=0)
     for jump in target.jumps:  # the target's known_hosts settings cover its jump hosts too
         jump.known_hosts = jump.known_hosts or target.known_hosts
@@ -179,8 +185,23 @@ def _target(name: str, opts: Mapping[str, Any], user=None, port=None) -> SSHTarg
 
         target.host_key_checking = parse_mode(checking, "StrictHostKeyChecking", ssh_option=True)
     if opts.get("connecttimeout"):
-        target.connect_timeout = float(opts["connecttimeout"])
+        target.connect_timeout = _seconds(opts["connecttimeout"], "ConnectTimeout", name)
+    alive = opts.get("serveraliveinterval")
+    if alive:
+        interval = _seconds(alive, "ServerAliveInterval", name)
+        count = _seconds(opts.get("serveralivecountmax") or 3, "ServerAliveCountMax", name)
+        target.dead_peer_timeout = interval * count
     return target
+
+
+def _seconds(value: Any, what: str, host: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = -1.0
+    if number < 0:
+        raise UsageError(f"{what} for host {host} must be a number of seconds, got {value!r}")
+    return number
 
 
 def _jumps(spec: Optional[str], config, keys: List[str], depth: int) -> List[SSHTarget]:
