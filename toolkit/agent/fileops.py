@@ -13,7 +13,6 @@ so a rerun after a fault leaves no partial files.
 import base64
 import errno
 import fcntl
-import hashlib
 import os
 import stat
 import time
@@ -55,6 +54,8 @@ class AgentOpError(Exception):
 
 
 def _sha1_of(path):
+    import hashlib  # lazily: loading OpenSSL costs ~3 ms of the agent's start-up
+
     digest = hashlib.sha1()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -79,6 +80,8 @@ class Upload(object):
         self.size = size
         self.sha1 = sha1
         self.mode = _mode(mode)
+        import hashlib
+
         self.digest = hashlib.sha1()
         self.written = 0
         directory = os.path.dirname(os.path.abspath(path)) or "/"
