@@ -126,3 +126,18 @@ def test_orphaned_autoremove_container_is_removed_by_ps(ctr_runc):
     assert ctr.ok("ps", "-a", "-q") == ""
     assert ctr.ids() == []
     assert not os.path.exists(os.path.join(ctr.root, "containers", cid))
+
+
+def test_interrupted_removal_does_not_pin_the_image(ctr_runc):
+    """A removal killed after deleting the container but before releasing its image (not
+    reproducible on demand, so the container directory is deleted here): the next `rm` or
+    `system service` drops the stale hold and `rmi` works."""
+    ctr = ctr_runc
+    ctr.ok("pull", "-q", ctr.image.replace("busybox", "multi"))
+    multi = ctr.image.replace("busybox", "multi")
+    cid = ctr.ok("create", multi, "true").strip()
+    r = ctr.run("rmi", multi)
+    assert r.returncode != 0 and "being used by container" in r.stderr
+    Store(ctr.root).trash(os.path.join(ctr.root, "containers", cid))
+    ctr.ok("system", "service")
+    ctr.ok("rmi", multi)

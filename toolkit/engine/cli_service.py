@@ -110,6 +110,7 @@ def service(ctx: Context, args: argparse.Namespace) -> int:
     if args.install:
         return install_unit(ctx, args.unit_path, not args.no_enable)
     ctrs = _ctrs(ctx)
+    lifecycle.release_stale_holds(ctrs)
     rc = 0
     for cid in sorted(ctrs.ids()):
         rec = ctrs.record(cid)

@@ -469,6 +469,19 @@ def remove(ctrs: Containers, cid: str, force: bool = False, quiet: bool = False)
         ctrs.remove_dir(cid)
     with contextlib.suppress(TkError):
         imagedb.release(ctrs.store, rec["Image"], cid)
+    release_stale_holds(ctrs)
+
+
+def release_stale_holds(ctrs: Containers) -> int:
+    """Drop image holds of containers that no longer exist (a removal interrupted between
+    deleting the container and releasing its image). Returns how many were dropped."""
+    holds = ctrs.store.load().get("holds", {})
+    existing = set(ctrs.ids())
+    stale = [(i, h) for i, hs in holds.items() for h in hs if len(h) == 64 and h not in existing]
+    for image_id, holder in stale:
+        with contextlib.suppress(TkError):
+            imagedb.release(ctrs.store, image_id, holder)
+    return len(stale)
 
 
 def wait(ctrs: Containers, cid: str) -> int:
