@@ -486,13 +486,6 @@ LONG_PLAY = """\
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="toolkit/executor/runner.py:run's finally calls context.close() "
-    "(toolkit/executor/context.py:68), whose ThreadPoolExecutor.shutdown(wait=True) joins the "
-    "workers still blocked in the agents' reads until the remote tasks end (~20s here); then "
-    "toolkit/cli/tk.py prints 'ERROR! interrupted' (exit 130) and no PLAY RECAP",
-)
 def test_ctrl_c_stops_cleanly_with_the_recap_so_far(healthy, tmp_path):
     inv = inventory(tmp_path / "inv.ini", healthy)
     book = write(tmp_path / "l.yml", LONG_PLAY)

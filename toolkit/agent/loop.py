@@ -18,7 +18,7 @@ class Agent(object):
         self.reader = reader
         self.out_fd = out_fd
         self.compiled = {}
-        self.forker = runner.Forker(self.compiled)
+        self.forker = runner.Forker(self.compiled, _fileno(reader))
         self.files = fileops.FileOps()
         self.running = True
         self.handlers = {
@@ -118,12 +118,23 @@ class Agent(object):
                     req = frames.read_frame(self.reader)
                 except frames.ChannelClosed:
                     break
-                frames.write_frame(self.out_fd, self.handle(req))
+                try:
+                    answer = self.handle(req)
+                except runner.Hangup:
+                    break  # the controller is gone: nobody to answer
+                frames.write_frame(self.out_fd, answer)
                 if self.running:
                     self.forker.prepare()
         finally:
             self.files.close()
             self.forker.close()
+
+
+def _fileno(reader):
+    try:
+        return reader.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file: nothing to watch
+        return None
 
 
 def main(importer):

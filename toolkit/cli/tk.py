@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+import threading
+import time
 import traceback
 from typing import List, Optional
 
 from toolkit import __version__
 from toolkit.errors import TkError
+
+INTERRUPTED = 99  # ansible-playbook's exit code after Ctrl-C
 
 SUBCOMMANDS = {
     "play": "run a playbook (like ansible-playbook)",
@@ -35,6 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in SUBCOMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
+
+
+def _exit_if_stuck(code: int, grace: float = 2.0) -> None:
+    """After Ctrl-C: a worker thread still busy in a controller-side wait (a pause, a retry
+    delay) would hold the interpreter's exit; past a short grace, leave without it."""
+    deadline = time.monotonic() + grace
+    for thread in threading.enumerate():
+        if thread is threading.current_thread() or thread.daemon:
+            continue
+        thread.join(max(0.0, deadline - time.monotonic()))
+        if thread.is_alive():
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
 
 
 def _verbosity(argv: List[str]) -> int:
@@ -69,8 +88,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(exc.render(), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("ERROR! interrupted", file=sys.stderr)
-        return 130
+        print("ERROR! User interrupted execution", file=sys.stderr)
+        _exit_if_stuck(INTERRUPTED)
+        return INTERRUPTED
     except BrokenPipeError:
         # Output piped into `head` and the like: stop quietly, as other CLI tools do.
         sys.stderr.close()

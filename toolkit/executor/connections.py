@@ -80,6 +80,7 @@ class ConnectionPool:
         self._conns: Dict[Tuple[str, Optional[str]], Any] = {}
         self._locks: Dict[Tuple[str, Optional[str]], threading.Lock] = {}
         self._lock = threading.Lock()
+        self.aborted = False  # Ctrl-C: no new connection, every open one cut
 
     def get(self, spec: ConnSpec) -> Any:
         """The open connection for `spec`, opening it first if needed (HostUnreachable)."""
@@ -92,6 +93,7 @@ class ConnectionPool:
         with lock:
             conn = self._conns.get(key)
             if conn is None:
+                self._check_aborted(spec.host)
                 conn = self.factory(spec, self.settings)
                 try:
                     conn.open()
@@ -99,8 +101,25 @@ class ConnectionPool:
                     raise
                 except OSError as exc:
                     raise HostUnreachable(f"cannot connect to {spec.host}: {exc}") from None
-                self._conns[key] = conn
+                with self._lock:
+                    self._conns[key] = conn
+                if self.aborted:  # interrupted while connecting: nothing runs on it
+                    _abort(conn)
+                    self._check_aborted(spec.host)
         return conn
+
+    def _check_aborted(self, host: str) -> None:
+        if self.aborted:
+            raise HostUnreachable(f"{host}: interrupted")
+
+    def abort_all(self) -> None:
+        """Cut every connection now (Ctrl-C): no goodbye to the agents, threads blocked on
+        them return (their agents see the stream hang up, stop their module and exit)."""
+        self.aborted = True
+        with self._lock:
+            conns = list(self._conns.values())
+        for conn in conns:
+            _abort(conn)
 
     def drop(self, host: str) -> None:
         """Forget (and close) every connection to a host, e.g. after it became unreachable."""
@@ -116,6 +135,14 @@ class ConnectionPool:
             self._conns.clear()
         for conn in conns:
             _quiet_close(conn)
+
+
+def _abort(conn: Any) -> None:
+    abort = getattr(conn, "abort", None)
+    try:
+        abort() if abort is not None else conn.close()
+    except Exception:  # noqa: BLE001 - cutting a connection must not stop the others' cut
+        pass
 
 
 def _quiet_close(conn: Any) -> None:

@@ -53,6 +53,8 @@ class RunContext:
         self.lock = threading.RLock()
         self.start_at_found = options.start_at_task is None
         self._workers: Optional[ThreadPoolExecutor] = None
+        self.interrupted = False
+        self.stopping = threading.Event()  # set on Ctrl-C: waits between retries end early
 
     @property
     def workers(self) -> ThreadPoolExecutor:
@@ -63,9 +65,18 @@ class RunContext:
             )
         return self._workers
 
+    def abort(self) -> None:
+        """Ctrl-C: drop the tasks not started, cut every connection so that the running ones
+        return at once (their results are not counted); `close` then does not wait for them."""
+        self.interrupted = True
+        self.stopping.set()
+        if self._workers is not None:
+            self._workers.shutdown(wait=False, cancel_futures=True)
+        self.pool.abort_all()
+
     def close(self) -> None:
         if self._workers is not None:
-            self._workers.shutdown(wait=True)
+            self._workers.shutdown(wait=not self.interrupted)
             self._workers = None
         self.pool.close_all()
 

@@ -4,6 +4,8 @@ strategy, flush handlers, and count; returns ansible-playbook's exit code."""
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from typing import Any, Dict, List, Optional
 
 from toolkit.errors import ParseError, TkError, UsageError
@@ -109,10 +111,23 @@ class PlaybookRunner:
             for play in self.playbook.plays:
                 if not self.run_play(play):
                     break
+        except KeyboardInterrupt:
+            self._interrupted()
+            raise
         finally:
             rc.close()
         rc.callback.stats(rc.stats)
         return rc.stats.exit_code()
+
+    def _interrupted(self) -> None:
+        """Ctrl-C: stop at once and show the recap so far; the caller reports the interrupt
+        (ansible-playbook's 'User interrupted execution', exit 99). A second Ctrl-C while
+        this runs ends the process on the spot."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+        self.rc.abort()
+        self.rc.close()
+        self.rc.callback.stats(self.rc.stats)
 
     # -- one play ----------------------------------------------------------------------------
     def _play_templar(self, play: Play) -> Templar:

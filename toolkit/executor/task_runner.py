@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import time
 from typing import Any, Dict, List, Tuple
 
 from toolkit.actions.base import ActionContext
@@ -103,6 +102,11 @@ class TaskRunner:
             outcome.result = R.failed(_error_text(exc))
         return outcome
 
+    def _wait(self, seconds: float, host: str) -> None:
+        """Sleep between loop items or retries; Ctrl-C (the run's `stopping`) cuts it short."""
+        if self.run_ctx.stopping.wait(seconds):
+            raise HostUnreachable(f"{host}: interrupted")
+
     # -- loops -----------------------------------------------------------------------------------
     def _loop(self, task: Task, host: str, templar: Templar, outcome: R.Outcome) -> Dict[str, Any]:
         items = loop_items(task, templar)
@@ -132,7 +136,7 @@ class TaskRunner:
             results.append(result)
             self._item_event(task, host, result, label, outcome)
             if pause and index < len(items) - 1:
-                time.sleep(pause)
+                self._wait(pause, host)
         overall: Dict[str, Any] = {
             "changed": any(r.get("changed") for r in results),
             "msg": "All items completed",
@@ -193,7 +197,7 @@ class TaskRunner:
                 shown = {"censored": "hidden"} if outcome.no_log else R.registrable(result)
                 self.callback.retry(host, task.display_name, attempts - attempt, shown)
                 if delay > 0:
-                    time.sleep(delay)
+                    self._wait(delay, host)
         result["failed"] = True
         result.setdefault("msg", "Retries exhausted")
         return result

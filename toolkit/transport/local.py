@@ -139,6 +139,24 @@ class LocalConnection(Connection):
             return f"exit code {self.proc.returncode}"
         return ""
 
+    def abort(self) -> None:
+        """Cut the agent off now (Ctrl-C): its input hangs up, so it kills the module it runs
+        and exits; threads waiting on it return."""
+        client, proc = self.client, self.proc
+        if client is not None:
+            client.dead = client.dead or "interrupted"
+        if proc is None or proc.stdin is None:
+            return
+        try:  # /dev/null in place of our end of its input: closing the stream itself could
+            # wait on another thread's write, closing the bare fd could hit a reused number
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, proc.stdin.fileno())
+            finally:
+                os.close(devnull)
+        except (OSError, ValueError):
+            pass
+
     def _stop(self) -> None:
         proc, self.proc = self.proc, None
         if proc is None:

@@ -153,6 +153,15 @@ class SSHConnection(Connection):
         self.stream.chan.settimeout(self.target.connect_timeout)
         return self.stream.read_exact, self.stream.write
 
+    def abort(self) -> None:
+        """Cut the connection now (Ctrl-C) without a goodbye: the SSH transport is closed,
+        so threads waiting on the agent return and the agent sees its input hang up."""
+        client, ssh = self.client, self.ssh
+        if client is not None:
+            client.dead = client.dead or "interrupted"
+        if ssh is not None:
+            ssh.kill("interrupted")
+
     def _stop(self) -> None:
         self._close_channel()
         ssh, self.ssh = self.ssh, None
