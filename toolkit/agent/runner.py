@@ -21,6 +21,7 @@ import time
 import traceback
 import types
 
+LEARNED = "_tk_learned_imports"  # child -> agent only: never reaches the controller
 _IN_PROCESS = re.compile(r"^IN_PROCESS\s*=\s*True\b", re.M)
 # a top-level (column 0) `import a, b.c as d` or `from pkg import (x, y)`: no ast import (~6 ms
 # of the agent's start-up on a host) and no parse of every module's source
@@ -55,17 +56,39 @@ class CompiledModule(object):
         self.source = source
         self.code = compile(source, "<tk:modules/%s.py>" % name, "exec")
         self.in_process = bool(_IN_PROCESS.search(source))
+        self.learned = None  # what a run imported lazily (e.g. dbus): warmed on the next use
+        self.learned_warm = False
+
+    def learn(self, names):
+        """Record the modules a forked run imported (the first report is kept)."""
+        if self.learned is None and isinstance(names, list):
+            self.learned = [n for n in names if isinstance(n, str)]
+
+    def warm_learned(self):
+        """On the second use, import here what the first run imported lazily, so that this
+        and later children inherit it (a module used once pays nothing more). True when
+        something new was imported (a spare forked before it lacks it)."""
+        if self.learned_warm or not self.learned:
+            return False
+        self.learned_warm = True
+        before = len(sys.modules)
+        _import_all(self.learned)
+        return len(sys.modules) != before
 
     def warm_imports(self):
         """Import what the module imports at its top level, here in the agent, so forked
         children find it in sys.modules instead of importing it again on every run."""
-        for name in top_level_imports(self.source):
-            if name in sys.modules:
-                continue
-            try:
-                __import__(name)
-            except Exception:  # not a module, or broken: the module's run reports it
-                pass
+        _import_all(top_level_imports(self.source))
+
+
+def _import_all(names):
+    for name in names:
+        if name in sys.modules:
+            continue
+        try:
+            __import__(name)
+        except Exception:  # not a module, or broken: the module's run reports it
+            pass
 
 
 def _execute(compiled, args, check, diff):
@@ -187,9 +210,14 @@ def _child_run(cache, request):
                 os.chdir(cwd)
             except OSError as exc:
                 return _failure(name, "cannot chdir to %s: %s" % (cwd, exc.strerror))
-        return _execute(
+        before = set(sys.modules)
+        result = _execute(
             compiled, request.get("args") or {}, request.get("check"), request.get("diff")
         )
+        if isinstance(result, dict):
+            new = [n for n in sys.modules if n not in before and sys.modules[n] is not None]
+            result[LEARNED] = [n for n in new if not n.startswith("modules.")]
+        return result
     except BaseException as exc:
         return _failure(
             name, "raised %s: %s" % (type(exc).__name__, exc), exception=traceback.format_exc()
@@ -279,6 +307,8 @@ class Forker(object):
 
     def run(self, compiled, digest, request, timeout=None):
         self.used = True
+        if compiled.warm_learned():
+            self.discard()  # forked before those imports: a new child inherits them
         spare, self.spare = self.spare, None
         if spare is None:
             spare = Spare(self.cache)
@@ -305,6 +335,8 @@ class Forker(object):
             try:
                 result = json.loads(answer.decode("utf-8"))
                 self.zombies.append(spare.pid)  # it is exiting: reap later, off the critical path
+                if isinstance(result, dict):
+                    compiled.learn(result.pop(LEARNED, None))
                 return result
             except ValueError:
                 pass
