@@ -7,6 +7,7 @@ import socket
 import sys
 import threading
 import time
+from importlib.machinery import PathFinder
 
 from modules._utils.command import which
 
@@ -151,12 +152,8 @@ def user_facts(facts):
 
 
 def selinux_facts(facts):
-    try:
-        import selinux  # noqa: F401
-
-        present = True
-    except ImportError:
-        present = False
+    # importable, without loading libselinux's bindings on every gathering
+    present = PathFinder.find_spec("selinux") is not None
     enforce = read("/sys/fs/selinux/enforce").strip()
     if not enforce:
         return {
