@@ -249,10 +249,13 @@ def bench_commit(args, tke: Tke, pod) -> dict:
 
 
 def cleanup(tkes: dict, podmans: dict, dirs: list) -> None:
+    from toolkit.engine.containers import run_dir_for
+
     for tke in tkes.values():
         ids = tke.run("ps", "-a", "-q", check=False).split()
         for i in range(0, len(ids), 50):
             tke.run("rm", "-f", *ids[i : i + 50], check=False)
+        shutil.rmtree(run_dir_for(tke.env["TKE_ROOT"]), ignore_errors=True)
     for pod in podmans.values():
         subprocess.run(pod.argv("rm", "-a", "-f"), capture_output=True)
         subprocess.run(pod.argv("system", "reset", "-f"), capture_output=True)

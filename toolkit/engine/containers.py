@@ -13,9 +13,9 @@ Layout under the store root (one directory per container, also the OCI bundle):
     containers/ID/stopped, paused    markers: stopped by the user (no restart), frozen
 
 Runtime files (sockets, the runtimes' state) live in /run/tke, or /run/tke-HASH for another root
-(unix socket paths must stay short). `load()` reconciles: a container whose shim died is marked
-exited (its processes killed, its runtime state deleted, its rootfs unmounted), so no ghost
-"running" container survives a killed shim or a reboot.
+(unix socket paths must stay short); made when a container starts. `state()` reconciles: a
+container whose shim died is marked exited (its processes killed, its runtime state deleted, its
+rootfs unmounted), so no ghost "running" container survives a killed shim or a reboot.
 """
 
 from __future__ import annotations
@@ -90,7 +90,6 @@ class Containers:
         self.dir = os.path.join(store.root, "containers")
         self.run_dir = run_dir_for(store.root)
         os.makedirs(self.dir, exist_ok=True)
-        os.makedirs(self.run_dir, exist_ok=True)
 
     # --- paths ---------------------------------------------------------------------------
     def path(self, cid: str, *parts: str) -> str:

@@ -293,6 +293,7 @@ def start(ctrs: Containers, cid: str, attach_first: bool = False, on_listening=N
 
 
 def _spawn_shim(ctrs: Containers, cid: str, on_listening) -> int:
+    os.makedirs(ctrs.run_dir, exist_ok=True)
     status_r, status_w = os.pipe()
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
     for key in ("TKE_ROOT", "TKE_RUNTIME", "PYTHONPATH"):
