@@ -142,3 +142,75 @@ def test_ctrl_c_with_a_local_agent_and_during_a_retry_delay(tmp_path):
     out, code, took = interrupt_at_long(["play", "-i", str(inv), str(book)], tmp_path)
     assert code == 99 and took < 1.5, f"{took:.1f}s\n{out}"  # the delay is cut short
     assert "Traceback" not in out
+
+
+# -- async with poll: 0 (fire and forget) + async_status ------------------------------------------
+ASYNC_PLAY = """\
+- hosts: {host}
+  gather_facts: false
+  tasks:
+    - name: start
+      shell: sleep 2; touch /tmp/async-done
+      async: 30
+      poll: 0
+      register: job
+    - assert:
+        that: job.started and not job.finished and job.ansible_job_id and job is changed
+    - name: wait
+      async_status:
+        jid: "{{{{ job.ansible_job_id }}}}"
+      register: st
+      until: st.finished
+      retries: 20
+      delay: 1
+    - stat: path=/tmp/async-done
+      register: done
+    - assert:
+        that: st.finished and st.rc == 0 and st.cmd is defined and done.stat.exists
+    - name: too slow
+      command: sleep 30
+      async: 1
+      poll: 0
+      register: slow
+    - async_status: jid={{{{ slow.ansible_job_id }}}}
+      register: slow_st
+      until: slow_st.finished
+      retries: 10
+      delay: 1
+      ignore_errors: true
+    - assert:
+        that: slow_st is failed and slow_st.msg == "Timeout exceeded"
+    - async_status: jid={{{{ job.ansible_job_id }}}} mode=cleanup
+    - async_status: jid={{{{ job.ansible_job_id }}}}
+      register: gone
+      ignore_errors: true
+    - assert:
+        that: gone is failed and gone.msg == "could not find job"
+    - name: outlives the run
+      shell: sleep 2; echo later > /tmp/async-later
+      async: 30
+      poll: 0
+"""
+
+
+def test_async_poll_0_then_async_status(three, tmp_path):
+    host = three.hosts[0]
+    inv = tmp_path / "inv.ini"
+    inv.write_text(Path(three.inventory).read_text())
+    book = tmp_path / "async.yml"
+    book.write_text(ASYNC_PLAY.format(host=host.name))
+    root = Path(f"/proc/{host.pid1}/root")
+    for name in ("async-done", "async-later"):
+        (root / "tmp" / name).unlink(missing_ok=True)
+    started = time.monotonic()
+    result = subprocess.run([str(TK), "play", "-i", str(inv), str(book)], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    assert "ok=12 " in out and "ignored=2" in out, out
+    assert not (root / "tmp/async-later").exists()  # the run did not wait for the last job
+    while not (root / "tmp/async-later").exists() and time.monotonic() - started < 30:
+        time.sleep(0.2)
+    assert (root / "tmp/async-later").read_text() == "later\n"
+    namespace = _namespace_of(host.pid1)
+    assert not [p for p in _processes_in({namespace}) if p.startswith("sleep 30")]

@@ -24,6 +24,7 @@ class Agent(object):
         self.handlers = {
             "utils": self.op_utils,
             "run_module": self.op_run_module,
+            "run_async": self.op_run_async,
             "put_begin": self.files.put_begin,
             "put_chunk": self.files.put_chunk,
             "put_end": self.files.put_end,
@@ -81,6 +82,11 @@ class Agent(object):
             "cwd": cwd,
         }
         return self.forker.run(compiled, digest, request, timeout)
+
+    def op_run_async(self, req):
+        from toolkit.agent import asyncjob  # only fire-and-forget tasks need it
+
+        return asyncjob.start(self.compiled, req)
 
     def op_stat(self, req):
         from modules._utils.files import stat_info

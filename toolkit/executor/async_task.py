@@ -7,9 +7,11 @@ Ansible's `ASYNC OK on HOST: jid=...` / `ASYNC FAILED on HOST: jid=...` line. tk
 a background job: the task simply waits for the module, which is what a user of `poll` > 0
 observes too.
 
-`poll: 0` (fire and forget, checked later with `async_status`) needs a detached job on the
-target and is not supported yet: such a task fails with a clear message instead of running
-synchronously. Controller-side actions (copy, template, debug...) do not support async, as in
+`poll: 0` (fire and forget) starts a detached job on the target through the agent's
+`run_async` op (toolkit/agent/asyncjob.py) and returns at once with `ansible_job_id`,
+`started: true`, `finished: false` and `results_file`; the job writes its result to
+`~/.ansible_async/JID` (or `ansible_async_dir`), which the `async_status` module reads, as
+with Ansible. Controller-side actions (copy, template, debug...) do not support async, as in
 Ansible.
 """
 
@@ -19,6 +21,7 @@ import os
 import random
 from typing import Any, Callable, Dict
 
+from toolkit import modindex
 from toolkit.actions.base import ActionContext
 from toolkit.errors import TkError
 
@@ -49,16 +52,30 @@ def run_async(
     if action.__name__ != "toolkit.actions.module":
         return {"changed": False, "failed": True,
                 "msg": f"This action ({ctx.action}) does not support async."}  # fmt: skip
-    if poll <= 0:
-        return {"changed": False, "failed": True,
-                "msg": "async with poll: 0 (fire and forget, async_status) is not supported "
-                "yet; use poll > 0 to run with a deadline"}  # fmt: skip
-    ctx.timeout = min(ctx.timeout, seconds) if ctx.timeout else float(seconds)
     jid = f"j{random.randrange(10**11, 10**12)}.{os.getpid()}"
+    if poll <= 0:
+        return start_detached(ctx, jid, seconds)
+    ctx.timeout = min(ctx.timeout, seconds) if ctx.timeout else float(seconds)
     result = execute(action, ctx)
     if result.get("timeout") is True and result.get("failed"):
         result = {"changed": False, "failed": True, "msg": "Timeout exceeded",
                   "stdout": "", "stderr": "", "stdout_lines": [], "stderr_lines": []}  # fmt: skip
     result.update(ansible_job_id=jid, started=True, finished=True)
     announce(ctx.host, jid, not result.get("failed"))
+    return result
+
+
+def start_detached(ctx: ActionContext, jid: str, seconds: int) -> Dict[str, Any]:
+    """poll: 0: launch the module as a job on the host that outlives this task."""
+    conn = ctx.connection
+    info = modindex.find_module(ctx.action, conn.module_dirs)
+    conn._ensure_utils()  # the job runs the module with the agent's modules._utils
+    async_dir = ctx.variables.get("ansible_async_dir") or "~/.ansible_async"
+    fields = {"check": ctx.check, "diff": ctx.diff, "env": ctx.env or None}
+    result = conn.call(
+        "run_async", timeout=min(ctx.timeout, seconds) if ctx.timeout else seconds, jid=jid,
+        name=info.name, digest=info.digest, source=info.source, args=dict(ctx.args),
+        async_dir=str(async_dir), **{k: v for k, v in fields.items() if v},
+    )  # fmt: skip
+    result.setdefault("failed", False)
     return result

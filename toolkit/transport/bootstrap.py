@@ -32,7 +32,7 @@ from toolkit.errors import HostUnreachable
 
 INTERPRETERS = ("python3", "/usr/libexec/platform-python", "python")
 AGENT_DIR = Path(__file__).resolve().parent.parent / "agent"
-AGENT_FILES = ("frames.py", "runner.py", "fileops.py", "loop.py")
+AGENT_FILES = ("frames.py", "runner.py", "fileops.py", "loop.py", "asyncjob.py")
 NO_PYTHON = "tk: no python interpreter found"
 
 
