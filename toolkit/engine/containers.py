@@ -250,15 +250,20 @@ class Containers:
 
 
 def delete_in_background(path: str) -> None:
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.setsid()
-            if os.fork() == 0:
-                remove_tree(path)
-        finally:
-            os._exit(0)
-    os.waitpid(pid, 0)
+    """`rm -rf PATH` in its own session, not waited for (a Python fork of a big process costs
+    more than the whole removal); subprocess reaps it later in long-lived callers."""
+    import subprocess
+
+    try:
+        subprocess.Popen(
+            ["rm", "-rf", "--", path],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError:
+        remove_tree(path)
 
 
 def shim_alive(pid) -> bool:
