@@ -28,19 +28,24 @@ def conns(tmp_path):
 
 @pytest.fixture
 def cut_lab(lab_hosts):
-    """A lab of one host of our own whose link the test cuts (restored afterwards)."""
-    lab = lab_hosts(1, name="d")
-    lab.up(1)
+    """A lab of two hosts of our own; the test cuts the second's link (restored afterwards)."""
+    lab = lab_hosts(2, name="d")
+    lab.up(2)
     yield lab
-    subprocess.run(["ip", "link", "set", lab.hosts[0].veth, "up"], check=False)
-    lab.up(1)
+    subprocess.run(["ip", "link", "set", lab.hosts[1].veth, "up"], check=False)
+    lab.up(2)
 
 
 @pytest.mark.lab
 @needs_root
-def test_link_down_while_waiting_for_an_answer(cut_lab, conns):
-    host = cut_lab.hosts[0]
-    conn = conns.open(cut_lab, host.name, tk_dead_peer_timeout="3")
+@pytest.mark.parametrize("route", ["direct", "jump"])
+def test_link_down_while_waiting_for_an_answer(cut_lab, conns, route):
+    jump, host = cut_lab.hosts
+    extra = {}
+    if route == "jump":  # the probe then travels in a channel of the jump host's connection
+        args = cut_lab.host_vars(host.name)["ansible_ssh_common_args"]
+        extra["ansible_ssh_common_args"] = f"{args} -o ProxyJump=root@{jump.address}"
+    conn = conns.open(cut_lab, host.name, tk_dead_peer_timeout="3", **extra)
     outcome = {}
 
     def run() -> None:
@@ -55,8 +60,11 @@ def test_link_down_while_waiting_for_an_answer(cut_lab, conns):
     time.sleep(0.5)
     cut = time.monotonic()
     subprocess.run(["ip", "link", "set", host.veth, "down"], check=True)
-    worker.join(30)
-    assert not worker.is_alive(), "still waiting on a host whose link is down"
+    try:
+        worker.join(30)
+        assert not worker.is_alive(), "still waiting on a host whose link is down"
+    finally:
+        subprocess.run(["ip", "link", "set", host.veth, "up"], check=False)
     assert "connection lost: no answer from the host" in outcome.get("error", ""), outcome
     assert "tk_dead_peer_timeout=3" in outcome["error"]
     assert 2.5 < outcome["at"] - cut < 10
