@@ -28,6 +28,8 @@ class Processor:
     ) -> bool:
         """Process one outcome; returns True when the host failed for good (not rescued,
         not ignored): what any_errors_fatal and max_fail_percentage count."""
+        if self.run.interrupted:  # Ctrl-C: what the cut connections caused is not counted
+            return False
         task, host, result = outcome.task, outcome.host, outcome.result
         targets = targets or [host]
         status = outcome.status

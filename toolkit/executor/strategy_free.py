@@ -22,7 +22,7 @@ class FreeStrategy(StrategyBase):
 
     def _host_loop(self, host: str) -> None:
         state = self.states[host]
-        while not self.pc.ended and not self.break_play:
+        while not self.pc.ended and not self.break_play and not self.run.interrupted:
             step = state.advance()
             if step is None:
                 return

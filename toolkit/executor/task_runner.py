@@ -156,6 +156,8 @@ class TaskRunner:
     ) -> None:
         from toolkit.output.base import HostEvent, censor
 
+        if self.run_ctx.interrupted:
+            return
         shown = censor(result) if outcome.no_log else result
         self.callback.item_result(
             HostEvent(
