@@ -4,9 +4,11 @@
            created_by="/bin/sh -c ...", comment="", author="", tag="myimage:1")
 
 `tar_stream` is a file-like object giving an uncompressed OCI layer tar (for a container: the
-output of `layers.write_layer(upper_dir, ...)`). It is read once: hashed (diff_id), gzip-compressed
-into a blob and extracted into a staged layer dir at the same time; then config, manifest, layer,
-record and tag are moved into the store in one locked step, so a failed commit leaves nothing.
+output of `layers.write_layer(upper_dir, ...)`). It is read once: hashed (diff_id), copied into
+an uncompressed blob (media type application/vnd.oci.image.layer.v1.tar, as podman and docker
+keep committed layers; push and save send it as is, a valid OCI layer) and extracted into a
+staged layer dir at the same time; then config, manifest, layer, record and tag are moved into
+the store in one locked step, so a failed commit leaves nothing.
 `commit_dir(store, upper_dir, parent=..., ...)` does the same straight from a container's upper
 dir. `parse_changes(["CMD ...", "ENV A=b", ...])` turns docker's `--change` lines into `changes`.
 """
@@ -19,15 +21,17 @@ import io
 import json
 import os
 import shlex
-import zlib
 from typing import BinaryIO, Optional
 
 from toolkit.engine import images as imagedb
 from toolkit.engine import layers
 from toolkit.engine.manifests import (
-    DOCKER_CONFIG,
+    DOCKER_LAYER,
     DOCKER_LAYER_GZIP,
-    DOCKER_MANIFEST,
+    OCI_CONFIG,
+    OCI_LAYER,
+    OCI_LAYER_GZIP,
+    OCI_MANIFEST,
     host_platform,
 )
 from toolkit.engine.reference import parse
@@ -49,37 +53,30 @@ CHANGE_KEYS = (
 
 
 class _TeeReader:
-    """Reads `src`, hashing the raw bytes and writing them gzip-compressed to `out`."""
+    """Reads `src`, hashing the bytes and copying them to `out` (the uncompressed layer blob).
+
+    Committed layers stay uncompressed locally, as podman and docker keep them: the blob is
+    the layer tar itself (blob digest == diff_id), so commit costs no compression time.
+    """
 
     def __init__(self, src: BinaryIO, out: BinaryIO) -> None:
         self.src, self.out = src, out
         self.raw = hashlib.sha256()
-        self.packed = hashlib.sha256()
-        self.packed_size = 0
-        self.gz = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-
-    def _emit(self, data: bytes) -> None:
-        if data:
-            self.packed.update(data)
-            self.packed_size += len(data)
-            self.out.write(data)
+        self.size = 0
 
     def read(self, n: int = -1) -> bytes:
         data = self.src.read(n)
         if data:
             self.raw.update(data)
-            self._emit(self.gz.compress(data))
+            self.size += len(data)
+            self.out.write(data)
         return data
 
     def finish(self) -> tuple[str, str, int]:
         while self.read(1 << 20):
             pass
-        self._emit(self.gz.flush())
-        return (
-            "sha256:" + self.raw.hexdigest(),
-            "sha256:" + self.packed.hexdigest(),
-            self.packed_size,
-        )
+        digest = "sha256:" + self.raw.hexdigest()
+        return digest, digest, self.size
 
 
 def new_config(parent: Optional[dict]) -> dict:
@@ -182,14 +179,14 @@ def _store_image(store, config, parent_info, stage, diff_id, blob, blob_size, in
         "chain_id": chains[-1],
         "diff_id": diff_id,
         "blob": blob,
-        "media_type": DOCKER_LAYER_GZIP,
+        "media_type": OCI_LAYER,
         "size": blob_size,
     }
-    all_layers = [dict(item) for item in parent_layers] + [layer]
+    all_layers = [_as_oci(item) for item in parent_layers] + [layer]
     manifest = {
         "schemaVersion": 2,
-        "mediaType": DOCKER_MANIFEST,
-        "config": {"mediaType": DOCKER_CONFIG, "size": len(config_bytes), "digest": config_digest},
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "size": len(config_bytes), "digest": config_digest},
         "layers": [
             {"mediaType": item["media_type"], "size": item["size"], "digest": item["blob"]}
             for item in all_layers
@@ -213,12 +210,20 @@ def _store_image(store, config, parent_info, stage, diff_id, blob, blob_size, in
             "id": config_digest,
             "config": config_digest,
             "manifest": manifest_digest,
-            "manifest_media_type": DOCKER_MANIFEST,
+            "manifest_media_type": OCI_MANIFEST,
             "index": None,
             "layers": all_layers,
         }
         record, _ = imagedb.add_image(db, record, ref, None)
     return record
+
+
+def _as_oci(layer: dict) -> dict:
+    """A parent layer entry for an OCI manifest (same blob; docker media types renamed)."""
+    mapping = {DOCKER_LAYER_GZIP: OCI_LAYER_GZIP, DOCKER_LAYER: OCI_LAYER}
+    item = dict(layer)
+    item["media_type"] = mapping.get(item["media_type"], item["media_type"])
+    return item
 
 
 def apply_changes(cfg: dict, changes: dict) -> None:
