@@ -11,7 +11,7 @@ The text matches ansible-playbook's so people and scripts that read it keep work
 
 from __future__ import annotations
 
-from typing import Iterable, List, Optional
+from typing import Callable, Iterable, List, Optional
 
 from toolkit.playbook.model import Play, Playbook, Task, play_tasks
 from toolkit.playbook.tags import should_run
@@ -35,7 +35,7 @@ def selected_tasks(
 
 def syntax_check(playbook: Playbook, display_path: Optional[str] = None) -> str:
     """What a successful `--syntax-check` prints (loading the playbook is the check)."""
-    return f"\nplaybook: {display_path or playbook.path}"
+    return _header(playbook, display_path)
 
 
 def list_tasks(
@@ -45,14 +45,14 @@ def list_tasks(
     display_path: Optional[str] = None,
 ) -> str:
     """ansible-playbook --list-tasks output."""
-    lines = [f"\nplaybook: {display_path or playbook.path}"]
-    for index, play in enumerate(playbook.plays, 1):
-        lines.append("")
-        lines.append(f"{play_title(index, play)}\tTAGS: [{','.join(play.tags)}]")
-        lines.append("    tasks:")
-        for task in selected_tasks(play, tags, skip_tags):
-            lines.append(f"      {task_title(task)}\tTAGS: [{', '.join(sorted(set(task.tags)))}]")
-    return "\n".join(lines) + "\n"
+
+    def body(play: Play) -> List[str]:
+        return ["    tasks:"] + [
+            f"      {task_title(task)}\tTAGS: [{', '.join(sorted(set(task.tags)))}]"
+            for task in selected_tasks(play, tags, skip_tags)
+        ]
+
+    return _listing(playbook, display_path, body)
 
 
 def list_tags(
@@ -62,10 +62,25 @@ def list_tags(
     display_path: Optional[str] = None,
 ) -> str:
     """ansible-playbook --list-tags output."""
-    lines = [f"\nplaybook: {display_path or playbook.path}"]
+
+    def body(play: Play) -> List[str]:
+        found = sorted({tag for t in selected_tasks(play, tags, skip_tags) for tag in t.tags})
+        return [f"      TASK TAGS: [{', '.join(found)}]"]
+
+    return _listing(playbook, display_path, body)
+
+
+def _header(playbook: Playbook, display_path: Optional[str]) -> str:
+    return f"\nplaybook: {display_path or playbook.path}"
+
+
+def _listing(
+    playbook: Playbook, display_path: Optional[str], body: Callable[[Play], List[str]]
+) -> str:
+    """The playbook line, then for each play a blank line, its title and `body(play)`."""
+    lines = [_header(playbook, display_path)]
     for index, play in enumerate(playbook.plays, 1):
         lines.append("")
         lines.append(f"{play_title(index, play)}\tTAGS: [{','.join(play.tags)}]")
-        found = sorted({tag for t in selected_tasks(play, tags, skip_tags) for tag in t.tags})
-        lines.append(f"      TASK TAGS: [{', '.join(found)}]")
+        lines += body(play)
     return "\n".join(lines) + "\n"
