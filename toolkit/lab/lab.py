@@ -62,31 +62,20 @@ class Lab:
         return list(state.hosts) if state else []
 
     def host(self, name: str) -> HostState:
-        for host in self.hosts:
-            if host.name == name:
-                return host
-        raise UsageError(f"no host {name!r} in lab {self.name!r}")
+        return self._host_in(self.hosts, name)
+
+    def running(self, host: HostState) -> bool:
+        return _running(host)
 
     def up(
         self, count: int, setup: Optional[Mapping[str, str]] = None, timeout: float = 60.0
     ) -> LabState:
         """Make the lab have `count` running hosts; `setup` maps host name -> sh run on its root."""
-        if not 1 <= count <= MAX_HOSTS:
-            raise UsageError(f"a lab has 1 to {MAX_HOSTS} hosts, not {count}")
+        _check_count(count)
         _require_root()
         with root_lock(self.root):
             state = self._load_or_create()
-            pub = keys.ensure_keypair(self.key_file, f"tk-lab-{self.name}")
-            if not netns.link_exists(state.bridge):
-                netns.ip_batch(netns.bridge_commands(state.bridge, state.gateway, state.octet))
-            keep = [h for h in state.hosts if h.index <= count and _running(h)]
-            self._stop([h for h in state.hosts if h not in keep])
-            kept = {h.index for h in keep}
-            fresh = [state.new_host(i) for i in range(1, count + 1) if i not in kept]
-            state.hosts = sorted(keep + fresh, key=lambda h: h.index)
-            state.save()
-            self._start(state, fresh, pub, setup or {})
-            state.save()
+            fresh = self._reconcile(state, count, setup or {})
             _wait_ssh(state, fresh, timeout)
             self._write_files(state)
             return state
@@ -113,17 +102,13 @@ class Lab:
             state = self.state
             if state is None:
                 raise UsageError(f"lab {self.name!r} is not up")
-            host = next((h for h in state.hosts if h.name == name), None)
-            if host is None:
-                raise UsageError(f"no host {name!r} in lab {self.name!r}")
+            host = self._host_in(state.hosts, name)
             self._stop([host])
             if new_host_key:
                 os.unlink(os.path.join(state.host_dir(name), "ssh_host_ed25519_key"))
-            pub = keys.ensure_keypair(self.key_file, f"tk-lab-{self.name}")
-            self._start(state, [host], pub, {name: setup} if setup else {})
+            self._start(state, [host], self._user_key(), {name: setup} if setup else {})
             state.save()
-            _wait_ssh(state, [host], 30.0)
-            self._write_files(state)
+            self._wait_restarted(state, [host])
             return host
 
     def host_vars(self, name: str) -> Dict[str, str]:
@@ -158,6 +143,35 @@ class Lab:
         return left
 
     # Internals.
+    def _host_in(self, hosts: List[HostState], name: str) -> HostState:
+        for host in hosts:
+            if host.name == name:
+                return host
+        raise UsageError(f"no host {name!r} in lab {self.name!r}")
+
+    def _user_key(self) -> str:
+        """The lab's client public key (made on first use)."""
+        return keys.ensure_keypair(self.key_file, f"tk-lab-{self.name}")
+
+    def _reconcile(self, state: LabState, count: int, setup: Mapping[str, str]) -> List[HostState]:
+        """Keep running hosts 1..count, remove the rest, start the missing ones; return those."""
+        pub = self._user_key()
+        if not netns.link_exists(state.bridge):
+            netns.ip_batch(netns.bridge_commands(state.bridge, state.gateway, state.octet))
+        keep = [h for h in state.hosts if h.index <= count and self.running(h)]
+        self._stop([h for h in state.hosts if h not in keep])
+        kept = {h.index for h in keep}
+        fresh = [state.new_host(i) for i in range(1, count + 1) if i not in kept]
+        state.hosts = sorted(keep + fresh, key=lambda h: h.index)
+        state.save()
+        self._start(state, fresh, pub, setup)
+        state.save()
+        return fresh
+
+    def _wait_restarted(self, state: LabState, hosts: List[HostState]) -> None:
+        _wait_ssh(state, hosts, 30.0)
+        self._write_files(state)
+
     def _load_or_create(self) -> LabState:
         state = self.state
         if state is None:
@@ -220,6 +234,11 @@ class Lab:
             with open(os.path.join(state.host_dir(host.name), "ssh_host_ed25519_key.pub")) as fh:
                 host_keys[host.name] = keys.public_key_of(fh.read())
         inventory_writer.write_all(state, self.key_file, host_keys)
+
+
+def _check_count(count: int) -> None:
+    if not 1 <= count <= MAX_HOSTS:
+        raise UsageError(f"a lab has 1 to {MAX_HOSTS} hosts, not {count}")
 
 
 def _require_root() -> None:

@@ -18,10 +18,10 @@ import uuid
 from typing import Dict, List, Mapping, Optional
 
 from toolkit.errors import UsageError
-from toolkit.lab import keys, netns, rootfs
-from toolkit.lab.lab import Lab, _banner, _require_root, _tail
+from toolkit.lab import netns, rootfs
+from toolkit.lab.lab import Lab, _banner, _check_count, _require_root, _tail
 from toolkit.lab.netns import LabError
-from toolkit.lab.state import MAX_HOSTS, HostState, LabState, root_lock
+from toolkit.lab.state import HostState, LabState, root_lock
 
 CGROUP_HIERARCHIES = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup")
 INOTIFY = "/proc/sys/fs/inotify/max_user_instances"
@@ -72,8 +72,7 @@ class SystemdLab(Lab):
         self, count: int, setup: Optional[Mapping[str, str]] = None, timeout: float = 180.0
     ) -> LabState:
         """Boot (or reconcile to) `count` hosts; returns once every host's sshd answers."""
-        if not 1 <= count <= MAX_HOSTS:
-            raise UsageError(f"a lab has 1 to {MAX_HOSTS} hosts, not {count}")
+        _check_count(count)
         _require_root()
         rootfs._require(["systemd-nspawn"], "apt-get install systemd-container")
         lower = ":".join(rootfs.lower_dirs(self.os_name, self.log))
@@ -87,17 +86,7 @@ class SystemdLab(Lab):
             state = self._load_or_create()
             write_marker(self.directory, {"os": self.os_name, "lower": lower})
             raise_inotify_limit(self.root)
-            pub = keys.ensure_keypair(self.key_file, f"tk-lab-{self.name}")
-            if not netns.link_exists(state.bridge):
-                netns.ip_batch(netns.bridge_commands(state.bridge, state.gateway, state.octet))
-            keep = [h for h in state.hosts if h.index <= count and self.running(h)]
-            self._stop([h for h in state.hosts if h not in keep])
-            kept = {h.index for h in keep}
-            fresh = [state.new_host(i) for i in range(1, count + 1) if i not in kept]
-            state.hosts = sorted(keep + fresh, key=lambda h: h.index)
-            state.save()
-            self._start(state, fresh, pub, setup or {})
-            state.save()
+            fresh = self._reconcile(state, count, setup or {})
             self._wait_booted(state, fresh, timeout)
             self._write_files(state)
             self._wait_systemd(fresh, timeout)
@@ -134,23 +123,14 @@ class SystemdLab(Lab):
     ) -> HostState:
         if new_host_key:
             raise UsageError("booted lab hosts keep their host key across restarts")
-        with root_lock(self.root):
-            state = self.state
-            if state is None:
-                raise UsageError(f"lab {self.name!r} is not up")
-            host = next((h for h in state.hosts if h.name == name), None)
-            if host is None:
-                raise UsageError(f"no host {name!r} in lab {self.name!r}")
-            self._stop([host])
-            pub = keys.ensure_keypair(self.key_file, f"tk-lab-{self.name}")
-            self._start(state, [host], pub, {name: setup} if setup else {})
-            state.save()
-            self._wait_booted(state, [host], 120.0)
-            self._write_files(state)
-            self._wait_systemd([host], 120.0)
-            return host
+        return super().restart_host(name, setup=setup)
 
-    # Internals (Lab calls these from restart_host and down).
+    # Internals (Lab calls these from up, restart_host and down).
+    def _wait_restarted(self, state: LabState, hosts: List[HostState]) -> None:
+        self._wait_booted(state, hosts, 120.0)
+        self._write_files(state)
+        self._wait_systemd(hosts, 120.0)
+
     def _start(
         self, state: LabState, hosts: List[HostState], pub: str, setup: Mapping[str, str]
     ) -> None:
