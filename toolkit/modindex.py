@@ -17,14 +17,7 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from toolkit import paths
 from toolkit.errors import ModuleNotFound, did_you_mean
-
-COLLECTIONS = (
-    "ansible.builtin.",
-    "ansible.legacy.",
-    "ansible.posix.",
-    "community.general.",
-    "community.docker.",
-)
+from toolkit.playbook.names import canonical_action as canonical_name  # one list of FQCN prefixes
 
 # Ansible module names that are another module here (same arguments and results).
 ALIASES = {"systemd": "systemd_service", "yum": "dnf"}
@@ -64,14 +57,6 @@ class ModuleInfo:
     @property
     def free_form(self) -> Optional[str]:
         return self.constants.get("FREE_FORM")
-
-
-def canonical_name(name: str) -> str:
-    """`ansible.builtin.copy` -> `copy`; other names unchanged."""
-    for prefix in COLLECTIONS:
-        if name.startswith(prefix):
-            return name[len(prefix) :]
-    return name
 
 
 def _dirs(extra_dirs: Iterable[str]) -> List[Path]:
