@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Callable, Dict, Iterator, Optional
+from typing import Callable, Dict, Iterable, Iterator, Optional, Type
 
 import pytest
 
@@ -21,24 +21,37 @@ from toolkit.lab import Lab
 from toolkit.lab.state import lab_root
 
 _SESSION = f"t{os.getpid()}"
-_NAME_RE = re.compile(r"^t(\d+)[a-z]?$")
 
 
-def _remove_stale_labs() -> None:
+def remove_stale_labs(letter: str, lab_class: Type[Lab] = Lab) -> None:
+    """Remove labs named `<letter><pid>[a-z]` whose test session (that pid) is gone."""
     root = lab_root()
     if not os.path.isdir(root):
         return
+    name_re = re.compile(rf"^{letter}(\d+)[a-z]?$")
     for entry in os.listdir(root):
-        m = _NAME_RE.match(entry)
+        m = name_re.match(entry)
         if m and not os.path.exists(f"/proc/{m.group(1)}"):
-            Lab(entry).down()
+            lab_class(entry).down()
+
+
+def down_all(labs: Iterable[Lab]) -> None:
+    """Remove every lab, trying all of them; raise naming what could not be removed."""
+    errors = []
+    for lab in labs:
+        try:
+            lab.down()
+        except Exception as exc:  # keep removing the others
+            errors.append(str(exc))
+    if errors:
+        raise RuntimeError("; ".join(errors))
 
 
 @pytest.fixture(scope="session")
 def lab_hosts() -> Iterator[Callable[..., Lab]]:
     if os.geteuid() != 0:
         pytest.skip("lab hosts need root")
-    _remove_stale_labs()
+    remove_stale_labs("t")
     made: Dict[str, Lab] = {}
     sizes: Dict[str, int] = {}
     applied: Dict[tuple, str] = {}
@@ -60,14 +73,7 @@ def lab_hosts() -> Iterator[Callable[..., Lab]]:
     try:
         yield make
     finally:
-        errors = []
-        for lab in made.values():
-            try:
-                lab.down()
-            except Exception as exc:  # keep removing the others
-                errors.append(str(exc))
-        if errors:
-            raise RuntimeError("; ".join(errors))
+        down_all(made.values())
 
 
 @pytest.fixture(scope="session")

@@ -13,29 +13,17 @@ machine builds the cached rootfs (about 2-4 minutes).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 from typing import Any, Callable, Dict, Iterator, Optional
 
 import pytest
 
-from toolkit.lab.state import lab_root
+from tests.lab_fixtures import down_all, remove_stale_labs
 from toolkit.lab.systemd import SystemdLab
 from toolkit.transport.ssh import SSHConnection
 
 _SESSION = f"s{os.getpid()}"
-_NAME_RE = re.compile(r"^s(\d+)[a-z]?$")
-
-
-def _remove_stale_labs() -> None:
-    root = lab_root()
-    if not os.path.isdir(root):
-        return
-    for entry in os.listdir(root):
-        m = _NAME_RE.match(entry)
-        if m and not os.path.exists(f"/proc/{m.group(1)}"):
-            SystemdLab(entry).down()
 
 
 class Host:
@@ -118,7 +106,7 @@ def booted_fixture() -> Iterator[Callable[..., SystemdLab]]:
         pytest.skip("booted lab hosts need root")
     if not shutil.which("systemd-nspawn") or not shutil.which("debootstrap"):
         pytest.skip("booted lab hosts need systemd-nspawn and debootstrap")
-    _remove_stale_labs()
+    remove_stale_labs("s", SystemdLab)
     made: Dict[str, SystemdLab] = {}
 
     def make(n: int, os_name: str = "centos", suffix: str = "") -> SystemdLab:
@@ -133,14 +121,7 @@ def booted_fixture() -> Iterator[Callable[..., SystemdLab]]:
     try:
         yield make
     finally:
-        errors = []
-        for lab in made.values():
-            try:
-                lab.down()
-            except Exception as exc:  # keep removing the others
-                errors.append(str(exc))
-        if errors:
-            raise RuntimeError("; ".join(errors))
+        down_all(made.values())
 
 
 @pytest.fixture(scope="session", name="centos_lab")
@@ -148,19 +129,19 @@ def centos_lab_fixture(booted: Callable[..., SystemdLab]) -> SystemdLab:
     return booted(2, "centos")
 
 
-@pytest.fixture(name="centos")
-def centos_fixture(centos_lab: SystemdLab) -> Iterator[Host]:
-    host = Host(centos_lab, centos_lab.hosts[0].name)
+def _host_of(lab: SystemdLab, index: int) -> Iterator[Host]:
+    host = Host(lab, lab.hosts[index].name)
     try:
         yield host
     finally:
         host.close()
+
+
+@pytest.fixture(name="centos")
+def centos_fixture(centos_lab: SystemdLab) -> Iterator[Host]:
+    yield from _host_of(centos_lab, 0)
 
 
 @pytest.fixture(name="twin")
 def twin_fixture(centos_lab: SystemdLab) -> Iterator[Host]:
-    host = Host(centos_lab, centos_lab.hosts[1].name)
-    try:
-        yield host
-    finally:
-        host.close()
+    yield from _host_of(centos_lab, 1)
