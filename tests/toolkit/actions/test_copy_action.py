@@ -5,17 +5,8 @@ import stat
 
 import pytest
 
+from tests.toolkit.actions.conftest import context
 from toolkit.actions import copy as copy_action
-from toolkit.actions.base import ActionContext
-from toolkit.transport.local import LocalConnection
-
-
-@pytest.fixture(scope="module")
-def conn():
-    connection = LocalConnection("localhost")
-    connection.open()
-    yield connection
-    connection.close()
 
 
 @pytest.fixture
@@ -23,22 +14,8 @@ def run(conn, tmp_path):
     files = tmp_path / "files"
     files.mkdir()
 
-    def find_file(kind, name):
-        return name if os.path.isabs(name) else str(tmp_path / kind / name)
-
     def runner(args, check=False, diff=False):
-        ctx = ActionContext(
-            action="copy",
-            args=args,
-            host="localhost",
-            variables={},
-            templar=None,
-            connection=conn,
-            check=check,
-            diff=diff,
-            find_file=find_file,
-        )
-        return copy_action.run(ctx)
+        return copy_action.run(context("copy", args, conn, tmp_path, check=check, diff=diff))
 
     runner.files = files
     return runner

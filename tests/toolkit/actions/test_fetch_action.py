@@ -4,32 +4,17 @@ import os
 
 import pytest
 
+from tests.toolkit.actions.conftest import context
 from toolkit.actions import fetch as fetch_action
-from toolkit.actions.base import ActionContext
-from toolkit.transport.local import LocalConnection
-
-
-@pytest.fixture(scope="module")
-def conn():
-    connection = LocalConnection("localhost")
-    connection.open()
-    yield connection
-    connection.close()
 
 
 @pytest.fixture
 def run(conn, tmp_path):
     def runner(args, check=False):
-        ctx = ActionContext(
-            action="fetch",
-            args=args,
-            host="web1",
-            variables={"playbook_dir": str(tmp_path)},
-            templar=None,
-            connection=conn,
-            check=check,
+        variables = {"playbook_dir": str(tmp_path)}
+        return fetch_action.run(
+            context("fetch", args, conn, tmp_path, "web1", variables, check=check)
         )
-        return fetch_action.run(ctx)
 
     return runner
 

@@ -5,18 +5,9 @@ import stat
 
 import pytest
 
+from tests.toolkit.actions.conftest import context
 from toolkit.actions import template as template_action
-from toolkit.actions.base import ActionContext
 from toolkit.templating import Templar
-from toolkit.transport.local import LocalConnection
-
-
-@pytest.fixture(scope="module")
-def conn():
-    connection = LocalConnection("localhost")
-    connection.open()
-    yield connection
-    connection.close()
 
 
 @pytest.fixture
@@ -24,21 +15,10 @@ def run(conn, tmp_path):
     templates = tmp_path / "templates"
     templates.mkdir()
 
-    def find_file(kind, name):
-        return name if os.path.isabs(name) else str(tmp_path / kind / name)
-
     def runner(args, variables=None, check=False, diff=False):
         variables = dict(variables or {}, inventory_hostname="web1")
-        ctx = ActionContext(
-            action="template",
-            args=args,
-            host="web1",
-            variables=variables,
-            templar=Templar(variables),
-            connection=conn,
-            check=check,
-            diff=diff,
-            find_file=find_file,
+        ctx = context(
+            "template", args, conn, tmp_path, "web1", variables, Templar(variables), check, diff
         )
         return template_action.run(ctx)
 
