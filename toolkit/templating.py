@@ -64,13 +64,14 @@ def is_template(value: Any) -> bool:
     )
 
 
-def _has_template(value: Any) -> bool:
+def has_template(value: Any) -> bool:
+    """Whether a string, or any key or value nested in dicts/lists, is a template."""
     if isinstance(value, str):
         return is_template(value)
     if isinstance(value, dict):
-        return any(_has_template(k) or _has_template(v) for k, v in value.items())
+        return any(has_template(k) or has_template(v) for k, v in value.items())
     if isinstance(value, (list, tuple)):
-        return any(_has_template(v) for v in value)
+        return any(has_template(v) for v in value)
     return False
 
 
@@ -351,7 +352,7 @@ class LazyVars(Mapping):
             return raw
         if isinstance(raw, str) and raw.startswith("$ANSIBLE_VAULT;"):
             raw = self._unvault(key, raw)
-        if not _has_template(raw):
+        if not has_template(raw):
             if isinstance(raw, (dict, list)):
                 self._static[key] = raw
             return raw

@@ -18,7 +18,7 @@ from toolkit.executor.context import PlayContext
 from toolkit.executor.host_state import Include, Step
 from toolkit.executor.loops import loop_items, loop_vars
 from toolkit.playbook.model import Task
-from toolkit.templating import Templar, is_template, strip_omit
+from toolkit.templating import Templar, has_template, strip_omit
 
 _ACTIONS: Dict[str, Any] = {}
 _ACTION_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "actions")
@@ -37,16 +37,6 @@ def action_for(name: str) -> Any:
     return found
 
 
-def _has_template(value: Any) -> bool:
-    if isinstance(value, str):
-        return is_template(value)
-    if isinstance(value, dict):
-        return any(_has_template(k) or _has_template(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_has_template(v) for v in value)
-    return False
-
-
 def render_args(task: Task, templar: Templar) -> Dict[str, Any]:
     """The task's arguments rendered (static ones are not re-templated), omit removed."""
     args = task.args
@@ -56,7 +46,7 @@ def render_args(task: Task, templar: Templar) -> Dict[str, Any]:
             args = {**defaults, **args}
     static = _STATIC.get(task) if args is task.args else None
     if static is None:
-        static = not _has_template(args)
+        static = not has_template(args)
         if args is task.args:
             _STATIC[task] = static
     if static:
