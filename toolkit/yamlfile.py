@@ -123,11 +123,15 @@ def syntax_error(exc: yaml.MarkedYAMLError, text: str, path: str) -> ParseError:
 def load_file(path: Union[str, Path]) -> Any:
     """Read and parse a YAML file; a missing or unreadable file is a ParseError naming it."""
     path = str(path)
+    return loads(read_text(path), path)
+
+
+def read_text(path: str, encoding: str = "utf-8") -> str:
+    """A file's text; a missing or unreadable (or undecodable) file is a ParseError naming it."""
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        with open(path, encoding=encoding) as fh:
+            return fh.read()
     except FileNotFoundError:
         raise ParseError(f"file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ParseError(f"cannot read {path}: {exc}") from None
-    return loads(text, path)

@@ -45,11 +45,4 @@ def loads(text: str, path: str) -> Any:
 
 def load_file(path: str) -> Any:
     """Read and parse a YAML file; a missing or unreadable file is a ParseError naming it."""
-    try:
-        with open(path, encoding="utf-8-sig") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise ParseError(f"file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ParseError(f"cannot read {path}: {exc}") from None
-    return loads(text, path)
+    return loads(yamlfile.read_text(path, encoding="utf-8-sig"), path)
