@@ -11,7 +11,7 @@ import os
 import shutil
 import socket
 import time
-from typing import Dict, List, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional
 
 from toolkit.errors import UsageError
 from toolkit.lab import hostproc, inventory_writer, keys, netns
@@ -269,20 +269,34 @@ def _banner(address: str) -> bool:
 
 def _wait_ssh(state: LabState, hosts: List[HostState], timeout: float) -> None:
     """Wait until every host's sshd answers; a host whose init died fails with its log."""
+
+    def ready(host: HostState) -> bool:
+        if not host.pid1:
+            host.pid1 = hostproc.child_of(host.pid)
+        if not hostproc.alive(host.pid):
+            log = _tail(os.path.join(state.host_dir(host.name), "host.log"))
+            raise LabError(f"lab host {host.name} failed to start: {log}")
+        return hostproc.is_sshd(host.pid1) and _banner(host.address)
+
+    _wait_hosts(hosts, ready, timeout, "lab hosts not answering on port 22", 0.02)
+    state.save()
+
+
+def _wait_hosts(
+    hosts: List[HostState],
+    ready: Callable[[HostState], bool],
+    timeout: float,
+    what: str,
+    interval: float,
+) -> None:
+    """Poll `ready(host)` (which raises LabError for a host that died) until all are ready;
+    past `timeout`, a LabError "<what> after <timeout>s: <names>"."""
     pending = list(hosts)
     deadline = time.monotonic() + timeout
     while pending:
-        for host in list(pending):
-            if not host.pid1:
-                host.pid1 = hostproc.child_of(host.pid)
-            if not hostproc.alive(host.pid):
-                log = _tail(os.path.join(state.host_dir(host.name), "host.log"))
-                raise LabError(f"lab host {host.name} failed to start: {log}")
-            if hostproc.is_sshd(host.pid1) and _banner(host.address):
-                pending.remove(host)
+        pending = [host for host in pending if not ready(host)]
         if pending and time.monotonic() > deadline:
             names = ", ".join(h.name for h in pending)
-            raise LabError(f"lab hosts not answering on port 22 after {timeout:.0f}s: {names}")
+            raise LabError(f"{what} after {timeout:.0f}s: {names}")
         if pending:
-            time.sleep(0.02)
-    state.save()
+            time.sleep(interval)

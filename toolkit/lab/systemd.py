@@ -19,7 +19,7 @@ from typing import Dict, List, Mapping, Optional
 
 from toolkit.errors import UsageError
 from toolkit.lab import netns, rootfs
-from toolkit.lab.lab import Lab, _banner, _check_count, _require_root, _tail
+from toolkit.lab.lab import Lab, _banner, _check_count, _require_root, _tail, _wait_hosts
 from toolkit.lab.netns import LabError
 from toolkit.lab.state import HostState, LabState, root_lock
 
@@ -156,20 +156,13 @@ class SystemdLab(Lab):
         super()._stop(hosts, extra_netns)
 
     def _wait_booted(self, state: LabState, hosts: List[HostState], timeout: float) -> None:
-        pending = list(hosts)
-        deadline = time.monotonic() + timeout
-        while pending:
-            for host in list(pending):
-                if not self.running(host):
-                    log = _tail(os.path.join(state.host_dir(host.name), "host.log"), 8)
-                    raise LabError(f"booted lab host {host.name} failed to start: {log}")
-                if _banner(host.address):
-                    pending.remove(host)
-            if pending and time.monotonic() > deadline:
-                names = ", ".join(h.name for h in pending)
-                raise LabError(f"booted lab hosts without sshd after {timeout:.0f}s: {names}")
-            if pending:
-                time.sleep(0.1)
+        def ready(host: HostState) -> bool:
+            if not self.running(host):
+                log = _tail(os.path.join(state.host_dir(host.name), "host.log"), 8)
+                raise LabError(f"booted lab host {host.name} failed to start: {log}")
+            return _banner(host.address)
+
+        _wait_hosts(hosts, ready, timeout, "booted lab hosts without sshd", 0.1)
         state.save()
 
     def _wait_systemd(self, hosts: List[HostState], timeout: float) -> None:
