@@ -187,32 +187,8 @@ def write_oci_layout(
     arch: str = "amd64",
 ) -> str:
     """Write an OCI image layout holding one image; returns the manifest digest."""
-    os.makedirs(layout, exist_ok=True)
-    with open(os.path.join(layout, "oci-layout"), "w") as fh:
-        json.dump({"imageLayoutVersion": "1.0.0"}, fh)
-    cfg = json.dumps(image_config(layers, config, arch)).encode()
-    descs = []
-    for layer in layers:
-        blob = compress(layer, compression)
-        descs.append(
-            {
-                "mediaType": LAYER_TYPES[compression],
-                "size": len(blob),
-                "digest": write_blob(layout, blob),
-            }
-        )
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "size": len(cfg),
-                "digest": write_blob(layout, cfg),
-            },
-            "layers": descs,
-        }
-    ).encode()
+    _start_layout(layout)
+    manifest = _write_image(layout, layers, image_config(layers, config, arch), compression)
     digest = write_blob(layout, manifest)
     index_path = os.path.join(layout, "index.json")
     index = {"schemaVersion": 2, "manifests": []}
@@ -250,36 +226,12 @@ def skopeo_copy(src: str, dest: str, creds: Optional[str] = None, extra: tuple =
 
 def write_oci_index_layout(layout: str, variants: list, tag: str = "latest") -> str:
     """An OCI layout whose `tag` is an image index; variants: [(layers, os, arch, variant)]."""
-    os.makedirs(layout, exist_ok=True)
-    with open(os.path.join(layout, "oci-layout"), "w") as fh:
-        json.dump({"imageLayoutVersion": "1.0.0"}, fh)
+    _start_layout(layout)
     entries = []
     for layers, os_name, arch, variant in variants:
         cfg_doc = image_config(layers, arch=arch)
         cfg_doc["os"] = os_name
-        cfg = json.dumps(cfg_doc).encode()
-        descs = []
-        for layer in layers:
-            blob = compress(layer, "gzip")
-            descs.append(
-                {
-                    "mediaType": LAYER_TYPES["gzip"],
-                    "size": len(blob),
-                    "digest": write_blob(layout, blob),
-                }
-            )
-        manifest = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {
-                    "mediaType": "application/vnd.oci.image.config.v1+json",
-                    "size": len(cfg),
-                    "digest": write_blob(layout, cfg),
-                },
-                "layers": descs,
-            }
-        ).encode()
+        manifest = _write_image(layout, layers, cfg_doc, "gzip")
         platform = {"architecture": arch, "os": os_name}
         if variant:
             platform["variant"] = variant
@@ -315,3 +267,36 @@ def write_oci_index_layout(layout: str, variants: list, tag: str = "latest") -> 
             fh,
         )
     return digest
+
+
+def _start_layout(layout: str) -> None:
+    os.makedirs(layout, exist_ok=True)
+    with open(os.path.join(layout, "oci-layout"), "w") as fh:
+        json.dump({"imageLayoutVersion": "1.0.0"}, fh)
+
+
+def _write_image(layout: str, layers: list[bytes], config: dict, compression: str) -> bytes:
+    """Write the config and layer blobs of one image; return its OCI manifest (not written)."""
+    cfg = json.dumps(config).encode()
+    descs = []
+    for layer in layers:
+        blob = compress(layer, compression)
+        descs.append(
+            {
+                "mediaType": LAYER_TYPES[compression],
+                "size": len(blob),
+                "digest": write_blob(layout, blob),
+            }
+        )
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "size": len(cfg),
+                "digest": write_blob(layout, cfg),
+            },
+            "layers": descs,
+        }
+    ).encode()
