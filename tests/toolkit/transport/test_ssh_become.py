@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.toolkit.transport.ssh_helpers import Connections, module_dir, target_processes
+from tests.toolkit.transport.ssh_helpers import target_processes
 from toolkit.errors import HostUnreachable
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
@@ -42,15 +42,6 @@ def users_lab(lab_hosts):
     lab = lab_hosts(1, name="s")
     lab.restart_host(lab.hosts[0].name, setup=SETUP)
     return lab
-
-
-@pytest.fixture
-def conns(tmp_path):
-    made = Connections(module_dir(tmp_path))
-    try:
-        yield made
-    finally:
-        made.close_all()
 
 
 def become(user, password=None, method="sudo", target="root"):

@@ -9,20 +9,11 @@ import tracemalloc
 
 import pytest
 
-from tests.toolkit.transport.ssh_helpers import Connections, module_dir, target_processes
+from tests.toolkit.transport.ssh_helpers import target_processes
 from toolkit import modindex
 from toolkit.errors import ModuleNotFound
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
-
-
-@pytest.fixture
-def conns(tmp_path):
-    made = Connections(module_dir(tmp_path))
-    try:
-        yield made
-    finally:
-        made.close_all()
 
 
 def _has_module(name: str) -> bool:

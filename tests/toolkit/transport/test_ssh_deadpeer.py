@@ -10,20 +10,10 @@ import time
 
 import pytest
 
-from tests.toolkit.transport.ssh_helpers import Connections, module_dir
 from toolkit.errors import HostUnreachable, UsageError
 from toolkit.transport.sshconfig import DEFAULT_DEAD_PEER_TIMEOUT, resolve
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
-
-
-@pytest.fixture
-def conns(tmp_path):
-    made = Connections(module_dir(tmp_path))
-    try:
-        yield made
-    finally:
-        made.close_all()
 
 
 @pytest.fixture

@@ -6,20 +6,11 @@ import os
 
 import pytest
 
-from tests.toolkit.transport.ssh_helpers import Connections, key_pair, module_dir
+from tests.toolkit.transport.ssh_helpers import key_pair
 from toolkit.errors import HostUnreachable
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
 NO_PYTHON_SETUP = 'rm -f "$1"/usr/bin/python3* "$1"/usr/bin/python "$1"/usr/local/bin/python*\n'
-
-
-@pytest.fixture
-def conns(tmp_path):
-    made = Connections(module_dir(tmp_path))
-    try:
-        yield made
-    finally:
-        made.close_all()
 
 
 def failure(conns, lab, host, **variables) -> str:

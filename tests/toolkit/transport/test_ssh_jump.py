@@ -6,19 +6,9 @@ import os
 
 import pytest
 
-from tests.toolkit.transport.ssh_helpers import Connections, module_dir
 from toolkit.errors import HostUnreachable
 
 pytestmark = [pytest.mark.lab, pytest.mark.skipif(os.geteuid() != 0, reason="needs root")]
-
-
-@pytest.fixture
-def conns(tmp_path):
-    made = Connections(module_dir(tmp_path))
-    try:
-        yield made
-    finally:
-        made.close_all()
 
 
 def test_proxyjump_from_ssh_config(lab, conns, tmp_path):
