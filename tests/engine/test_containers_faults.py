@@ -89,9 +89,19 @@ def test_killed_commit_leaves_no_half_image(ctr_runc):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    time.sleep(0.6)
+    # kill it mid-way: once its staged blob holds part of the 40 MB layer
+    blob = None
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        tmp = os.path.join(ctr.root, "tmp")
+        stages = [d for d in os.listdir(tmp) if d.startswith(f"commit-{proc.pid}-")]
+        blob = os.path.join(tmp, stages[0], "blob") if stages else None
+        if blob and os.path.exists(blob) and os.path.getsize(blob) > (4 << 20):
+            break
+        time.sleep(0.002)
     proc.kill()
     proc.wait()
+    assert proc.returncode == -9, "the commit finished before it could be killed"
     assert ctr.ok("images", "-q", "-a") == before
     assert "half" not in ctr.ok("images")
     assert Store(ctr.root).check() == []

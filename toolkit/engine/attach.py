@@ -11,12 +11,12 @@ Frames are described in shim.py.
 
 from __future__ import annotations
 
+import _socket as socket  # the C module: `socket` costs ~2.5 ms of imports per run
 import contextlib
 import json
 import os
 import select
 import signal
-import socket
 import struct
 import sys
 from typing import Optional

@@ -87,6 +87,24 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
         raise UsageError(f"{self.prog}: {message}", hint=f"see '{self.prog} --help'")
 
+    def _get_formatter(self):
+        # argparse would import shutil (and bz2, lzma) for the terminal width at every
+        # add_argument; the same width, found without it
+        return self.formatter_class(prog=self.prog, width=_help_width())
+
+
+def _help_width() -> int:
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 80
+    return (columns or 80) - 2
+
 
 class Registrar:
     def __init__(self, sub, groups: dict) -> None:
@@ -114,7 +132,7 @@ class Registrar:
             parsers.append(
                 self.sub.add_parser(name, help=help, description=help, aliases=list(aliases))
             )
-        if group:
+        if group and group in self.groups:
             gsub = self.groups[group]
             names = [group_name or name] if group_name or name else []
             extra = ["ls", "list"] if names == ["ls"] else []
@@ -158,17 +176,27 @@ def build_parser(
     parser.add_argument("-D", "--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-v", "--version", action="store_true", help="print version and exit")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=_Parser)
+    modules = {}
+    for modname in [only] if only else VERB_MODULES:
+        try:
+            modules[modname] = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name != modname:
+                _broken(modname, exc)
+        except Exception as exc:  # one broken area must not take every verb down with it
+            _broken(modname, exc)
+    lean = bool(only and verb and getattr(modules.get(only), "VERB_FILTER_SAFE", False))
     groups = {}
-    for name, help_text in GROUPS.items():
+    # `tke run ...` needs neither the `tke container ...` twins nor the group parsers
+    for name, help_text in () if lean else GROUPS.items():
         gp = sub.add_parser(name, help=help_text, description=help_text)
         groups[name] = gp.add_subparsers(dest="subverb", metavar="COMMAND", parser_class=_Parser)
         gp.set_defaults(handler=_group_help(gp))
     reg = Registrar(sub, groups)
-    for modname in [only] if only else VERB_MODULES:
+    if lean:
+        reg.only_verb = verb
+    for modname, module in modules.items():
         try:
-            module = importlib.import_module(modname)
-            if only and verb and getattr(module, "VERB_FILTER_SAFE", False):
-                reg.only_verb = verb
             module.register(reg)
         except ModuleNotFoundError as exc:
             if exc.name != modname:

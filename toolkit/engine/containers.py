@@ -6,7 +6,6 @@ Layout under the store root (one directory per container, also the OCI bundle):
     containers/ID/container.json     the record, in docker inspect's shape (without State)
     containers/ID/state.json         written by the shim: Status, Pid, ExitCode, times, ShimPid
     containers/ID/config.json        the OCI runtime spec (rewritten at each start)
-    containers/ID/shim.json          the shim's instructions
     containers/ID/ID-json.log        docker's json-file log
     containers/ID/{l,upper,work,merged}   rootfs (see rootfs.py)
     containers/ID/{hostname,hosts,resolv.conf}
@@ -22,15 +21,18 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import random
-import uuid
 from typing import Iterator, Optional
 
 from toolkit.engine.store import DEFAULT_ROOT, Store, now_iso, remove_tree, write_atomic
 from toolkit.errors import TkError
+
+try:  # the builtin module: hashlib's OpenSSL import costs ~3 ms of every `tke run`
+    from _sha1 import sha1 as _sha1
+except ImportError:  # pragma: no cover - a Python built without it
+    from hashlib import sha1 as _sha1
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 _ADJ = (
@@ -79,7 +81,7 @@ class NoSuchContainer(ContainerError):
 def run_dir_for(root: str) -> str:
     if os.path.abspath(root) == DEFAULT_ROOT:
         return "/run/tke"
-    return "/run/tke-" + hashlib.sha1(os.path.abspath(root).encode()).hexdigest()[:10]
+    return "/run/tke-" + _sha1(os.path.abspath(root).encode()).hexdigest()[:10]
 
 
 class Containers:
@@ -132,7 +134,10 @@ class Containers:
             return None
 
     def save_record(self, rec: dict) -> None:
-        write_atomic(self.path(rec["Id"], "container.json"), json.dumps(rec, indent=1).encode())
+        # a --rm container's record dies with it: the atomic rename is enough, no fsync
+        durable = not (rec.get("HostConfig") or {}).get("AutoRemove")
+        data = json.dumps(rec, indent=1).encode()
+        write_atomic(self.path(rec["Id"], "container.json"), data, fsync=durable)
 
     def raw_state(self, cid: str) -> dict:
         try:
@@ -142,7 +147,8 @@ class Containers:
             return {"Status": "created"}
 
     def save_state(self, cid: str, state: dict) -> None:
-        write_atomic(self.path(cid, "state.json"), json.dumps(state).encode())
+        # state changes all the time and the shim writes it without fsync too
+        write_atomic(self.path(cid, "state.json"), json.dumps(state).encode(), fsync=False)
 
     def names(self) -> dict:
         out = {}
@@ -160,7 +166,7 @@ class Containers:
                 return name
 
     def new_id(self) -> str:
-        return uuid.uuid4().hex + uuid.uuid4().hex
+        return os.urandom(32).hex()
 
     def find(self, text: str) -> str:
         """Container id for a name, full id or unique id prefix; NoSuchContainer otherwise."""
@@ -244,7 +250,7 @@ class Containers:
         # The rename makes the container disappear at once; deleting its files can take a while
         # on a busy disk (each unlink waits on the journal), so a detached child does that. An
         # interrupted deletion is finished by the store's stale-tmp cleanup.
-        target = os.path.join(self.store.tmp_dir, f"trash-{os.getpid()}-{uuid.uuid4().hex[:12]}")
+        target = os.path.join(self.store.tmp_dir, f"trash-{os.getpid()}-{os.urandom(6).hex()}")
         os.replace(path, target)
         delete_in_background(target)
 

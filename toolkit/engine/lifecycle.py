@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import subprocess
 import sys
 import time
@@ -218,14 +219,14 @@ def prepare_start(ctrs: Containers, rec: dict) -> runtime.Runtime:
     """Mount the rootfs, write config.json and the /etc files. Returns the runtime."""
     cid = rec["Id"]
     ctrdir = ctrs.path(cid)
-    merged = rootfs.mount_rootfs(ctrdir)
+    merged = rootfs.mount_rootfs(ctrdir, volatile=bool(rec["HostConfig"].get("AutoRemove")))
     try:
         user = spec.resolve_user(merged, rec["Config"].get("User") or "")
         hostname = rec["Config"].get("Hostname") or cid[:12]
         _write_etc(ctrdir, hostname)
         conf = spec.build(rec, merged, ctrdir, user)
         with open(os.path.join(ctrdir, "config.json"), "w") as fh:
-            json.dump(conf, fh)
+            fh.write(json.dumps(conf))  # json.dump() would take the pure-Python encoder
     except BaseException:
         rootfs.unmount_rootfs(ctrdir)
         raise
@@ -278,21 +279,27 @@ def start(ctrs: Containers, cid: str, attach_first: bool = False, on_listening=N
         wait_shim_gone(ctrs, cid, 10)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(ctrs.path(cid, "stopped"))
-        rt = prepare_start(ctrs, rec)
-        conf = shim_config(ctrs, rec, rt, attach_first)
-        raw = ctrs.raw_state(cid)
-        conf["restart_count"] = raw.get("RestartCount", 0)
-        with open(ctrs.path(cid, "shim.json"), "w") as fh:
-            json.dump(conf, fh)
+        # the shim's interpreter starts while the rootfs is mounted and config.json written;
+        # it then reads its instructions from its stdin
+        shim = _launch_shim(ctrs, cid)
         try:
-            return _spawn_shim(ctrs, cid, on_listening)
+            rt = prepare_start(ctrs, rec)
+        except BaseException:
+            shim.stdin.close()  # no instructions: the shim exits
+            shim.wait()
+            os.close(shim.status_r)
+            raise
+        conf = shim_config(ctrs, rec, rt, attach_first)
+        conf["restart_count"] = ctrs.raw_state(cid).get("RestartCount", 0)
+        try:
+            return _run_shim(ctrs, cid, shim, conf, on_listening)
         except StartError:
             with contextlib.suppress(OSError):
                 rootfs.unmount_rootfs(ctrs.path(cid))
             raise
 
 
-def _spawn_shim(ctrs: Containers, cid: str, on_listening) -> int:
+def _launch_shim(ctrs: Containers, cid: str) -> subprocess.Popen:
     os.makedirs(ctrs.run_dir, exist_ok=True)
     status_r, status_w = os.pipe()
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
@@ -300,18 +307,30 @@ def _spawn_shim(ctrs: Containers, cid: str, on_listening) -> int:
         if key in os.environ:
             env[key] = os.environ[key]
     env["PYTHONPATH"] = _package_root() + (":" + env["PYTHONPATH"] if "PYTHONPATH" in env else "")
-    proc = subprocess.Popen(
-        [PYTHON, "-I", "-S", "-c", SHIM_BOOT, ENGINE_DIR, ctrs.path(cid), str(status_w)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=open(ctrs.path(cid, "shim.err"), "ab"),
-        pass_fds=(status_w,),
-        env=env,
-        cwd="/",
-    )
+    with open(ctrs.path(cid, "shim.err"), "ab") as err:
+        proc = subprocess.Popen(
+            [PYTHON, "-I", "-S", "-c", SHIM_BOOT, ENGINE_DIR, ctrs.path(cid), str(status_w)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            pass_fds=(status_w,),
+            env=env,
+            cwd="/",
+        )
     os.close(status_w)
+    proc.status_r = status_r
+    return proc
+
+
+def _run_shim(ctrs: Containers, cid: str, proc, conf: dict, on_listening) -> int:
+    """Hand the shim its instructions, then follow its status lines until the container runs."""
+    try:
+        proc.stdin.write(json.dumps(conf).encode())
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
     proc.wait()
-    reader = os.fdopen(status_r, "rb")
+    reader = os.fdopen(proc.status_r, "rb")
     try:
         for line in reader:
             msg = json.loads(line)
@@ -375,6 +394,23 @@ def wait_exit(ctrs: Containers, cid: str, timeout: Optional[float]) -> bool:
 
 
 def wait_shim_gone(ctrs: Containers, cid: str, timeout: float = 10) -> None:
+    """Block until the container's shim has exited (a pidfd: no polling), at most `timeout`."""
+    pid = ctrs.raw_state(cid).get("ShimPid")
+    if not shim_alive(pid):
+        return
+    try:
+        pidfd = os.pidfd_open(int(pid))
+    except (AttributeError, OSError):  # gone already, or a kernel without pidfds
+        _poll_shim_gone(ctrs, cid, timeout)
+        return
+    try:
+        if shim_alive(pid):  # still the shim (not a reused pid) now that the fd pins it
+            select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
+
+
+def _poll_shim_gone(ctrs: Containers, cid: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     delay = 0.001
     while time.monotonic() < deadline:
@@ -458,16 +494,22 @@ def remove(ctrs: Containers, cid: str, force: bool = False, quiet: bool = False)
             rt.run("resume", cid, check=False)
         rt.kill(cid, "KILL", all_procs=True)
         wait_exit(ctrs, cid, 10)
-    wait_shim_gone(ctrs, cid, 5)
     rec = ctrs.record(cid)
     if rec is None:
+        wait_shim_gone(ctrs, cid, 5)
         return
-    with ctrs.locked():
-        if ctrs.record(cid) is None:
-            return
-        runtime_of(ctrs, cid).delete(cid)
-        rootfs.unmount_rootfs(ctrs.path(cid))
-        ctrs.remove_dir(cid)
+    # the runtime's delete runs while the shim winds down and the rootfs is unmounted
+    deleter = runtime_of(ctrs, cid).start_delete(cid)
+    try:
+        wait_shim_gone(ctrs, cid, 5)
+        with ctrs.locked():
+            if ctrs.record(cid) is None:
+                return
+            rootfs.unmount_rootfs(ctrs.path(cid))
+            deleter.wait()
+            ctrs.remove_dir(cid)
+    finally:
+        deleter.wait()
     with contextlib.suppress(TkError):
         imagedb.release(ctrs.store, rec["Image"], cid)
     release_stale_holds(ctrs)

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-from dataclasses import dataclass, field
 from typing import Optional
 
 from toolkit.engine import cgroups
@@ -44,13 +42,19 @@ class RuntimeError_(TkError):
     exit_code = 125
 
 
-@dataclass
 class Runtime:
-    name: str
-    path: str
-    state_root: str
-    wrap: list = field(default_factory=list)
-    reason: str = ""
+    """An OCI runtime program and how to call it (a plain class: importing dataclasses costs
+    more than `tke run` spends on its own work)."""
+
+    def __init__(
+        self, name: str, path: str, state_root: str, wrap: Optional[list] = None, reason: str = ""
+    ) -> None:
+        self.name, self.path, self.state_root = name, path, state_root
+        self.wrap = list(wrap or [])
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return f"Runtime({self.name!r}, {self.path!r}, wrap={bool(self.wrap)})"
 
     def argv(self, *args: str) -> list:
         """The command line; the hybrid-cgroup wrapper only where crun checks the layout
@@ -88,6 +92,15 @@ class Runtime:
     def delete(self, container_id: str) -> None:
         self.run("delete", "--force", container_id, check=False)
 
+    def start_delete(self, container_id: str) -> subprocess.Popen:
+        """`delete --force` in the background (wait() on the result), to overlap other work."""
+        return subprocess.Popen(
+            self.argv("delete", "--force", container_id),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
     def to_dict(self) -> dict:
         return {"name": self.name, "path": self.path, "wrap": self.wrap, "reason": self.reason}
 
@@ -104,6 +117,15 @@ def _message(stderr: str) -> str:
     return "; ".join(x for x in lines if x) or "failed"
 
 
+def which(name: str) -> Optional[str]:
+    """shutil.which for a plain program name (shutil's import costs more than the lookup)."""
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        path = os.path.join(folder or ".", name)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
 def state_root(run_dir: str, name: str) -> str:
     return os.path.join(run_dir, name)
 
@@ -116,7 +138,7 @@ def choose(run_dir: str, wanted: Optional[str] = None, settings: Optional[dict] 
     if wanted:
         if wanted not in KNOWN and not os.path.isabs(wanted):
             raise RuntimeError_(f"unknown runtime {wanted!r}", hint="crun, runc or a full path")
-        path = wanted if os.path.isabs(wanted) else shutil.which(wanted)
+        path = wanted if os.path.isabs(wanted) else which(wanted)
         if not path or not os.access(path, os.X_OK):
             raise RuntimeError_(f"runtime {wanted!r} not found in PATH")
         name = os.path.basename(path)
@@ -129,12 +151,12 @@ def choose(run_dir: str, wanted: Optional[str] = None, settings: Optional[dict] 
                 "/sys/fs/cgroup/unified (it refuses hybrid mode)"
             )
         return Runtime(name, path, state_root(run_dir, name), wrap, reason)
-    crun, runc = shutil.which("crun"), shutil.which("runc")
+    crun, runc = which("crun"), which("runc")
     if crun and not crun_refuses:
         return Runtime(
             "crun", crun, state_root(run_dir, "crun"), [], f"crun found ({layout} cgroups)"
         )
-    if crun and shutil.which("unshare"):
+    if crun and which("unshare"):
         return Runtime(
             "crun",
             crun,

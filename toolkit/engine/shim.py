@@ -20,8 +20,9 @@ Attach protocol: the client sends one JSON line {"stdin","stdout","stderr","clai
 "cols"}, then frames `>BI` (type, length) + payload: 0 stdin data, 1 stdin closed, 2 resize
 ("ROWS COLS"). The shim sends frames 1 stdout, 2 stderr, 3 exit (the exit code in ASCII).
 
-CTRDIR/shim.json (written by tke): id, bundle, runtime (argv prefix), hide_hybrid_cgroup2 (run
-the runtime in a private mount namespace without /sys/fs/cgroup/unified: crun on hybrid hosts),
+Instructions (JSON on the shim's stdin, written by tke while the shim's interpreter starts
+and the rootfs is mounted): id, bundle, runtime (argv prefix), hide_hybrid_cgroup2 (run the
+runtime in a private mount namespace without /sys/fs/cgroup/unified: crun on hybrid hosts),
 tty, stdin, stdin_once, log, sock, console_sock, pidfile, restart {Name, MaximumRetryCount},
 autoremove, cleanup (argv), merged, attach_first.
 """
@@ -153,6 +154,20 @@ def wait_pid(pid):
             return -1
 
 
+def read_all(fd):
+    """Everything until EOF (blocking), then fd is pointed at /dev/null."""
+    chunks = []
+    while True:
+        data = os.read(fd, 65536)
+        if not data:
+            break
+        chunks.append(data)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, fd)
+    os.close(null)
+    return b"".join(chunks)
+
+
 def read_available(fd):
     out = b""
     os.set_blocking(fd, False)
@@ -211,8 +226,7 @@ class Shim:
     def __init__(self, ctrdir, status_fd):
         self.dir = ctrdir
         self.status_fd = status_fd
-        with open(os.path.join(ctrdir, "shim.json")) as fh:
-            self.cfg = loads(fh.read())
+        self.cfg = loads(read_all(0) or b"null")
         self.id = self.cfg["id"]
         self.state_path = os.path.join(ctrdir, "state.json")
         self.state = {
@@ -380,11 +394,13 @@ class Shim:
         sock.settimeout(5)
         header = b""
         try:
+            # peek, then take exactly the header line: frames behind it stay in the socket
             while not header.endswith(b"\n") and len(header) < 4096:
-                chunk = sock.recv(1)
-                if not chunk:
+                peek = sock.recv(4096, _socket.MSG_PEEK)
+                if not peek:
                     break
-                header += chunk
+                end = peek.find(b"\n")
+                header += sock.recv(end + 1 if end >= 0 else len(peek))
             want = loads(header or b"{}")
         except (OSError, ValueError):
             sock.close()
@@ -587,7 +603,10 @@ def main(argv=None):
         _signal.signal(sig, _signal.SIG_IGN)
     become_subreaper()
     os.chdir(ctrdir)
-    shim = Shim(ctrdir, status_fd)
+    try:
+        shim = Shim(ctrdir, status_fd)
+    except (OSError, TypeError, ValueError):  # no instructions: tke gave up on this start
+        return 1
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     _signal.signal(_signal.SIGCHLD, lambda *_: None)

@@ -22,10 +22,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
-import shutil
 import threading
 import time
 from typing import Any, Iterator, Optional
@@ -39,6 +37,8 @@ def default_root() -> str:
 
 
 def sha256_file(path: str) -> str:
+    import hashlib  # imported when used: start-up time of every tke command
+
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -47,6 +47,8 @@ def sha256_file(path: str) -> str:
 
 
 def digest_bytes(data: bytes) -> str:
+    import hashlib
+
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -388,6 +390,8 @@ def remove_tree(path: str) -> None:
         raise exc
 
     if os.path.isdir(path) and not os.path.islink(path):
+        import shutil
+
         shutil.rmtree(path, onerror=onerror)
     else:
         with contextlib.suppress(FileNotFoundError):
