@@ -7,20 +7,14 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.tkrun import TK, recap
+
 REPO = Path(__file__).resolve().parents[2]
 EVERYTHING = REPO / "playbooks" / "examples" / "everything.yml"
-TK = Path(sys.executable).parent / "tk"
-RECAP = re.compile(
-    r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+"
-    r"skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)",
-    re.M,
-)
-FIELDS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
 FIRST_RUN = {"ok": 39, "changed": 9, "unreachable": 0, "failed": 0, "skipped": 2, "rescued": 1,
              "ignored": 1}  # fmt: skip  # ok: one per included file, as Ansible
 
@@ -34,10 +28,6 @@ def tk(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def play(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return tk("play", "-c", "local", "-i", "localhost,", *args, cwd=cwd)
-
-
-def recap(output: str) -> dict:
-    return {m[0]: dict(zip(FIELDS, map(int, m[1:]))) for m in RECAP.findall(output)}
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
+from tests.e2e.tkrun import TK, default_sigint, interrupt_at_long, recap
 from toolkit.lab import Lab
 
 pytestmark = [
@@ -32,13 +32,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="lab hosts need root"),
 ]
 
-TK = Path(sys.executable).parent / "tk"
-RECAP = re.compile(
-    r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+"
-    r"skipped=(\d+)\s+rescued=(\d+)\s+ignored=(\d+)",
-    re.M,
-)
-FIELDS = ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored")
 TEMP_NAME = re.compile(r"^\.tk-|\.tktmp$|\.tmp$|^tk-mod-")
 BECOME_PASSWORD = "Fl33t-bec0me-Pw"
 NOLOG_SECRET = "Zq-n0log-77-81"
@@ -69,14 +62,10 @@ def _env() -> Dict[str, str]:
     return env
 
 
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a background shell may have ignored it
-
-
 def tk(*args: str, cwd: Path, stdin: Optional[str] = None, timeout: float = 180):
     return subprocess.run(
         [str(TK), *args], cwd=cwd, env=_env(), input=stdin, capture_output=True, text=True,
-        timeout=timeout, preexec_fn=_default_sigint,
+        timeout=timeout, preexec_fn=default_sigint,
     )  # fmt: skip
 
 
@@ -84,12 +73,8 @@ def start_tk(*args: str, cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [str(TK), *args], cwd=cwd, env=_env(), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-        preexec_fn=_default_sigint,
+        preexec_fn=default_sigint,
     )  # fmt: skip
-
-
-def recap(output: str) -> Dict[str, Dict[str, int]]:
-    return {m[0]: dict(zip(FIELDS, map(int, m[1:]))) for m in RECAP.findall(output)}
 
 
 def on_host(lab: Lab, host: str, path: str) -> Path:
@@ -489,25 +474,10 @@ LONG_PLAY = """\
 def test_ctrl_c_stops_cleanly_with_the_recap_so_far(healthy, tmp_path):
     inv = inventory(tmp_path / "inv.ini", healthy)
     book = write(tmp_path / "l.yml", LONG_PLAY)
-    proc = start_tk("play", "-i", str(inv), str(book), cwd=tmp_path)
-    seen = []
-    try:
-        for line in proc.stdout:
-            seen.append(line)
-            if line.startswith("TASK [long]"):
-                break
-        time.sleep(1.0)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=40)
-        took = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    out = "".join(seen) + rest
+    args = ["play", "-i", str(inv), str(book)]
+    out, code, took = interrupt_at_long(args, tmp_path, settle=1.0, env=_env(), timeout=40)
     assert "Traceback" not in out, out
-    assert proc.returncode != 0, out
+    assert code != 0, out
     assert took < 10, f"took {took:.1f}s to stop\n{out}"
     assert "TASK [never]" not in out
     counts = recap(out)

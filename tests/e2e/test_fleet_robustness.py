@@ -5,15 +5,14 @@ and leaves no module or agent process behind on the targets."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import List
 
 import pytest
 
+from tests.e2e.tkrun import TK, interrupt_at_long
 from toolkit.lab import Lab
 
 pytestmark = [
@@ -21,7 +20,6 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="lab hosts need root"),
 ]
 
-TK = Path(sys.executable).parent / "tk"
 SLEEP = "sleep 47.5"  # a command line no other test runs
 PLAY = """\
 - hosts: {hosts}
@@ -35,10 +33,6 @@ PLAY = """\
     - name: never
       ping:
 """
-
-
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _namespace_of(pid: int) -> str:
@@ -61,32 +55,6 @@ def _processes_in(namespaces: set) -> List[str]:
 
 def _agents_or_sleeps(lines: List[str]) -> List[str]:
     return [line for line in lines if "tk-agent-ready" in line or SLEEP in line]
-
-
-def interrupt_at_long(args: List[str], cwd: Path, wait_for=None) -> tuple:
-    """Run tk, send SIGINT once TASK [long] is running; (output, exit code, seconds to stop)."""
-    proc = subprocess.Popen(
-        [str(TK), *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL, text=True, preexec_fn=_default_sigint,
-    )  # fmt: skip
-    seen = []
-    try:
-        for line in proc.stdout:
-            seen.append(line)
-            if line.startswith("TASK [long]"):
-                break
-        deadline = time.monotonic() + 20
-        while wait_for is not None and not wait_for() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        sent = time.monotonic()
-        proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=30)
-        took = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    return "".join(seen) + rest, proc.returncode, took
 
 
 @pytest.fixture
