@@ -129,7 +129,8 @@ def centos_lab_fixture(booted: Callable[..., SystemdLab]) -> SystemdLab:
     return booted(2, "centos")
 
 
-def _host_of(lab: SystemdLab, index: int) -> Iterator[Host]:
+def host_of(lab: SystemdLab, index: int) -> Iterator[Host]:
+    """For a fixture: `yield from host_of(lab, i)` gives a Host on lab.hosts[i], closed after."""
     host = Host(lab, lab.hosts[index].name)
     try:
         yield host
@@ -139,9 +140,9 @@ def _host_of(lab: SystemdLab, index: int) -> Iterator[Host]:
 
 @pytest.fixture(name="centos")
 def centos_fixture(centos_lab: SystemdLab) -> Iterator[Host]:
-    yield from _host_of(centos_lab, 0)
+    yield from host_of(centos_lab, 0)
 
 
 @pytest.fixture(name="twin")
 def twin_fixture(centos_lab: SystemdLab) -> Iterator[Host]:
-    yield from _host_of(centos_lab, 1)
+    yield from host_of(centos_lab, 1)

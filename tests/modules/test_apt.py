@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modules._utils.diffs import render
-from tests.systemd_fixtures import Host, booted_fixture  # noqa: F401
+from tests.systemd_fixtures import Host, booted_fixture, host_of  # noqa: F401
 from toolkit.lab.systemd import SystemdLab
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -18,9 +18,7 @@ def debian_lab(booted) -> SystemdLab:
 
 @pytest.fixture()
 def debian(debian_lab: SystemdLab):
-    host = Host(debian_lab, debian_lab.hosts[0].name)
-    yield host
-    host.close()
+    yield from host_of(debian_lab, 0)
 
 
 def version(host: Host, name: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.systemd_fixtures import Host, booted_fixture  # noqa: F401
+from tests.systemd_fixtures import Host, booted_fixture, host_of  # noqa: F401
 from toolkit.lab.systemd import SystemdLab
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -78,16 +78,12 @@ def pair(booted) -> SystemdLab:
 
 @pytest.fixture()
 def centos(pair: SystemdLab):
-    host = Host(pair, pair.hosts[0].name)
-    yield host
-    host.close()
+    yield from host_of(pair, 0)
 
 
 @pytest.fixture()
 def twin(pair: SystemdLab):
-    host = Host(pair, pair.hosts[1].name)
-    yield host
-    host.close()
+    yield from host_of(pair, 1)
 
 
 def ansible_twice(twin: Host, tmp_path: Path) -> list:
