@@ -79,6 +79,8 @@ def timed(argv: list, env: dict = None, n: int = 10, warm: int = 2) -> dict:
 class Tke:
     def __init__(self, root: str, runtime: str = None) -> None:
         self.env = dict(os.environ, TKE_ROOT=root, PYTHONPATH=str(REPO))
+        # an installed tke has its bytecode cached; without this every run recompiles
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
         if runtime:
             self.env["TKE_RUNTIME"] = runtime
         self.base = [PYTHON, "-m", "toolkit.engine.cli"]
