@@ -135,3 +135,18 @@ def read_text(path: str, encoding: str = "utf-8") -> str:
         raise ParseError(f"file not found: {path}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ParseError(f"cannot read {path}: {exc}") from None
+
+
+def type_name(value: Any) -> str:
+    """How an error message names the kind of a parsed YAML value (`a list`, `empty`...)."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if value is None:
+        return "empty"
+    return "a string"

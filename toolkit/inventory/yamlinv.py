@@ -12,21 +12,9 @@ from typing import Any, Callable, Optional
 from toolkit.errors import InventoryError, Location
 from toolkit.inventory.model import CycleError, InventoryData
 from toolkit.inventory.ranges import RangeError, expand_hostpattern
-from toolkit.yamlfile import location_of
+from toolkit.yamlfile import location_of, type_name
 
 _SECTIONS = ("hosts", "vars", "children")
-
-
-def _type_name(value: Any) -> str:
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return f"a {type(value).__name__}"
 
 
 class _YamlParser:
@@ -41,7 +29,7 @@ class _YamlParser:
     def parse(self, document: Any) -> None:
         if not isinstance(document, dict):
             raise InventoryError(
-                f"a YAML inventory must be a mapping of group names, got {_type_name(document)}",
+                f"a YAML inventory must be a mapping of group names, got {type_name(document)}",
                 self.where(document),
             )
         if document.get("plugin"):
@@ -60,8 +48,7 @@ class _YamlParser:
             )
         if body is not None and not isinstance(body, dict):
             raise InventoryError(
-                f"group '{name}' must be a mapping with hosts/vars/children, "
-                f"got {_type_name(body)}",
+                f"group '{name}' must be a mapping with hosts/vars/children, got {type_name(body)}",
                 self.where(body, parent),
             )
         self.data.add_group(name)
@@ -77,7 +64,7 @@ class _YamlParser:
                 continue
             elif not isinstance(value, dict):
                 raise InventoryError(
-                    f"'{key}' of group '{name}' must be a mapping, got {_type_name(value)}",
+                    f"'{key}' of group '{name}' must be a mapping, got {type_name(value)}",
                     self.where(value, body),
                 )
             elif key == "vars":
@@ -106,7 +93,7 @@ class _YamlParser:
                 )
             if variables is not None and not isinstance(variables, dict):
                 raise InventoryError(
-                    f"variables of host '{pattern}' must be a mapping, got {_type_name(variables)}",
+                    f"variables of host '{pattern}' must be a mapping, got {type_name(variables)}",
                     self.where(variables, hosts),
                 )
             try:

@@ -11,7 +11,7 @@ import re
 from typing import Any, Dict, List, Optional
 
 from toolkit.errors import Location, ParseError
-from toolkit.yamlfile import location_of
+from toolkit.yamlfile import location_of, type_name
 
 _TRUE = {"yes", "on", "true", "y", "t", "1"}
 _FALSE = {"no", "off", "false", "n", "f", "0"}
@@ -34,20 +34,6 @@ def key_location(ds: Dict[str, Any], key: str) -> Optional[Location]:
 def where(ds: Dict[str, Any], key: str) -> Optional[Location]:
     """Where the value of `key` is written (falls back to the key, then the mapping)."""
     return location_of(ds.get(key)) or key_location(ds, key)
-
-
-def type_name(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if value is None:
-        return "empty"
-    return "a string"
 
 
 def fail(ds: Dict[str, Any], key: str, expected: str) -> ParseError:
