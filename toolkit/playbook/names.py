@@ -122,19 +122,23 @@ def _modindex_finder() -> Optional[Callable[[str], object]]:
     return getattr(modindex, "find_module", None)
 
 
+def _module_info(name: str) -> Optional[object]:
+    """modindex's ModuleInfo for `name`; None when there is no index or no such module."""
+    finder = _modindex_finder()
+    if finder is None:
+        return None
+    try:
+        return finder(name)
+    except Exception:  # ModuleNotFound, or a broken index: either way not runnable
+        return None
+
+
 def is_known_action(name: str) -> bool:
     """Whether `name` (short or FQCN) names an action or module tk can run."""
     short = canonical_action(name)
     if short in CONTROLLER_ACTIONS or short in module_names():
         return True
-    finder = _modindex_finder()
-    if finder is None:
-        return False
-    try:
-        finder(short)
-    except Exception:  # ModuleNotFound, or a broken index: either way not runnable
-        return False
-    return True
+    return _module_info(short) is not None
 
 
 def known_action_names() -> FrozenSet[str]:
@@ -146,12 +150,4 @@ def accepts_raw_params(action: str) -> bool:
     """Whether a free-form string (not k=v) is allowed after this action's name."""
     if action in RAW_PARAM_ACTIONS:
         return True
-    finder = _modindex_finder()
-    if finder is None:
-        return False
-    try:
-        info = finder(action)
-    except Exception:
-        return False
-    spec_free_form = getattr(info, "free_form", None)
-    return bool(spec_free_form)
+    return bool(getattr(_module_info(action), "free_form", None))
