@@ -79,19 +79,32 @@ PidFile /run/sshd.pid
 
 def start(name: str, host_dir: str, netns: str, address: str, gateway: str, script: str) -> int:
     """Start the host's init in its netns; return the pid of `unshare` (root pid namespace)."""
-    log = open(os.path.join(host_dir, "host.log"), "ab")
     argv = [
         "nsenter", f"--net=/run/netns/{netns}", "--",
         "unshare", "--mount", "--uts", "--pid", "--fork", "--kill-child",
         "--propagation", "private", "--",
         "/bin/sh", script, name, host_dir, f"{address}/24", gateway,
     ]  # fmt: skip
-    with log:
+    return spawn_logged(argv, host_dir)
+
+
+def spawn_logged(argv: List[str], host_dir: str) -> int:
+    """Start argv in its own session, output appended to `<host_dir>/host.log`; return its pid."""
+    with open(os.path.join(host_dir, "host.log"), "ab") as log:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
-    proc.returncode = 0  # the lab outlives this object; stop() reaps by pid
+    proc.returncode = 0  # the host outlives this object; the lab reaps it by pid or cgroup
     return proc.pid
+
+
+def tail(path: str, lines: int) -> str:
+    """The last lines of a log file joined with ` | ` (empty when unreadable), for errors."""
+    try:
+        with open(path, errors="replace") as fh:
+            return " | ".join(fh.read().strip().splitlines()[-lines:])
+    except OSError:
+        return ""
 
 
 def child_of(pid: int) -> int:

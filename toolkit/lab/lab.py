@@ -250,14 +250,6 @@ def _running(host: HostState) -> bool:
     return hostproc.alive(host.pid) and hostproc.alive(host.pid1)
 
 
-def _tail(path: str, lines: int = 5) -> str:
-    try:
-        with open(path, errors="replace") as fh:
-            return " | ".join(fh.read().strip().splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 def _banner(address: str) -> bool:
     try:
         with socket.create_connection((address, 22), timeout=0.5) as sock:
@@ -274,7 +266,7 @@ def _wait_ssh(state: LabState, hosts: List[HostState], timeout: float) -> None:
         if not host.pid1:
             host.pid1 = hostproc.child_of(host.pid)
         if not hostproc.alive(host.pid):
-            log = _tail(os.path.join(state.host_dir(host.name), "host.log"))
+            log = hostproc.tail(os.path.join(state.host_dir(host.name), "host.log"), 5)
             raise LabError(f"lab host {host.name} failed to start: {log}")
         return hostproc.is_sshd(host.pid1) and _banner(host.address)
 

@@ -22,6 +22,7 @@ import time
 from contextlib import contextmanager
 from typing import Iterator, List, Optional
 
+from toolkit.lab.hostproc import tail
 from toolkit.lab.netns import LabError
 from toolkit.lab.rootfs_scripts import BASE_SCRIPT, CENTOS_SCRIPT, DEBIAN_SCRIPT
 
@@ -126,7 +127,7 @@ def _build_base(target: str, log: Optional[callable] = None) -> None:
         proc = subprocess.run(argv, capture_output=True, text=True)
         if proc.returncode == 0:
             break
-        detail = _tail(os.path.join(tmp, "debootstrap", "debootstrap.log")) or _last(proc)
+        detail = tail(os.path.join(tmp, "debootstrap", "debootstrap.log"), 6) or _last(proc)
         if attempt == RETRIES:
             safe_rmtree(tmp)
             raise LabError(
@@ -244,14 +245,6 @@ def _require(tools: List[str], hint: str) -> None:
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
         raise LabError(f"missing {', '.join(missing)} for booted lab hosts", hint=hint)
-
-
-def _tail(path: str, lines: int = 6) -> str:
-    try:
-        with open(path, errors="replace") as fh:
-            return " | ".join(fh.read().strip().splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 def _last(proc: subprocess.CompletedProcess, lines: int = 6) -> str:

@@ -18,8 +18,8 @@ import uuid
 from typing import Dict, List, Mapping, Optional
 
 from toolkit.errors import UsageError
-from toolkit.lab import netns, rootfs
-from toolkit.lab.lab import Lab, _banner, _check_count, _require_root, _tail, _wait_hosts
+from toolkit.lab import hostproc, netns, rootfs
+from toolkit.lab.lab import Lab, _banner, _check_count, _require_root, _wait_hosts
 from toolkit.lab.netns import LabError
 from toolkit.lab.state import HostState, LabState, root_lock
 
@@ -158,7 +158,7 @@ class SystemdLab(Lab):
     def _wait_booted(self, state: LabState, hosts: List[HostState], timeout: float) -> None:
         def ready(host: HostState) -> bool:
             if not self.running(host):
-                log = _tail(os.path.join(state.host_dir(host.name), "host.log"), 8)
+                log = hostproc.tail(os.path.join(state.host_dir(host.name), "host.log"), 8)
                 raise LabError(f"booted lab host {host.name} failed to start: {log}")
             return _banner(host.address)
 
@@ -300,17 +300,11 @@ def configure_netns(host: HostState, gateway: str) -> None:
 
 
 def launch(host_dir: str, host: HostState, lower: str, script: str) -> int:
-    log = open(os.path.join(host_dir, "host.log"), "ab")
     argv = [
         "unshare", "--mount", "--propagation", "private", "--",
         "/bin/sh", script, host.name, host_dir, lower, host.netns, cgroup_name(host),
     ]  # fmt: skip
-    with log:
-        proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-        )
-    proc.returncode = 0  # the host outlives this object; kill_cgroup reaps it
-    return proc.pid
+    return hostproc.spawn_logged(argv, host_dir)  # kill_cgroup reaps it
 
 
 def read_marker(directory: str) -> Dict[str, str]:
