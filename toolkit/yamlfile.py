@@ -87,9 +87,10 @@ _Loader.add_constructor("!unsafe", _construct_str)
 _Loader.add_constructor("!vault", _construct_str)
 
 
-def loads(text: str, path: str = "<string>") -> Any:
-    """Parse one YAML document; errors name `path`, line and column."""
-    loader = _Loader(text)
+def loads(text: str, path: str = "<string>", loader_class: Optional[type] = None) -> Any:
+    """Parse one YAML document; errors name `path`, line and column. `loader_class` is another
+    loader with this module's constructors (inventory/yamlload's libyaml one)."""
+    loader = (loader_class or _Loader)(text)
     loader.name = path  # libyaml marks carry no name; Location takes it from here
     try:
         return loader.get_single_data()

@@ -13,7 +13,6 @@ from typing import Any
 import yaml
 
 from toolkit import yamlfile
-from toolkit.errors import Location, ParseError
 
 _POSITIONAL = getattr(yamlfile, "_Loader", None)
 _FAST = None
@@ -27,20 +26,7 @@ if getattr(yaml, "__with_libyaml__", False) and _POSITIONAL is not None:
 
 def loads(text: str, path: str) -> Any:
     """Parse one YAML document; errors name `path`, line and column."""
-    if _FAST is None:
-        return yamlfile.loads(text, path)
-    loader = _FAST(text)
-    loader.name = path
-    try:
-        return loader.get_single_data()
-    except ParseError:
-        raise
-    except yaml.MarkedYAMLError as exc:
-        raise yamlfile.syntax_error(exc, text, path) from None
-    except yaml.YAMLError as exc:
-        raise ParseError(f"YAML error: {exc}", Location(path)) from None
-    finally:
-        loader.dispose()
+    return yamlfile.loads(text, path, _FAST)
 
 
 def load_file(path: str) -> Any:
