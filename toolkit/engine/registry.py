@@ -42,15 +42,13 @@ class RegistryError(TkError):
 
 
 def is_insecure(host: str, settings: dict) -> bool:
-    bare = _bare_host(host)
-    if bare == "localhost":
+    if _is_loopback(host):
         return True
+    bare = _bare_host(host)
     try:
         addr = ipaddress.ip_address(bare)
     except ValueError:
         addr = None
-    if addr is not None and addr.is_loopback:
-        return True
     for entry in settings.get("insecure-registries") or []:
         if entry in (host, bare):
             return True
