@@ -19,10 +19,16 @@ def test_script_without_meta_is_asked_per_host(monkeypatch):
     assert inventory.host_vars("solo")["x"] == 2
 
 
-def test_failing_script_is_one_error(tmp_path):
+def _script(tmp_path, text: str):
+    """An executable inventory script `inv.sh` with this text."""
     script = tmp_path / "inv.sh"
-    script.write_text("#!/bin/sh\necho boom >&2\nexit 3\n")
+    script.write_text(text)
     script.chmod(0o755)
+    return script
+
+
+def test_failing_script_is_one_error(tmp_path):
+    script = _script(tmp_path, "#!/bin/sh\necho boom >&2\nexit 3\n")
     with pytest.raises(InventoryError) as caught:
         Inventory.load([str(script)])
     assert caught.value.message == f"inventory script '{script} --list' exited 3: boom"
@@ -30,9 +36,7 @@ def test_failing_script_is_one_error(tmp_path):
 
 
 def test_script_printing_garbage(tmp_path):
-    script = tmp_path / "inv.sh"
-    script.write_text("#!/bin/sh\necho '{not json'\n")
-    script.chmod(0o755)
+    script = _script(tmp_path, "#!/bin/sh\necho '{not json'\n")
     with pytest.raises(InventoryError) as caught:
         Inventory.load([str(script)])
     expected = f"inventory script '{script} --list' printed invalid JSON"
@@ -41,9 +45,9 @@ def test_script_printing_garbage(tmp_path):
 
 
 def test_script_failing_per_host_names_the_host(tmp_path):
-    script = tmp_path / "inv.sh"
-    script.write_text('#!/bin/sh\n[ "$1" = --list ] && echo \'{"web": ["w1"]}\' || echo nope\n')
-    script.chmod(0o755)
+    script = _script(
+        tmp_path, '#!/bin/sh\n[ "$1" = --list ] && echo \'{"web": ["w1"]}\' || echo nope\n'
+    )
     with pytest.raises(InventoryError) as caught:
         Inventory.load([str(script)])
     assert f"inventory script '{script} --host w1' printed invalid JSON" in caught.value.message
