@@ -2,13 +2,15 @@
 
 save: `docker-archive` (manifest.json + repositories + `<config hex>.json` + `<id>/layer.tar`,
 uncompressed layers, what `docker load` and `skopeo docker-archive:` read), `oci-archive` (a tar
-of an OCI layout) or `oci-dir` (an OCI layout directory; blobs stay compressed; the
-`org.opencontainers.image.ref.name` annotation carries the tag as skopeo's `oci:DIR:TAG` wants,
-`io.containerd.image.name` the full name).
+of an OCI layout plus docker's manifest.json pointing at its blobs, as docker 25+ writes it, so
+that docker load before 25 reads it too) or `oci-dir` (an OCI layout directory; blobs stay
+compressed; the `org.opencontainers.image.ref.name` annotation carries the tag as skopeo's
+`oci:DIR:TAG` wants, `io.containerd.image.name` the full name).
 
 load: accepts all three (a directory, or a tar, possibly gzip-compressed) and recognises them by
-their content. Every layer is verified against the config's diff_ids while it is extracted;
-everything is staged, then committed to the store in one locked step.
+their content (index.json wins when manifest.json is there too). Every layer is verified against
+the config's diff_ids while it is extracted; everything is staged, then committed to the store in
+one locked step.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ def save(store: Store, names: list[str], out: BinaryIO, fmt: str = "docker-archi
             _save_docker(store, selected, stage)
         else:
             save_oci_dir(store, names, stage)
+            _docker_manifest_for_oci(store, selected, stage)
         with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
             for name in sorted(os.listdir(stage)):
                 tar.add(os.path.join(stage, name), arcname=name, filter=_reset)
@@ -148,6 +151,26 @@ def _save_docker(store: Store, selected: list, stage: str) -> None:
     if repositories:
         with open(os.path.join(stage, "repositories"), "wb") as fh:
             fh.write(json_dumps(repositories))
+
+
+def _docker_manifest_for_oci(store: Store, selected: list, stage: str) -> None:
+    """Add docker's manifest.json to an OCI layout, pointing at its blobs (as docker 25+ does).
+
+    docker load before 25 reads only manifest.json (and gunzips the layers itself)."""
+    db = store.load()
+    manifest = [
+        {
+            "Config": f"blobs/sha256/{hexpart(db['images'][image_id]['config'])}",
+            "RepoTags": [parse(t).familiar for t in tags] or None,
+            "Layers": [
+                f"blobs/sha256/{hexpart(layer['blob'])}"
+                for layer in db["images"][image_id]["layers"]
+            ],
+        }
+        for image_id, tags in selected
+    ]
+    with open(os.path.join(stage, "manifest.json"), "wb") as fh:
+        fh.write(json_dumps(manifest))
 
 
 def _oci_manifest(store: Store, record: dict) -> bytes:
@@ -219,10 +242,10 @@ def load(store: Store, source: BinaryIO | str) -> list[str]:
             root = os.path.join(stage, "archive")
             os.mkdir(root)
             _unpack_archive(source, root)
-        if os.path.exists(os.path.join(root, "manifest.json")):
-            return _load_docker(store, root, stage)
         if os.path.exists(os.path.join(root, "index.json")):
             return _load_oci(store, root, stage)
+        if os.path.exists(os.path.join(root, "manifest.json")):
+            return _load_docker(store, root, stage)
         raise ArchiveError("not an image archive: no manifest.json (docker) or index.json (OCI)")
     finally:
         remove_tree(stage)
