@@ -10,7 +10,7 @@ import tarfile
 
 import pytest
 
-from tests.engine.imagebuilder import TarBuilder, busybox_layer
+from tests.engine.imagebuilder import TarBuilder, busybox_layer, skopeo_copy
 from toolkit.engine import images
 from toolkit.engine.store import Store
 
@@ -55,18 +55,7 @@ def test_push_monolithic_chunked_and_mount(registry, fresh_registry, tke, tke_ro
     rc, out, err = tke("push", "--chunk-size", "300000", chunked)
     assert rc == 0, err
     skopeo_inspect(f"docker://{chunked}")
-    subprocess.run(
-        [
-            "skopeo",
-            "copy",
-            "-q",
-            "--insecure-policy",
-            "--src-tls-verify=false",
-            f"docker://{chunked}",
-            f"dir:{tke_root}/../skopeo-dir",
-        ],
-        check=True,
-    )
+    skopeo_copy(f"docker://{chunked}", f"dir:{tke_root}/../skopeo-dir")
 
 
 def test_push_needs_login(htpasswd_registry, registry, tke):
@@ -125,18 +114,7 @@ def test_save_oci_layout_and_load(registry, tke, tke_root, tmp_path):
     assert f"{registry.host}/busybox:latest" in out
     # an OCI layout written by skopeo loads too
     other = tmp_path / "skopeo-oci"
-    subprocess.run(
-        [
-            "skopeo",
-            "copy",
-            "-q",
-            "--insecure-policy",
-            "--src-tls-verify=false",
-            f"docker://{registry.host}/multi",
-            f"oci:{other}:v9",
-        ],
-        check=True,
-    )
+    skopeo_copy(f"docker://{registry.host}/multi", f"oci:{other}:v9")
     rc, out, err = tke("load", "-i", str(other))
     assert rc == 0, err
     assert "Loaded image ID: sha256:" in out
