@@ -17,13 +17,18 @@ for pkg in "${PACKAGES[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
+  # Packages such as docker.io and docker-registry would start system services on install:
+  # the tests start their own (on 127.0.0.1, with private state), never the machine's.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    guard=/usr/sbin/policy-rc.d
+  fi
+  trap '[ -z "$guard" ] || rm -f "$guard"' EXIT
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-
-# The distribution's registry service is started by the tests on 127.0.0.1, never system-wide.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active -q docker-registry 2>/dev/null; then
-  systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  [ -z "$guard" ] || rm -f "$guard"
+  guard=""
 fi
 
 if [ ! -x .venv/bin/python ]; then
