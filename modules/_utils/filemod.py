@@ -168,11 +168,7 @@ def commit(tmp, dest):
     files.fsync_dir(os.path.dirname(os.path.abspath(dest)))
 
 
-def discard(path):
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+discard = files.discard  # modules call it as filemod.discard
 
 
 def write_file(module, dest, data=None, src=None, validate_cmd=None, move_src=False):

@@ -52,7 +52,7 @@ def atomic_write(path, data, mode=None, owner=None, group=None):
         set_attributes(tmp, mode, owner, group)
         os.rename(tmp, path)
     except BaseException:
-        _unlink(tmp)
+        discard(tmp)
         raise
     fsync_dir(directory)
 
@@ -85,7 +85,8 @@ def fsync_dir(directory):
         os.close(fd)
 
 
-def _unlink(path):
+def discard(path):
+    """Remove a file if it is there (temp files on the way out)."""
     try:
         os.unlink(path)
     except OSError:

@@ -1,17 +1,11 @@
 """Hardware facts: memory and processors from /proc."""
 
-
-def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return ""
+from modules._utils.facts.system import read
 
 
 def memory(facts):
     values = {}
-    for line in _read("/proc/meminfo").splitlines():
+    for line in read("/proc/meminfo").splitlines():
         key, _, rest = line.partition(":")
         fields = rest.split()
         if fields:
@@ -27,7 +21,7 @@ def memory(facts):
 def processors(facts):
     entries, sockets, cores = [], set(), {}
     current = {}
-    for line in _read("/proc/cpuinfo").splitlines() + [""]:
+    for line in read("/proc/cpuinfo").splitlines() + [""]:
         if not line.strip():
             if current:
                 entries.append(current)
