@@ -130,34 +130,16 @@ class Tools:
 
     def podman(self, ref: str) -> float:
         root, runroot = self.work / "podman-root", self.work / "podman-run"
+        podman = ["podman", "--root", str(root), "--runroot", str(runroot)]
+        podman += ["--storage-driver", "overlay"]
         if root.exists():
-            subprocess.run(
-                [
-                    "podman",
-                    "--root",
-                    str(root),
-                    "--runroot",
-                    str(runroot),
-                    "--storage-driver",
-                    "overlay",
-                    "system",
-                    "reset",
-                    "-f",
-                ],
-                capture_output=True,
-            )
+            subprocess.run(podman + ["system", "reset", "-f"], capture_output=True)
         wipe(root)
         wipe(runroot)
         settle()
         return run(
-            [
-                "podman",
-                "--root",
-                str(root),
-                "--runroot",
-                str(runroot),
-                "--storage-driver",
-                "overlay",
+            podman
+            + [
                 "--events-backend",
                 "file",
                 "pull",
