@@ -9,12 +9,10 @@ so controller-only actions (debug, set_fact, assert...) never open one.
 from __future__ import annotations
 
 import importlib
-import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
-from toolkit import lazyinvoke
 from toolkit.errors import HostUnreachable, TkError, UsageError
 
 KINDS = {
@@ -49,8 +47,6 @@ def _default_factory(spec: ConnSpec, settings: Mapping[str, Any]) -> Any:
             hint="use ssh or local",
         )
     module_name, class_name = KINDS[spec.kind]
-    if module_name not in sys.modules:
-        lazyinvoke.defer()  # paramiko imports invoke only for `Match exec`: ~45 ms CPU less
     cls = getattr(importlib.import_module(module_name), class_name)
     return cls.from_vars(spec.host, connection_vars(spec, settings))
 
