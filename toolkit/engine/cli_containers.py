@@ -331,10 +331,16 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     bad = streams - {"stdin", "stdout", "stderr"}
     if bad:
         raise CreateFailed(f"invalid argument for -a: {sorted(bad)[0]} (stdin, stdout, stderr)")
-    ctrs, rec = _create(ctx, args)
+    # the shim's interpreter starts while the container is created
+    shim = lifecycle.launch_shim(_ctrs(ctx))
+    try:
+        ctrs, rec = _create(ctx, args)
+    except BaseException:
+        lifecycle.abandon_shim(shim)
+        raise
     cid = rec["Id"]
     if args.detach:
-        _start_or_clean(ctrs, cid, args.rm)
+        _start_or_clean(ctrs, cid, args.rm, shim=shim)
         ctx.out.write(cid + "\n")
         return 0
     holder = {}
@@ -348,7 +354,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
             claim_rm=args.rm,
         )
 
-    _start_or_clean(ctrs, cid, args.rm, attach_first=True, on_listening=on_listening)
+    _start_or_clean(ctrs, cid, args.rm, attach_first=True, on_listening=on_listening, shim=shim)
     code = attach_mod.pump(
         holder["sock"],
         tty=args.tty,

@@ -263,43 +263,59 @@ def shim_config(ctrs: Containers, rec: dict, rt: runtime.Runtime, attach_first: 
     }
 
 
-def start(ctrs: Containers, cid: str, attach_first: bool = False, on_listening=None) -> int:
+def start(
+    ctrs: Containers,
+    cid: str,
+    attach_first: bool = False,
+    on_listening=None,
+    shim: Optional[subprocess.Popen] = None,
+) -> int:
     """Start a created or exited container; returns the container's pid.
 
     With `attach_first`, `on_listening()` is called once the shim listens and must connect an
-    attach client (the shim starts the container after the first client arrives)."""
-    with ctrs.locked_one(cid):
-        rec = ctrs.record(cid)
-        if rec is None:
-            raise ContainerError(f"Error response from daemon: No such container: {cid}")
-        state = ctrs.state(cid)
-        if state["Running"] or state["Restarting"]:
-            return state["Pid"]
+    attach client (the shim starts the container after the first client arrives). `shim`: one
+    from `launch_shim` (started earlier to overlap its start-up); used or abandoned here."""
+    try:
+        with ctrs.locked_one(cid):
+            rec = ctrs.record(cid)
+            if rec is None:
+                raise ContainerError(f"Error response from daemon: No such container: {cid}")
+            state = ctrs.state(cid)
+            if state["Running"] or state["Restarting"]:
+                return state["Pid"]
+            launched, shim = shim, None
+            return _start_locked(ctrs, cid, rec, attach_first, on_listening, launched)
+    finally:
+        abandon_shim(shim)
+
+
+def _start_locked(ctrs, cid, rec, attach_first, on_listening, shim) -> int:
+    try:
         # the previous shim may still be deleting the runtime state and unmounting the rootfs
         wait_shim_gone(ctrs, cid, 10)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(ctrs.path(cid, "stopped"))
-        # the shim's interpreter starts while the rootfs is mounted and config.json written;
-        # it then reads its instructions from its stdin
-        shim = _launch_shim(ctrs, cid)
-        try:
-            rt = prepare_start(ctrs, rec)
-        except BaseException:
-            shim.stdin.close()  # no instructions: the shim exits
-            shim.wait()
-            os.close(shim.status_r)
-            raise
+        # the shim's interpreter starts (if not yet) while the rootfs is mounted and
+        # config.json written; it then reads its instructions from its stdin
+        shim = shim or launch_shim(ctrs)
+        rt = prepare_start(ctrs, rec)
         conf = shim_config(ctrs, rec, rt, attach_first)
         conf["restart_count"] = ctrs.raw_state(cid).get("RestartCount", 0)
-        try:
-            return _run_shim(ctrs, cid, shim, conf, on_listening)
-        except StartError:
-            with contextlib.suppress(OSError):
-                rootfs.unmount_rootfs(ctrs.path(cid))
-            raise
+    except BaseException:
+        abandon_shim(shim)
+        raise
+    try:
+        return _run_shim(ctrs, cid, shim, conf, on_listening)
+    except StartError:
+        with contextlib.suppress(OSError):
+            rootfs.unmount_rootfs(ctrs.path(cid))
+        raise
 
 
-def _launch_shim(ctrs: Containers, cid: str) -> subprocess.Popen:
+def launch_shim(ctrs: Containers) -> subprocess.Popen:
+    """Start a shim process that waits for its instructions on stdin (`start(..., shim=)`):
+    its interpreter starts while tke creates the container and mounts its rootfs. Until it
+    has them its stderr is a pipe; then it appends to CTRDIR/shim.err."""
     os.makedirs(ctrs.run_dir, exist_ok=True)
     status_r, status_w = os.pipe()
     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
@@ -307,19 +323,33 @@ def _launch_shim(ctrs: Containers, cid: str) -> subprocess.Popen:
         if key in os.environ:
             env[key] = os.environ[key]
     env["PYTHONPATH"] = _package_root() + (":" + env["PYTHONPATH"] if "PYTHONPATH" in env else "")
-    with open(ctrs.path(cid, "shim.err"), "ab") as err:
+    where = os.path.join(ctrs.store.root, "containers")
+    try:
         proc = subprocess.Popen(
-            [PYTHON, "-I", "-S", "-c", SHIM_BOOT, ENGINE_DIR, ctrs.path(cid), str(status_w)],
+            [PYTHON, "-I", "-S", "-c", SHIM_BOOT, ENGINE_DIR, where, str(status_w)],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
-            stderr=err,
+            stderr=subprocess.PIPE,
             pass_fds=(status_w,),
             env=env,
             cwd="/",
         )
-    os.close(status_w)
+    finally:
+        os.close(status_w)
     proc.status_r = status_r
     return proc
+
+
+def abandon_shim(proc: Optional[subprocess.Popen]) -> None:
+    """A launched shim that will get no container: without instructions it exits."""
+    if proc is None:
+        return
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+    proc.wait()
+    proc.stderr.close()
+    with contextlib.suppress(OSError):
+        os.close(proc.status_r)
 
 
 def _run_shim(ctrs: Containers, cid: str, proc, conf: dict, on_listening) -> int:
@@ -340,10 +370,14 @@ def _run_shim(ctrs: Containers, cid: str, proc, conf: dict, on_listening) -> int
                 return int(msg["started"])
             elif "error" in msg:
                 raise start_error(msg["error"])
+        early = proc.stderr.read()  # the shim died: its pipe end is closed
     finally:
         reader.close()
+        proc.stderr.close()
+    detail = early.decode(errors="replace").strip().splitlines()[-1:]
     with contextlib.suppress(OSError), open(ctrs.path(cid, "shim.err"), "rb") as fh:
-        detail = fh.read().decode(errors="replace").strip().splitlines()[-1:]
+        detail = detail or fh.read().decode(errors="replace").strip().splitlines()[-1:]
+    if detail:
         raise StartError("the container supervisor failed: " + " ".join(detail))
     raise StartError("the container supervisor failed")
 

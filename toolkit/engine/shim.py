@@ -223,10 +223,10 @@ class Client:
 
 
 class Shim:
-    def __init__(self, ctrdir, status_fd):
-        self.dir = ctrdir
+    def __init__(self, status_fd):
         self.status_fd = status_fd
         self.cfg = loads(read_all(0) or b"null")
+        self.dir = ctrdir = self.cfg["bundle"]
         self.id = self.cfg["id"]
         self.state_path = os.path.join(ctrdir, "state.json")
         self.state = {
@@ -595,18 +595,21 @@ def listen(path):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    ctrdir, status_fd = argv[0], int(argv[1])
+    status_fd = int(argv[1])  # argv[0]: the store's containers dir, for ps readers only
     os.setsid()
     if os.fork():
         os._exit(0)
     for sig in (_signal.SIGHUP, _signal.SIGINT, _signal.SIGTERM, _signal.SIGPIPE):
         _signal.signal(sig, _signal.SIG_IGN)
     become_subreaper()
-    os.chdir(ctrdir)
     try:
-        shim = Shim(ctrdir, status_fd)
-    except (OSError, TypeError, ValueError):  # no instructions: tke gave up on this start
+        shim = Shim(status_fd)  # may wait while tke creates the container
+    except (OSError, TypeError, ValueError, KeyError):  # no instructions: tke gave up
         return 1
+    os.chdir(shim.dir)
+    err = os.open(os.path.join(shim.dir, "shim.err"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(err, 2)
+    os.close(err)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     _signal.signal(_signal.SIGCHLD, lambda *_: None)
