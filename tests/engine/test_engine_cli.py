@@ -128,3 +128,16 @@ def test_pull_progress_on_a_tty(registry, tke_root):
     assert child.exitstatus == 0, out
     assert "\x1b[2K" in out and "Pull complete" in out
     assert f"Status: Downloaded newer image for {registry.host}/multi:latest" in out
+
+
+def test_unknown_flag_exits_125_as_docker(tmp_path):
+    env = dict(os.environ, TKE_ROOT=str(tmp_path))
+    for argv in (["run", "--bogus", "busybox"], ["ps", "--no-such-flag"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "toolkit.engine.cli", *argv],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert proc.returncode == 125, (argv, proc.stderr)
+        assert "unknown flag: --" in proc.stderr and "Traceback" not in proc.stderr

@@ -83,9 +83,20 @@ class Context:
         return hasattr(self.out, "isatty") and self.out.isatty()
 
 
+class FlagError(UsageError):
+    """An unknown flag: docker answers these with exit status 125."""
+
+    exit_code = 125
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:
-        raise UsageError(f"{self.prog}: {message}", hint=f"see '{self.prog} --help'")
+        hint = f"see '{self.prog} --help'"
+        prefix = "unrecognized arguments: "
+        if message.startswith(prefix):
+            flags = message[len(prefix) :]
+            raise FlagError(f"{self.prog}: unknown flag: {flags}", hint=hint)
+        raise UsageError(f"{self.prog}: {message}", hint=hint)
 
     def _get_formatter(self):
         # argparse would import shutil (and bz2, lzma) for the terminal width at every
