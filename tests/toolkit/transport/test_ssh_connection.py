@@ -9,7 +9,6 @@ import tracemalloc
 
 import pytest
 
-from tests.toolkit.transport.ssh_helpers import target_processes
 from toolkit import modindex
 from toolkit.errors import ModuleNotFound
 
@@ -43,8 +42,12 @@ def test_agents_of_a_host_share_one_ssh_client(lab, conns):
     as_nobody = conns.open(lab, host, ansible_become=True, ansible_become_user="nobody")
     assert as_nobody.hello["uid"] == 65534 and as_root.hello["uid"] == 0
     assert as_root.ssh is as_nobody.ssh
-    sessions = [line for line in target_processes(as_root).splitlines() if "sshd: root" in line]
-    assert len(sessions) == 1, sessions  # one SSH connection carries both agents
+    # one SSH connection carries both agents: their process trees meet in one sshd session
+    # (an earlier test's session may still be exiting, so count ancestors, not sessions)
+    table = _process_table(as_root)
+    root_session = _session_of(table, as_root.hello["pid"])
+    assert root_session is not None
+    assert _session_of(table, as_nobody.hello["pid"]) == root_session
     as_nobody.close()
     assert as_root.run_module("ping", {})["ping"] == "pong"  # the shared client stays open
 
@@ -112,3 +115,24 @@ def test_key_from_ssh_agent(lab, conns, tmp_path, monkeypatch):
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(5)
+
+
+def _process_table(conn) -> dict:
+    chan = conn.ssh.exec("ps -eo pid=,ppid=,args=")
+    out = b"".join(iter(lambda: chan.recv(65536), b"")).decode()
+    chan.close()
+    table = {}
+    for line in out.splitlines():
+        pid, ppid, args = line.split(None, 2)
+        table[int(pid)] = (int(ppid), args)
+    return table
+
+
+def _session_of(table: dict, pid: int):
+    """The pid of the `sshd: root` session process above `pid`, if any."""
+    while pid in table:
+        ppid, args = table[pid]
+        if args.startswith("sshd: root"):
+            return pid
+        pid = ppid
+    return None
