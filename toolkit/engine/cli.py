@@ -70,6 +70,15 @@ class Context:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self._store = None
+        self.shim = None  # a shim `main` launched early for `tke run` (see take_shim)
+
+    def take_shim(self, store_root: str):
+        """The shim launched at start-up for this store, or None (then launch one)."""
+        shim, self.shim = self.shim, None
+        if shim is not None and shim.store_root != os.path.abspath(store_root):
+            shim.abandon()
+            shim = None
+        return shim
 
     @property
     def store(self):
@@ -135,28 +144,37 @@ class Registrar:
         group: Optional[str] = None,
         group_name: Optional[str] = None,
         aliases: tuple = (),
+        short_help: bool = True,
     ) -> _Multi:
+        """`short_help=False`: only `--help` shows the help (the verb uses `-h` itself, as
+        docker's run and create do for --hostname)."""
         parsers = []
         if self.only_verb is not None and name != self.only_verb:
             return _Multi(parsers)
+        extra = {} if short_help else {"add_help": False}
         if name:
             parsers.append(
-                self.sub.add_parser(name, help=help, description=help, aliases=list(aliases))
+                self.sub.add_parser(
+                    name, help=help, description=help, aliases=list(aliases), **extra
+                )
             )
         if group and group in self.groups:
             gsub = self.groups[group]
             names = [group_name or name] if group_name or name else []
-            extra = ["ls", "list"] if names == ["ls"] else []
+            aliases_ = ["ls", "list"] if names == ["ls"] else []
             parsers.append(
                 gsub.add_parser(
                     names[0],
                     help=help,
                     description=help,
-                    aliases=[a for a in extra if a != names[0]],
+                    aliases=[a for a in aliases_ if a != names[0]],
+                    **({} if short_help else {"add_help": False}),
                 )
             )
         for p in parsers:
             p.set_defaults(handler=handler)
+            if not short_help:
+                p.add_argument("--help", action="help", help="show this help message and exit")
         return _Multi(parsers)
 
     def inspector(self, kind: str, find: Callable) -> None:
@@ -290,9 +308,33 @@ def _fast_module(argv: list[str]) -> Optional[str]:
     return FAST_VERBS.get(rest[0]) if rest else None
 
 
+def _early_shim(argv: list[str]):
+    """For `tke run`: launch the container's shim now, so that its interpreter starts while
+    this one imports, parses and creates the container (None for anything else)."""
+    rest, root = list(argv), None
+    while rest and rest[0].startswith("-"):
+        flag = rest.pop(0)
+        if flag == "--root" and rest:
+            root = rest.pop(0)
+        elif flag.startswith("--root="):
+            root = flag[len("--root=") :]
+        elif flag in ("-h", "--help", "-v", "--version"):
+            return None
+    if rest[:1] != ["run"] or "--help" in rest:
+        return None
+    from toolkit.engine import shimproc
+
+    try:
+        return shimproc.launch(root or os.environ.get("TKE_ROOT") or "/var/lib/tke")
+    except OSError:
+        return None  # `run` launches one itself (and reports what is wrong)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "-D" in argv or "--debug" in argv
+    shim = _early_shim(argv)
+    ctx = None
     try:
         parser, _ = build_parser(_fast_module(argv), _fast_verb(argv))
         args = parser.parse_args(argv)
@@ -303,6 +345,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             parser.print_help()
             return 0
         ctx = Context(args.root or os.environ.get("TKE_ROOT"))
+        ctx.shim, shim = shim, None
         return int(args.handler(ctx, args) or 0)
     except TkError as exc:
         if debug:
@@ -316,6 +359,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 130
     except BrokenPipeError:
         return 141
+    finally:
+        for unused in (shim, ctx and ctx.shim):
+            if unused is not None:
+                unused.abandon()
 
 
 if __name__ == "__main__":

@@ -44,7 +44,13 @@ def register(reg: Registrar) -> None:
         if only is None or only in verbs:
             importlib.import_module(modname).register(reg)
 
-    p = reg.verb("run", run, "Create and run a new container from an image", group="container")
+    p = reg.verb(
+        "run",
+        run,
+        "Create and run a new container from an image",
+        group="container",
+        short_help=False,
+    )
     for parser in p.parsers:
         parser.epilog = NETWORK_NOTE
     add_create_flags(p)
@@ -56,7 +62,7 @@ def register(reg: Registrar) -> None:
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")
 
-    p = reg.verb("create", create, "Create a new container", group="container")
+    p = reg.verb("create", create, "Create a new container", group="container", short_help=False)
     add_create_flags(p)
     p.add_argument("--rm", action="store_true", help="remove the container when it exits")
     p.add_argument("image", metavar="IMAGE")
@@ -115,7 +121,7 @@ def add_create_flags(p) -> None:
     p.add_argument("-w", "--workdir", default=None, help="working directory inside")
     p.add_argument("-u", "--user", default=None, help="username or UID (name|uid[:group|gid])")
     p.add_argument("--entrypoint", default=None, help="overwrite the image's ENTRYPOINT")
-    p.add_argument("--hostname", default=None, help="container host name")
+    p.add_argument("-h", "--hostname", default=None, help="container host name")
     p.add_argument("--restart", default="no", help="restart policy (no, on-failure[:N], ...)")
     p.add_argument("-m", "--memory", default=None, help="memory limit (e.g. 64m)")
     p.add_argument("--cpus", default=None, help="number of CPUs (e.g. 0.5)")
@@ -331,8 +337,9 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     bad = streams - {"stdin", "stdout", "stderr"}
     if bad:
         raise CreateFailed(f"invalid argument for -a: {sorted(bad)[0]} (stdin, stdout, stderr)")
-    # the shim's interpreter starts while the container is created
-    shim = lifecycle.launch_shim(_ctrs(ctx))
+    # the shim's interpreter starts while the container is created (`main` may have
+    # launched it already, before the engine's imports)
+    shim = ctx.take_shim(ctx.store.root) or lifecycle.launch_shim(_ctrs(ctx))
     try:
         ctrs, rec = _create(ctx, args)
     except BaseException:

@@ -16,24 +16,15 @@ import contextlib
 import json
 import os
 import select
-import subprocess
 import sys
 import time
 from typing import Optional
 
 from toolkit.engine import images as imagedb
-from toolkit.engine import rootfs, runtime, spec
+from toolkit.engine import rootfs, runtime, shimproc, spec
 from toolkit.engine.containers import ContainerError, Containers, shim_alive
 from toolkit.engine.store import now_iso
 from toolkit.errors import TkError
-
-ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
-# Imported rather than run as a script so its bytecode is cached (compiling it in every shim
-# would cost memory that the shim keeps for its whole life).
-SHIM_BOOT = (
-    "import sys; sys.path.insert(0, sys.argv[1]); import shim; sys.exit(shim.main(sys.argv[2:]))"
-)
-PYTHON = os.path.realpath(sys.executable)
 
 
 class StartError(TkError):
@@ -268,7 +259,7 @@ def start(
     cid: str,
     attach_first: bool = False,
     on_listening=None,
-    shim: Optional[subprocess.Popen] = None,
+    shim: Optional[shimproc.ShimProc] = None,
 ) -> int:
     """Start a created or exited container; returns the container's pid.
 
@@ -299,6 +290,7 @@ def _start_locked(ctrs, cid, rec, attach_first, on_listening, shim) -> int:
         # config.json written; it then reads its instructions from its stdin
         shim = shim or launch_shim(ctrs)
         rt = prepare_start(ctrs, rec)
+        os.makedirs(ctrs.run_dir, exist_ok=True)  # the shim's sockets
         conf = shim_config(ctrs, rec, rt, attach_first)
         conf["restart_count"] = ctrs.raw_state(cid).get("RestartCount", 0)
     except BaseException:
@@ -312,55 +304,25 @@ def _start_locked(ctrs, cid, rec, attach_first, on_listening, shim) -> int:
         raise
 
 
-def launch_shim(ctrs: Containers) -> subprocess.Popen:
+def launch_shim(ctrs: Containers) -> shimproc.ShimProc:
     """Start a shim process that waits for its instructions on stdin (`start(..., shim=)`):
     its interpreter starts while tke creates the container and mounts its rootfs. Until it
     has them its stderr is a pipe; then it appends to CTRDIR/shim.err."""
-    os.makedirs(ctrs.run_dir, exist_ok=True)
-    status_r, status_w = os.pipe()
-    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
-    for key in ("TKE_ROOT", "TKE_RUNTIME", "PYTHONPATH"):
-        if key in os.environ:
-            env[key] = os.environ[key]
-    env["PYTHONPATH"] = _package_root() + (":" + env["PYTHONPATH"] if "PYTHONPATH" in env else "")
-    where = os.path.join(ctrs.store.root, "containers")
-    try:
-        proc = subprocess.Popen(
-            [PYTHON, "-I", "-S", "-c", SHIM_BOOT, ENGINE_DIR, where, str(status_w)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            pass_fds=(status_w,),
-            env=env,
-            cwd="/",
-        )
-    finally:
-        os.close(status_w)
-    proc.status_r = status_r
-    return proc
+    return shimproc.launch(ctrs.store.root)
 
 
-def abandon_shim(proc: Optional[subprocess.Popen]) -> None:
+def abandon_shim(proc: Optional[shimproc.ShimProc]) -> None:
     """A launched shim that will get no container: without instructions it exits."""
-    if proc is None:
-        return
-    with contextlib.suppress(OSError):
-        proc.stdin.close()
-    proc.wait()
-    proc.stderr.close()
-    with contextlib.suppress(OSError):
-        os.close(proc.status_r)
+    if proc is not None:
+        proc.abandon()
 
 
-def _run_shim(ctrs: Containers, cid: str, proc, conf: dict, on_listening) -> int:
+def _run_shim(ctrs: Containers, cid: str, proc: shimproc.ShimProc, conf: dict, on_listening) -> int:
     """Hand the shim its instructions, then follow its status lines until the container runs."""
-    try:
-        proc.stdin.write(json.dumps(conf).encode())
-        proc.stdin.close()
-    except BrokenPipeError:
-        pass
+    proc.send(json.dumps(conf).encode())
     proc.wait()
     reader = os.fdopen(proc.status_r, "rb")
+    proc.status_r = -1
     try:
         for line in reader:
             msg = json.loads(line)
@@ -370,20 +332,16 @@ def _run_shim(ctrs: Containers, cid: str, proc, conf: dict, on_listening) -> int
                 return int(msg["started"])
             elif "error" in msg:
                 raise start_error(msg["error"])
-        early = proc.stderr.read()  # the shim died: its pipe end is closed
+        early = proc.read_stderr()  # the shim died: its pipe end is closed
     finally:
         reader.close()
-        proc.stderr.close()
+        proc.close()
     detail = early.decode(errors="replace").strip().splitlines()[-1:]
     with contextlib.suppress(OSError), open(ctrs.path(cid, "shim.err"), "rb") as fh:
         detail = detail or fh.read().decode(errors="replace").strip().splitlines()[-1:]
     if detail:
         raise StartError("the container supervisor failed: " + " ".join(detail))
     raise StartError("the container supervisor failed")
-
-
-def _package_root() -> str:
-    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def start_error(message: str) -> StartError:

@@ -1,0 +1,104 @@
+"""`tke run`'s start-up path: the shim launched before the engine is imported (used, or
+abandoned when the command fails early), fd hygiene of that launch, and docker's `-h` for
+--hostname on run and create (`--help` stays help)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from tests.engine.ctrhelpers import PYTHON, ctr_runc_fixture, shim_pids  # noqa: F401
+
+pytestmark = [pytest.mark.engine]
+
+
+def no_shims_left(root: str) -> bool:
+    for _ in range(50):
+        if not shim_pids(root):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_run_and_create_take_h_as_hostname(ctr_runc):
+    ctr = ctr_runc
+    r = ctr.run("run", "--rm", "-h", "myhost", ctr.image, "hostname")
+    assert (r.returncode, r.stdout) == (0, "myhost\n"), r.stderr
+    assert ctr.ok("run", "--rm", "--hostname", "other", ctr.image, "hostname") == "other\n"
+    cid = ctr.ok("create", "-h", "made", ctr.image, "cat", "/etc/hostname").strip()
+    assert ctr.ok("start", "-a", cid) == "made\n"
+    ctr.ok("rm", cid)
+
+
+def test_run_help_is_still_help_and_leaves_no_shim(ctr_runc):
+    ctr = ctr_runc
+    for verb in ("run", "create"):
+        r = ctr.run(verb, "--help")
+        assert r.returncode == 0
+        assert r.stdout.startswith(f"usage: tke {verb}")
+        assert "-h HOSTNAME, --hostname HOSTNAME" in r.stdout
+    assert no_shims_left(ctr.root)
+
+
+def test_early_shim_is_abandoned_when_run_fails(ctr_runc):
+    ctr = ctr_runc
+    r = ctr.run("run", "--rm", "--no-such-flag", ctr.image, "true")
+    assert r.returncode == 125 and "unknown flag: --no-such-flag" in r.stderr
+    r = ctr.run("run", "--rm", "--memory", "lots", ctr.image, "true")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    r = ctr.run("run", "--rm", ctr.image, "/no/such/program")
+    assert r.returncode == 127
+    assert no_shims_left(ctr.root)
+    assert ctr.ids() == []
+
+
+def test_run_with_root_flag_forms(ctr_runc, tmp_path):
+    ctr = ctr_runc
+    env = dict(ctr.env, TKE_ROOT=str(tmp_path / "elsewhere"))
+    for flags in (["--root", ctr.root], [f"--root={ctr.root}"]):
+        proc = subprocess.run(
+            [PYTHON, "-m", "toolkit.engine.cli", *flags, "run", "--rm", ctr.image, "echo", "ok"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (proc.returncode, proc.stdout) == (0, "ok\n"), proc.stderr
+    assert not os.path.exists(tmp_path / "elsewhere" / "containers")
+    assert no_shims_left(ctr.root)
+
+
+def test_shim_does_not_keep_the_callers_inherited_fds(ctr_runc):
+    """A caller that hands tke an inheritable pipe and reads it to EOF must not wait for the
+    container's whole life (the shim is launched before anything else in `tke run`)."""
+    ctr = ctr_runc
+    read_end, write_end = os.pipe()
+    try:
+        proc = subprocess.run(
+            [PYTHON, "-m", "toolkit.engine.cli", "run", "-d", ctr.image, "sleep", "300"],
+            env=ctr.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            pass_fds=(write_end,),
+        )
+        assert proc.returncode == 0, proc.stderr
+        os.close(write_end)
+        write_end = -1
+        os.set_blocking(read_end, False)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                assert os.read(read_end, 1) == b""  # EOF: nobody else holds the write end
+                break
+            except BlockingIOError:
+                assert time.monotonic() < deadline, "a shim still holds the caller's pipe"
+                time.sleep(0.05)
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)
+    ctr.ok("rm", "-f", proc.stdout.strip())

@@ -1,0 +1,152 @@
+"""Starting a container's shim, cheaply and early (stdlib `os` and `sys` only).
+
+    proc = launch(store_root)      # the shim's interpreter starts now...
+    ...                            # ...while tke parses, creates and mounts
+    proc.send(b'{"id": ...}')      # its instructions (then it detaches and runs the container)
+    proc.abandon()                 # or: no container after all; it exits
+
+`tke run` calls `launch` first thing in `main()`, before argparse and the engine are imported,
+so the shim's start-up (~10-15 ms of interpreter) is over by the time its instructions are
+ready. posix_spawn rather than subprocess: importing subprocess costs more than the spawn.
+
+The shim reads its instructions from stdin until EOF; its stderr is a pipe until it has them
+(an early failure is read from there), and it reports on the status pipe (see shim.py).
+"""
+
+import os
+import sys
+
+ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
+# Imported rather than run as a script so its bytecode is cached (compiling it in every shim
+# would cost memory that the shim keeps for its whole life).
+SHIM_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[1]); import shim; sys.exit(shim.main(sys.argv[2:]))"
+)
+PYTHON = os.path.realpath(sys.executable)
+PASSED_ENV = ("TKE_ROOT", "TKE_RUNTIME", "PYTHONPATH")
+
+
+class ShimProc:
+    """A launched shim that has not been given its container yet."""
+
+    def __init__(self, pid: int, stdin_w: int, stderr_r: int, status_r: int) -> None:
+        self.pid = pid
+        self.stdin_w = stdin_w
+        self.stderr_r = stderr_r
+        self.status_r = status_r
+        self.returncode = None
+        self.store_root = ""
+
+    def send(self, data: bytes) -> None:
+        """Write the instructions and close the shim's stdin (a shim that died is not an
+        error here: its status pipe says so)."""
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.stdin_w, view) :]
+        except BrokenPipeError:
+            pass
+        finally:
+            self._close("stdin_w")
+
+    def wait(self) -> int:
+        """Wait for the launched process (it forks the real shim and exits at once)."""
+        if self.returncode is None:
+            while True:
+                try:
+                    _, status = os.waitpid(self.pid, 0)
+                    break
+                except InterruptedError:
+                    continue
+                except ChildProcessError:
+                    status = 0
+                    break
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def read_stderr(self) -> bytes:
+        """What the shim wrote to stderr before it had its instructions (EOF once it has
+        them or died)."""
+        chunks = []
+        while self.stderr_r >= 0:
+            data = os.read(self.stderr_r, 65536)
+            if not data:
+                break
+            chunks.append(data)
+        self._close("stderr_r")
+        return b"".join(chunks)
+
+    def abandon(self) -> None:
+        """No container for this shim: without instructions it exits."""
+        self._close("stdin_w")
+        self.wait()
+        self._close("stderr_r")
+        self._close("status_r")
+
+    def close(self) -> None:
+        """Release the pipes tke still holds (after the hand-over)."""
+        self._close("stderr_r")
+        self._close("status_r")
+
+    def _close(self, name: str) -> None:
+        fd = getattr(self, name)
+        if fd >= 0:
+            setattr(self, name, -1)
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def launch(store_root: str) -> ShimProc:
+    """Start a shim that waits for its instructions on stdin. `store_root`: the store it
+    serves (its containers dir is on the shim's command line, for `ps` readers)."""
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+    for key in PASSED_ENV:
+        if key in os.environ:
+            env[key] = os.environ[key]
+    env["PYTHONPATH"] = _package_root() + (":" + env["PYTHONPATH"] if "PYTHONPATH" in env else "")
+    where = os.path.join(os.path.abspath(store_root), "containers")
+    stdin_r, stdin_w = os.pipe()
+    stderr_r, stderr_w = os.pipe()
+    status_r, status_w = os.pipe()
+    os.set_inheritable(status_w, True)
+    argv = [PYTHON, "-I", "-S", "-c", SHIM_BOOT, ENGINE_DIR, where, str(status_w)]
+    actions = [(os.POSIX_SPAWN_DUP2, stdin_r, 0), (os.POSIX_SPAWN_DUP2, stderr_w, 2)]
+    actions.append((os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0))
+    # fds tke inherited without close-on-exec (a caller's pipes) must not live on in the
+    # shim: a caller reading such a pipe to EOF would wait for the container's whole life
+    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds(status_w)]
+    try:
+        pid = os.posix_spawn(PYTHON, argv, env, file_actions=actions)
+    except BaseException:
+        for fd in (stdin_w, stderr_r, status_r):
+            os.close(fd)
+        raise
+    finally:
+        for fd in (stdin_r, stderr_w, status_w):
+            os.close(fd)
+    proc = ShimProc(pid, stdin_w, stderr_r, status_r)
+    proc.store_root = os.path.abspath(store_root)
+    return proc
+
+
+def _inherited_fds(keep: int) -> list:
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return []
+    fds = []
+    for name in names:
+        fd = int(name)
+        if fd > 2 and fd != keep:
+            try:
+                if os.get_inheritable(fd):
+                    fds.append(fd)
+            except OSError:  # the listing's own fd, closed by now
+                pass
+    return fds
+
+
+def _package_root() -> str:
+    return os.path.dirname(os.path.dirname(ENGINE_DIR))
