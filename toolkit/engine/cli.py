@@ -330,7 +330,19 @@ def _early_shim(argv: list[str]):
         return None  # `run` launches one itself (and reports what is wrong)
 
 
+def _quick_exit(code: int) -> None:
+    """End `tke run` without the interpreter's tear-down (~5 ms of freeing modules): all its
+    work is done and nothing is left to run but flushing the output."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        return  # let the normal exit report it
+    os._exit(code)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
+    from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "-D" in argv or "--debug" in argv
     shim = _early_shim(argv)
@@ -346,7 +358,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             return 0
         ctx = Context(args.root or os.environ.get("TKE_ROOT"))
         ctx.shim, shim = shim, None
-        return int(args.handler(ctx, args) or 0)
+        code = int(args.handler(ctx, args) or 0)
+        if from_command_line and args.verb == "run":
+            _quick_exit(code)
+        return code
     except TkError as exc:
         if debug:
             import traceback

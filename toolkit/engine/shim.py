@@ -504,8 +504,11 @@ class Shim:
         self.flush_partial()
         self.close_outputs()
         ran = time.monotonic() - self.started_mono
+        # decided before the state says "exited": `tke stop` returns on that state, and a
+        # caller may then remove CTRDIR/stopped (`system service --stop` does)
+        restart = self.will_restart()
         self.save(Status="exited", ExitCode=self.exit_code, FinishedAt=now(), Pid=0)
-        if self.will_restart():
+        if restart:
             self.runtime(*(self.cfg["runtime"] + ["delete", "--force", self.id]))
             delay = 0.1 if ran >= 10 else min(0.1 * 2 ** self.state["RestartCount"], 60)
             self.save(Status="restarting", RestartCount=self.state["RestartCount"] + 1)
