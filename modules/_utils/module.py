@@ -15,10 +15,18 @@ import json
 import os
 import shutil
 import tempfile
-import traceback
 
 from modules._utils import checks
 from modules._utils.checks import ModuleFailed
+
+
+def _format_exc():
+    """The current exception's traceback as text (traceback is imported only on errors: it
+    costs the agent's start-up ~5 ms, and most runs never need it)."""
+    import traceback
+
+    return traceback.format_exc()
+
 
 __all__ = ["Module", "ModuleFailed", "execute", "validate"]
 
@@ -219,7 +227,7 @@ def execute(namespace, args, check=False, diff=False, name="module"):
         result = {
             "failed": True,
             "msg": "module %s raised %s: %s" % (name, type(exc).__name__, exc),
-            "exception": traceback.format_exc(),
+            "exception": _format_exc(),
         }
     finally:
         if module is not None:

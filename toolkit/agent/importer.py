@@ -21,21 +21,17 @@ class MemoryImporter(object):
         self.packages = set()
 
     def add(self, package, files):
-        """Register `files` ({"module.py": source, "sub/x.py": ...}) under `package`."""
+        """Register `files` ({"module.py": source, "sub/x.py": ...}) under `package`; a
+        source may be a code object compiled as "<tk:DOTTED.NAME>" (see `dotted_name`)."""
         parts = package.split(".")
         for depth in range(1, len(parts) + 1):
             self.packages.add(".".join(parts[:depth]))
         for relpath, source in files.items():
-            stem = relpath[:-3] if relpath.endswith(".py") else relpath
-            dotted = stem.replace("/", ".")
-            if dotted.endswith(".__init__") or dotted == "__init__":
-                dotted = dotted[: -len("__init__")].rstrip(".")
-                name = package + ("." + dotted if dotted else "")
-                self.packages.add(name)
-                self.sources[name] = source
-                continue
-            name = package + "." + dotted
+            name, is_package = dotted_name(package, relpath)
             self.sources[name] = source
+            if is_package:
+                self.packages.add(name)
+                continue
             pieces = name.split(".")
             for depth in range(len(parts) + 1, len(pieces)):
                 self.packages.add(".".join(pieces[:depth]))
@@ -55,7 +51,19 @@ class MemoryImporter(object):
         if name in self.packages:
             module.__path__ = []
         source = self.sources.get(name, "")
-        exec(compile(source, "<tk:%s>" % name, "exec"), module.__dict__)
+        if not hasattr(source, "co_code"):  # sources may also come compiled (code objects)
+            source = compile(source, "<tk:%s>" % name, "exec")
+        exec(source, module.__dict__)
+
+
+def dotted_name(package, relpath):
+    """("pkg.sub.mod", False) for "sub/mod.py" in pkg; ("pkg.sub", True) for "sub/__init__.py"."""
+    stem = relpath[:-3] if relpath.endswith(".py") else relpath
+    dotted = stem.replace("/", ".")
+    if dotted.endswith(".__init__") or dotted == "__init__":
+        dotted = dotted[: -len("__init__")].rstrip(".")
+        return package + ("." + dotted if dotted else ""), True
+    return package + "." + dotted, False
 
 
 def install():

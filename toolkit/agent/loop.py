@@ -7,7 +7,6 @@ that a stray print cannot corrupt the channel.
 
 import os
 import sys
-import traceback
 
 from toolkit.agent import fileops, frames, runner
 
@@ -48,11 +47,14 @@ class Agent(object):
         package = req.get("package") or "modules._utils"
         for loaded in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
             del sys.modules[loaded]  # a new version replaces the old one
-        self.importer.add(package, req.get("sources") or {})
+        files = req.get("sources") or {}
+        if req.get("compiled"):  # {relpath: code} from a controller with our magic number
+            files = runner.unmarshal(req["compiled"])
+        self.importer.add(package, files)
         self.forker.discard()
         if package == "modules._utils":
             import modules._utils.module  # noqa: F401  (forked children inherit it imported)
-        return {"installed": sorted(req.get("sources") or {})}
+        return {"installed": sorted(files)}
 
     def op_run_module(self, req):
         name, digest = req["name"], req["digest"]
@@ -65,7 +67,8 @@ class Agent(object):
                     "need_source": True,
                     "msg": "agent has no source for module %s (digest %s)" % (name, digest),
                 }
-            compiled = self.compiled[digest] = runner.CompiledModule(name, req["source"])
+            compiled = runner.CompiledModule(name, req["source"], req.get("compiled"))
+            self.compiled[digest] = compiled
             compiled.warm_imports()
         args = req.get("args") or {}
         check, diff = bool(req.get("check")), bool(req.get("diff"))
@@ -113,7 +116,7 @@ class Agent(object):
                 "id": rid,
                 "ok": False,
                 "error": "%s: %s" % (type(exc).__name__, exc),
-                "traceback": traceback.format_exc(),
+                "traceback": runner.format_exc(),
             }
 
     def serve(self):

@@ -8,9 +8,11 @@ fork() off the critical path, the agent forks a *spare* child after answering a 
 spare waits on a pipe for the next module run. Stdlib, 3.6+.
 """
 
+import binascii
 import errno
 import gc
 import json
+import marshal
 import os
 import re
 import select
@@ -18,8 +20,16 @@ import signal
 import struct
 import sys
 import time
-import traceback
 import types
+
+
+def format_exc():
+    """The current exception's traceback as text (traceback is imported only on errors: it
+    costs the agent's start-up ~5 ms, and most runs never need it)."""
+    import traceback
+
+    return traceback.format_exc()
+
 
 LEARNED = "_tk_learned_imports"  # child -> agent only: never reaches the controller
 _IN_PROCESS = re.compile(r"^IN_PROCESS\s*=\s*True\b", re.M)
@@ -48,13 +58,26 @@ def top_level_imports(source):
     return names
 
 
+def module_filename(name):
+    """The file name a module's code is compiled with (what tracebacks show)."""
+    return "<tk:modules/%s.py>" % name
+
+
+def unmarshal(text):
+    """Code (or a dict of code) that the controller compiled: base64 of marshal data."""
+    return marshal.loads(binascii.a2b_base64(text))
+
+
 class CompiledModule(object):
     """A module's code object, compiled once per source digest."""
 
-    def __init__(self, name, source):
+    def __init__(self, name, source, compiled=None):
         self.name = name
         self.source = source
-        self.code = compile(source, "<tk:modules/%s.py>" % name, "exec")
+        if compiled:  # marshalled by a controller whose interpreter has our magic number
+            self.code = unmarshal(compiled)
+        else:
+            self.code = compile(source, module_filename(name), "exec")
         self.in_process = bool(_IN_PROCESS.search(source))
         self.learned = None  # what a run imported lazily (e.g. dbus): warmed on the next use
         self.learned_warm = False
@@ -95,7 +118,7 @@ def _execute(compiled, args, check, diff):
     from modules._utils.module import execute
 
     namespace = types.ModuleType("modules." + compiled.name)
-    namespace.__file__ = "<tk:modules/%s.py>" % compiled.name
+    namespace.__file__ = module_filename(compiled.name)
     exec(compiled.code, namespace.__dict__)
     return execute(namespace, args, check=check, diff=diff, name=compiled.name)
 
@@ -118,7 +141,7 @@ def run_in_process(compiled, args, check=False, diff=False):
         return _failure(
             compiled.name,
             "raised %s: %s" % (type(exc).__name__, exc),
-            exception=traceback.format_exc(),
+            exception=format_exc(),
         )
     finally:
         os.umask(umask)
@@ -219,9 +242,7 @@ def _child_run(cache, request):
             result[LEARNED] = [n for n in new if not n.startswith("modules.")]
         return result
     except BaseException as exc:
-        return _failure(
-            name, "raised %s: %s" % (type(exc).__name__, exc), exception=traceback.format_exc()
-        )
+        return _failure(name, "raised %s: %s" % (type(exc).__name__, exc), exception=format_exc())
 
 
 def _child_reply(name, result, wfd):

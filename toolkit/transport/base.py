@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from toolkit import modindex
 from toolkit.errors import AgentError, HostUnreachable
-from toolkit.transport import bootstrap
+from toolkit.transport import bootstrap, precompiled
 from toolkit.transport.rpc import AgentClient
 
 CHUNK = 256 << 10  # bytes of file data per put_chunk/fetch frame
@@ -71,7 +71,8 @@ class Connection:
         client = AgentClient(read_exact, write, self.host, self._death_detail)
         try:
             bootstrap.wait_ready(read_exact)
-            write(bootstrap.payload())
+            client.magic = precompiled.read_magic(read_exact)
+            write(bootstrap.payload(client.magic))
             self._send_utils(client)
             client.read_hello()
         except (OSError, EOFError) as exc:
@@ -127,12 +128,13 @@ class Connection:
         as it has said hello, and the answer is read with the next request's (no round trip
         of its own). A failure there surfaces on that next request."""
         sources, digest = modindex.utils_bundle()
-        client.send("utils", sources=sources)
+        client.send("utils", **_utils_fields(client, sources, digest))
         client.utils_digest = digest
 
     def _ensure_utils(self) -> None:
         sources, digest = modindex.utils_bundle()
-        self._client().ensure_utils(sources, digest)
+        client = self._client()
+        client.ensure_utils(_utils_fields(client, sources, digest), digest)
 
     def run_module(
         self,
@@ -238,6 +240,13 @@ class Connection:
                 os.unlink(tmp)
             raise
         return {"changed": changed, "sha1": got, "size": offset, "dest": local_path}
+
+
+def _utils_fields(client: AgentClient, sources: Dict[str, str], digest: str) -> Dict[str, Any]:
+    """The `utils` request's fields: bytecode for an interpreter like ours, else sources."""
+    if precompiled.matches(client.magic):
+        return {"compiled": precompiled.utils_blob(digest)}
+    return {"sources": sources}
 
 
 def _mode_text(mode: Any) -> Optional[str]:

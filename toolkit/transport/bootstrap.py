@@ -7,8 +7,10 @@ Used by every transport (local.py, ssh.py). The sequence, whatever the byte stre
 2. if `become` has a password: sudo prints `become.prompt` on stderr (we pass `-p`); send
    `password + "\\n"` on stdin when it appears. (`su` wants a tty: use a pty for su.)
 3. `wait_ready(read_exact)`: skip anything a login shell printed until the first stage's
-   READY line appears on stdout;
-4. `write(payload())`: 4-byte big-endian length + zlib-compressed agent source;
+   READY line appears on stdout, then `precompiled.read_magic(read_exact)`: the host
+   interpreter's bytecode magic number;
+4. `write(payload(magic))`: 4-byte big-endian length + zlib-compressed agent source (or
+   bytecode when the magic number is the controller's, see precompiled.py);
 5. the agent answers with a hello frame; from then on `toolkit.transport.rpc.AgentClient`
    speaks the framed protocol. `toolkit.transport.base.Connection.open()` does 3-5 for you:
    a transport only implements `_start()` (steps 1-2) and `_stop()`.
@@ -20,15 +22,17 @@ INTERPRETERS found by the shell. Nothing is written to the host's disk.
 from __future__ import annotations
 
 import functools
+import marshal
 import shlex
 import struct
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from toolkit.agent.stage1 import FIRST_STAGE, READY
 from toolkit.errors import HostUnreachable
+from toolkit.transport import precompiled
 
 INTERPRETERS = ("python3", "/usr/libexec/platform-python", "python")
 AGENT_DIR = Path(__file__).resolve().parent.parent / "agent"
@@ -85,25 +89,43 @@ def bootstrap_command(python: Optional[str] = None, become: Optional[Become] = N
     return shlex.join(become.prefix(inner) if become else inner)
 
 
-@functools.cache
-def agent_source() -> str:
-    """The agent as one Python source: the in-memory importer, then the agent package in it."""
-    head = (AGENT_DIR / "importer.py").read_text(encoding="utf-8")
+def agent_files() -> Dict[str, str]:
+    """The agent package's sources, {relpath: source}."""
     files = {name: (AGENT_DIR / name).read_text(encoding="utf-8") for name in AGENT_FILES}
     files["__init__.py"] = ""
+    return files
+
+
+@functools.cache
+def agent_source(compiled: bool = False) -> str:
+    """The agent as one Python program: the in-memory importer, then the agent package in it
+    (as sources, or `compiled`: a marshal literal of code objects for our own interpreter)."""
+    head = (AGENT_DIR / "importer.py").read_text(encoding="utf-8")
+    files = agent_files()
+    if compiled:
+        blob = marshal.dumps(precompiled.package_code("toolkit.agent", files))
+        package = f"__import__('marshal').loads({blob!r})"
+    else:
+        package = repr(files)
     return (
         f"{head}\n\n_tk_importer = install()\n"
-        f"_tk_importer.add('toolkit.agent', {files!r})\n"
+        f"_tk_importer.add('toolkit.agent', {package})\n"
         "import toolkit.agent.loop\n"
         "toolkit.agent.loop.main(_tk_importer)\n"
     )
 
 
 @functools.cache
-def payload() -> bytes:
-    """Bytes to write after READY: 4-byte big-endian length + zlib(agent source)."""
-    body = zlib.compress(agent_source().encode("utf-8"), 9)
-    return struct.pack(">I", len(body)) + body
+def payload(magic: Optional[str] = None) -> bytes:
+    """Bytes to write after READY and the magic line: 4-byte big-endian length + zlib of the
+    agent's source, or of NUL + marshal(compiled program) when `magic` is our interpreter's."""
+    if precompiled.matches(magic):
+        code = compile(agent_source(compiled=True), "<tk:agent>", "exec")
+        body = b"\0" + marshal.dumps(code)
+    else:
+        body = agent_source().encode("utf-8")
+    data = zlib.compress(body, 9)
+    return struct.pack(">I", len(data)) + data
 
 
 def wait_ready(read_exact: Callable[[int], bytes], limit: int = 1 << 16) -> None:

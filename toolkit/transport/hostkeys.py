@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import functools
 import hashlib
 import os
 import re
+import threading
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import paramiko
 from paramiko.hostkeys import HostKeyEntry, HostKeys
@@ -73,6 +75,7 @@ def default_known_hosts() -> str:
     return os.environ.get("TK_KNOWN_HOSTS") or os.path.expanduser("~/.ssh/known_hosts")
 
 
+@functools.lru_cache(maxsize=4096)
 def _glob(pattern: str) -> re.Pattern:
     """known_hosts patterns: only * and ? are wildcards ([host]:port brackets are literal)."""
     return re.compile(re.escape(pattern).replace(r"\*", ".*").replace(r"\?", "."), re.I)
@@ -100,26 +103,46 @@ class KnownKey:
     key: paramiko.PKey
 
 
+_PARSED: Dict[str, Tuple[bytes, List[Tuple[int, HostKeyEntry]]]] = {}
+_PARSED_LOCK = threading.Lock()
+
+
+def _entries(path: str) -> List[Tuple[int, HostKeyEntry]]:
+    """(line number, entry) of a known_hosts file, parsed once per content (a fleet run asks
+    for every host: parsing the whole file each time made that quadratic)."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return []
+    with _PARSED_LOCK:
+        cached = _PARSED.get(path)
+    if cached is not None and cached[0] == data:
+        return cached[1]
+    entries = []
+    for number, text in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+        text = text.strip()
+        if not text or text.startswith("#") or text.startswith("@"):
+            continue
+        try:
+            entry = HostKeyEntry.from_line(text, number)
+        except Exception:  # noqa: BLE001 - paramiko raises several kinds for junk lines
+            continue
+        if entry is not None and entry.key is not None:
+            entries.append((number, entry))
+    with _PARSED_LOCK:
+        _PARSED[path] = (data, entries)
+    return entries
+
+
 def known_keys(label: str, paths: Sequence[str]) -> List[KnownKey]:
     """Every key recorded for `label` in the given files (missing files are empty)."""
-    found = []
-    for path in paths:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                lines = fh.read().splitlines()
-        except OSError:
-            continue
-        for number, text in enumerate(lines, 1):
-            text = text.strip()
-            if not text or text.startswith("#") or text.startswith("@"):
-                continue
-            try:
-                entry = HostKeyEntry.from_line(text, number)
-            except Exception:  # noqa: BLE001 - paramiko raises several kinds for junk lines
-                continue
-            if entry is not None and entry.key is not None and _matches(label, entry):
-                found.append(KnownKey(path, number, entry.key))
-    return found
+    return [
+        KnownKey(path, number, entry.key)
+        for path in paths
+        for number, entry in _entries(path)
+        if _matches(label, entry)
+    ]
 
 
 class HostKeyChecker:

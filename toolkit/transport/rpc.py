@@ -15,6 +15,7 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, Optional, Set
 
 from toolkit.errors import AgentError, HostUnreachable
+from toolkit.transport import precompiled
 
 ReadExact = Callable[[int], bytes]
 Write = Callable[[bytes], None]
@@ -53,6 +54,7 @@ class AgentClient:
         self.next_id = 0
         self.pending: Deque[int] = deque()
         self.utils_digest: Optional[str] = None
+        self.magic: Optional[str] = None  # the agent's bytecode magic number (hex)
         self.digests: Set[str] = set()
         self.dead: Optional[str] = None
 
@@ -124,11 +126,12 @@ class AgentClient:
             return self.receive(self.send(op, **fields))
 
     # -- ops that need state ---------------------------------------------------------------
-    def ensure_utils(self, sources: Dict[str, str], digest: str) -> None:
-        """Install `modules._utils` in the agent unless this very version is there."""
+    def ensure_utils(self, fields: Dict[str, Any], digest: str) -> None:
+        """Install `modules._utils` (the `utils` request's `fields`: sources or compiled) in
+        the agent unless this very version is there."""
         with self.lock:
             if self.utils_digest != digest:
-                self.request("utils", sources=sources)
+                self.request("utils", **fields)
                 self.utils_digest = digest
 
     def run_module(
@@ -138,10 +141,16 @@ class AgentClient:
         fields = {k: v for k, v in options.items() if v is not None}
         with self.lock:
             if digest not in self.digests:
-                fields["source"] = source
+                fields.update(self._module_code(name, digest, source))
             result = self.request("run_module", name=name, digest=digest, args=args, **fields)
             if result.get("need_source"):
-                fields["source"] = source
+                fields.update(self._module_code(name, digest, source))
                 result = self.request("run_module", name=name, digest=digest, args=args, **fields)
             self.digests.add(digest)
             return result
+
+    def _module_code(self, name: str, digest: str, source: str) -> Dict[str, Any]:
+        """A module's source, plus its bytecode for an interpreter like ours."""
+        if precompiled.matches(self.magic):
+            return {"source": source, "compiled": precompiled.module_blob(name, digest, source)}
+        return {"source": source}

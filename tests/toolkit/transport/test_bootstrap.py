@@ -1,5 +1,6 @@
 """Bootstrap command lines, become (su as a real user) and payload."""
 
+import os
 import pwd
 import shlex
 import struct
@@ -9,9 +10,11 @@ import zlib
 
 import pytest
 
-from toolkit.agent.stage1 import READY
-from toolkit.transport import bootstrap
+from toolkit import modindex
+from toolkit.agent.stage1 import FIRST_STAGE, READY
+from toolkit.transport import bootstrap, precompiled
 from toolkit.transport.local import LocalConnection, become_from_vars, find_python
+from toolkit.transport.rpc import AgentClient
 
 
 def test_payload_is_length_prefixed_zlib_of_the_agent():
@@ -28,12 +31,56 @@ def test_bootstrap_command_runs_under_sh_and_discovers_python():
         ["/bin/sh", "-c", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
     assert proc.stdout.read(len(READY)) == READY
-    proc.stdin.write(bootstrap.payload())
+    magic = precompiled.read_magic(proc.stdout.read)
+    assert magic is not None and len(magic) == 8
+    proc.stdin.write(bootstrap.payload(magic))
     proc.stdin.flush()
     (length,) = struct.unpack(">I", proc.stdout.read(4))
     assert b'"op":"hello"' in proc.stdout.read(length)
     proc.stdin.close()
     assert proc.wait(timeout=10) == 0
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["bytecode", "source"])
+def test_agent_runs_from_bytecode_or_from_source(compiled, tmp_path):
+    """An interpreter with our magic number gets bytecode (agent, utils, modules); any other
+    gets sources. Both paths run the same agent here: the source one is forced by not
+    passing the magic number back."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FIRST_STAGE], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    try:
+        assert proc.stdout.read(len(READY)) == READY
+        magic = precompiled.read_magic(proc.stdout.read)
+        assert precompiled.matches(magic)  # the same interpreter as this controller
+        client = AgentClient(proc.stdout.read, _writer(proc), "local", lambda: "")
+        client.magic = magic if compiled else None
+        proc.stdin.write(bootstrap.payload(client.magic))
+        body = zlib.decompress(bootstrap.payload(client.magic)[4:])
+        assert body.startswith(b"\0") == compiled
+        sources, digest = modindex.utils_bundle()
+        fields = {"compiled": precompiled.utils_blob(digest)} if compiled else {"sources": sources}
+        client.send("utils", **fields)
+        client.read_hello()
+        info = modindex.find_module("command")
+        result = client.run_module(info.name, info.digest, info.source, {"cmd": "echo hi"})
+        assert result["stdout"] == "hi" and result["rc"] == 0
+        info = modindex.find_module("file")
+        target = str(tmp_path / "made")
+        args = {"path": target, "state": "directory"}
+        result = client.run_module(info.name, info.digest, info.source, args)
+        assert result["changed"] and os.path.isdir(target)
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=10)
+
+
+def _writer(proc):
+    def write(data: bytes) -> None:
+        proc.stdin.write(data)
+        proc.stdin.flush()
+
+    return write
 
 
 def test_bootstrap_command_with_sudo_and_python():
