@@ -102,3 +102,46 @@ def test_shim_does_not_keep_the_callers_inherited_fds(ctr_runc):
         if write_end >= 0:
             os.close(write_end)
     ctr.ok("rm", "-f", proc.stdout.strip())
+
+
+def cgroup2_mount():
+    """(mount point, per-mount options, super options) of the host's cgroup2 mount, or None."""
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            left, _, right = line.partition(" - ")
+            fields, tail = left.split(), right.split()
+            if tail and tail[0] == "cgroup2":
+                return fields[4], fields[5], tail[2]
+    return None
+
+
+def remount_cgroup2(point: str, mount_opts: str, super_opts: list) -> None:
+    opts = ",".join(["remount", mount_opts] + [o for o in super_opts if o not in ("rw", "ro")])
+    subprocess.run(["mount", "-o", opts, "-t", "cgroup2", "cgroup2", point], check=True)
+
+
+def test_start_sets_favordynmods_on_cgroup2_unless_told_not_to(ctr_runc):
+    ctr = ctr_runc
+    found = cgroup2_mount()
+    if found is None:
+        pytest.skip("no cgroup2 mount on this host")
+    point, mount_opts, super_opts = found
+    original = super_opts.split(",")
+    plain = [o for o in original if o != "favordynmods"]
+    try:
+        remount_cgroup2(point, mount_opts, plain + ["favordynmods"])
+    except subprocess.CalledProcessError:
+        pytest.skip("this kernel has no favordynmods")
+    try:
+        remount_cgroup2(point, mount_opts, plain)
+        with open(os.path.join(ctr.root, "config.json"), "w") as fh:
+            fh.write('{"cgroup-favordynmods": false}')
+        assert ctr.ok("run", "--rm", ctr.image, "echo", "a") == "a\n"
+        assert "favordynmods" not in cgroup2_mount()[2].split(",")
+        os.unlink(os.path.join(ctr.root, "config.json"))
+        assert ctr.ok("run", "--rm", ctr.image, "echo", "b") == "b\n"
+        after = cgroup2_mount()
+        assert "favordynmods" in after[2].split(",")
+        assert after[1] == mount_opts  # nosuid, nodev, ... kept
+    finally:
+        remount_cgroup2(point, mount_opts, original)

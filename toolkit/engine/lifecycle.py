@@ -290,6 +290,7 @@ def _start_locked(ctrs, cid, rec, attach_first, on_listening, shim) -> int:
         # config.json written; it then reads its instructions from its stdin
         shim = shim or launch_shim(ctrs)
         rt = prepare_start(ctrs, rec)
+        runtime.favor_dynmods(ctrs.store.settings())
         os.makedirs(ctrs.run_dir, exist_ok=True)  # the shim's sockets
         conf = shim_config(ctrs, rec, rt, attach_first)
         conf["restart_count"] = ctrs.raw_state(cid).get("RestartCount", 0)

@@ -117,6 +117,59 @@ def _message(stderr: str) -> str:
     return "; ".join(x for x in lines if x) or "failed"
 
 
+# Per-mount flags a remount must repeat (the kernel resets those not given).
+_MOUNT_FLAGS = {
+    "ro": 1,
+    "nosuid": 2,
+    "nodev": 4,
+    "noexec": 8,
+    "noatime": 1024,
+    "nodiratime": 2048,
+    "relatime": 1 << 21,
+    "strictatime": 1 << 24,
+}
+MS_REMOUNT = 32
+
+
+def favor_dynmods(settings: Optional[dict] = None) -> Optional[str]:
+    """Mount option `favordynmods` on the host's cgroup2 mount (hybrid and v2 hosts).
+
+    The runtime moves each new container into its cgroups by writing `cgroup.procs`; the
+    kernel then takes a global lock whose write side waits for an RCU grace period unless a
+    cgroup hierarchy is mounted with favordynmods (Linux >= 6.0) — 10-25 ms of every
+    `crun run` on an idle host (measured: 8 ms with it, 21-33 ms without, same bundle). The
+    price is a slightly slower fork and exit system-wide; the store setting
+    `"cgroup-favordynmods": false` leaves the host's mount alone. Returns the mount point
+    changed, None if nothing was done (set already, no cgroup2 mount, kernel without it)."""
+    if (settings or {}).get("cgroup-favordynmods", True) is False:
+        return None
+    try:
+        with open("/proc/self/mountinfo") as fh:
+            lines = fh.readlines()
+    except OSError:
+        return None
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields, tail = left.split(), right.split()
+        if len(fields) < 6 or len(tail) < 3 or tail[0] != "cgroup2":
+            continue
+        super_opts = tail[2].split(",")
+        if "favordynmods" in super_opts:
+            return None
+        flags = MS_REMOUNT
+        for opt in fields[5].split(","):
+            flags |= _MOUNT_FLAGS.get(opt, 0)
+        data = ",".join([o for o in super_opts if o not in ("rw", "ro")] + ["favordynmods"])
+        from toolkit.engine import rootfs
+
+        try:
+            rootfs.mount("cgroup2", fields[4], "cgroup2", flags, data)
+        except OSError:  # not allowed here, or a kernel without the option
+            return None
+        return fields[4]
+    return None
+
+
 def which(name: str) -> Optional[str]:
     """shutil.which for a plain program name (shutil's import costs more than the lookup)."""
     for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
