@@ -23,7 +23,6 @@ import contextlib
 import fcntl
 import json
 import os
-import random
 from typing import Iterator, Optional
 
 from toolkit.engine.store import DEFAULT_ROOT, Store, now_iso, remove_tree, write_atomic
@@ -159,9 +158,8 @@ class Containers:
         return out
 
     def new_name(self, taken: dict) -> str:
-        rng = random.SystemRandom()
-        while True:
-            name = f"{rng.choice(_ADJ)}_{rng.choice(_NAMES)}"
+        while True:  # os.urandom rather than `random`: its import costs more than this
+            name = f"{_pick(_ADJ)}_{_pick(_NAMES)}"
             if name not in taken:
                 return name
 
@@ -255,19 +253,17 @@ class Containers:
         delete_in_background(target)
 
 
+def _pick(words) -> str:
+    return words[int.from_bytes(os.urandom(4), "big") % len(words)]
+
+
 def delete_in_background(path: str) -> None:
     """`rm -rf PATH` in its own session, not waited for (a Python fork of a big process costs
-    more than the whole removal); subprocess reaps it later in long-lived callers."""
-    import subprocess
+    more than the whole removal); reaped later in long-lived callers."""
+    from toolkit.engine import spawn
 
     try:
-        subprocess.Popen(
-            ["rm", "-rf", "--", path],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        spawn.background(["rm", "-rf", "--", path])
     except OSError:
         remove_tree(path)
 

@@ -119,7 +119,7 @@ def launch(store_root: str) -> ShimProc:
     actions.append((os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0))
     # fds tke inherited without close-on-exec (a caller's pipes) must not live on in the
     # shim: a caller reading such a pipe to EOF would wait for the container's whole life
-    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in _inherited_fds(status_w)]
+    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in inherited_fds(status_w)]
     try:
         pid = os.posix_spawn(PYTHON, argv, env, file_actions=actions)
     except BaseException:
@@ -134,7 +134,8 @@ def launch(store_root: str) -> ShimProc:
     return proc
 
 
-def _inherited_fds(keep: int) -> list:
+def inherited_fds(keep: int = -1) -> list:
+    """This process's fds above 2 that a child would inherit (not close-on-exec)."""
     try:
         names = os.listdir("/proc/self/fd")
     except OSError:
