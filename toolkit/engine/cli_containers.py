@@ -374,7 +374,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     if code is None:
         return 0
     if args.rm:
-        lifecycle.remove(ctrs, cid, force=True)
+        lifecycle.remove(ctrs, cid, force=True, shim_deletes=True)
     return code
 
 

@@ -472,7 +472,11 @@ def unpause(ctrs: Containers, cid: str) -> None:
 
 
 # --- remove ---------------------------------------------------------------------------------
-def remove(ctrs: Containers, cid: str, force: bool = False, quiet: bool = False) -> None:
+def remove(
+    ctrs: Containers, cid: str, force: bool = False, quiet: bool = False, shim_deletes=False
+) -> None:
+    """docker rm. `shim_deletes`: the container's shim runs the runtime's `delete` itself
+    (a foreground `tke run --rm` that claimed the removal): not waited for here."""
     state = ctrs.state(cid)
     if state["Running"] or state["Restarting"]:
         if not force:
@@ -491,21 +495,34 @@ def remove(ctrs: Containers, cid: str, force: bool = False, quiet: bool = False)
     if rec is None:
         wait_shim_gone(ctrs, cid, 5)
         return
+    shim_pid = state["ShimPid"]
     # the runtime's delete runs while the shim winds down and the rootfs is unmounted
-    deleter = runtime_of(ctrs, cid).start_delete(cid)
+    deleter = None if shim_deletes else runtime_of(ctrs, cid).start_delete(cid)
     try:
-        wait_shim_gone(ctrs, cid, 5)
+        if deleter is not None:
+            wait_shim_gone(ctrs, cid, 5)
         with ctrs.locked():
             if ctrs.record(cid) is None:
                 return
             rootfs.unmount_rootfs(ctrs.path(cid))
-            deleter.wait()
+            if deleter is not None:
+                deleter.wait()
             ctrs.remove_dir(cid)
     finally:
-        deleter.wait()
+        if deleter is not None:
+            deleter.wait()
+    if shim_deletes and not shim_alive(shim_pid):
+        _delete_runtime_leftover(ctrs, rec)
     with contextlib.suppress(TkError):
         imagedb.release(ctrs.store, rec["Image"], cid)
     release_stale_holds(ctrs)
+
+
+def _delete_runtime_leftover(ctrs: Containers, rec: dict) -> None:
+    """The shim that was to delete the runtime's state died first: delete what it left."""
+    rt = runtime.from_record(ctrs.run_dir, rec["HostConfig"].get("Runtime", "runc"))
+    if os.path.isdir(os.path.join(rt.state_root, rec["Id"])):
+        rt.delete(rec["Id"])
 
 
 def release_stale_holds(ctrs: Containers) -> int:

@@ -182,6 +182,18 @@ def which(name: str) -> Optional[str]:
     return None
 
 
+_LAYOUT: list = []
+
+
+def _host_layout() -> tuple:
+    """(cgroup layout, whether crun refuses it), found once per process (`tke run` asks three
+    times; the layout does not change under a running engine)."""
+    if not _LAYOUT:
+        layout = cgroups.mode()
+        _LAYOUT.append((layout, layout == "hybrid" and cgroups.hybrid_has_controllers()))
+    return _LAYOUT[0]
+
+
 def state_root(run_dir: str, name: str) -> str:
     return os.path.join(run_dir, name)
 
@@ -189,8 +201,7 @@ def state_root(run_dir: str, name: str) -> str:
 def choose(run_dir: str, wanted: Optional[str] = None, settings: Optional[dict] = None) -> Runtime:
     """The runtime to use, with the reason in plain words."""
     wanted = wanted or os.environ.get("TKE_RUNTIME") or (settings or {}).get("runtime")
-    layout = cgroups.mode()
-    crun_refuses = layout == "hybrid" and cgroups.hybrid_has_controllers()
+    layout, crun_refuses = _host_layout()
     if wanted:
         if wanted not in KNOWN and not os.path.isabs(wanted):
             raise RuntimeError_(f"unknown runtime {wanted!r}", hint="crun, runc or a full path")

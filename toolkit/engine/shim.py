@@ -12,7 +12,8 @@ the container's attach socket, runs `RUNTIME run --detach`, then:
 - honours restart policies (no, on-failure[:N], always, unless-stopped) unless CTRDIR/stopped
   exists (tke stop/kill writes it), with docker's doubling back-off;
 - at the end: `RUNTIME delete`, unmount the rootfs, and for --rm exec the engine's cleanup
-  command — unless an attached client claimed the removal (foreground `tke run --rm`).
+  command — unless an attached client claimed the removal (foreground `tke run --rm`): then
+  only `RUNTIME delete`, after the exit frame, while the client removes the rest.
 
 Status lines to STATUS_FD (JSON): {"listening": true}, then {"started": PID} or {"error": MSG}.
 
@@ -526,6 +527,8 @@ class Shim:
             client.send(EXIT, str(self.exit_code).encode())
             self.drop(client)
         if claimed:
+            # the attached `tke run --rm` removes the container and does not wait for this
+            self.runtime(*(self.cfg["runtime"] + ["delete", "--force", self.id]))
             return False
         self.runtime(*(self.cfg["runtime"] + ["delete", "--force", self.id]))
         self.runtime("umount", self.cfg["merged"])
