@@ -14,7 +14,7 @@ import os
 import resource
 from typing import Optional
 
-from toolkit.engine import cgroups
+from toolkit.engine import cgroups, seccomp
 from toolkit.errors import TkError
 
 DEFAULT_CAPS = [
@@ -194,6 +194,9 @@ def build(rec: dict, merged: str, ctrdir: str, user: tuple, layout: Optional[str
         "maskedPaths": [] if privileged else MASKED,
         "readonlyPaths": [] if privileged else READONLY,
     }
+    profile = seccomp.for_host_config(host, capset)
+    if profile is not None:
+        linux["seccomp"] = profile
     return {
         "ociVersion": "1.0.2",
         "process": process,
