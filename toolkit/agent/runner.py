@@ -21,6 +21,7 @@ import struct
 import sys
 import time
 import types
+import zlib
 
 
 def format_exc():
@@ -64,8 +65,8 @@ def module_filename(name):
 
 
 def unmarshal(text):
-    """Code (or a dict of code) that the controller compiled: base64 of marshal data."""
-    return marshal.loads(binascii.a2b_base64(text))
+    """Code (or a dict of code) that the controller compiled: base64(zlib(marshal data))."""
+    return marshal.loads(zlib.decompress(binascii.a2b_base64(text)))
 
 
 class CompiledModule(object):
