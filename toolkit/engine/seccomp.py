@@ -21,6 +21,7 @@ from typing import Iterable, Optional
 from toolkit.errors import Location, TkError
 
 EPERM, ENOSYS = 1, 38
+INLINE = "<inline seccomp profile>"  # how errors name a profile given as JSON text
 ACTIONS = {
     "SCMP_ACT_KILL",
     "SCMP_ACT_KILL_PROCESS",
@@ -158,7 +159,7 @@ def _is_inline(value: str) -> bool:
 
 
 def _name(value: str) -> str:
-    return "<inline seccomp profile>" if _is_inline(value) else value
+    return INLINE if _is_inline(value) else value
 
 
 def load(value: str) -> dict:
@@ -184,7 +185,7 @@ def _parse(text: str, name: str) -> dict:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        where = Location(name, exc.lineno, exc.colno) if not _is_inline(text) else None
+        where = None if name == INLINE else Location(name, exc.lineno, exc.colno)
         raise SeccompError(
             f"decoding seccomp profile ({name}) failed: {exc.msg} at line {exc.lineno} "
             f"column {exc.colno}",
@@ -306,7 +307,8 @@ def convert(profile: dict, caps: Iterable[str], name: str, arch: Optional[tuple]
     for key in ("flags", "listenerPath", "listenerMetadata"):
         if profile.get(key):
             out[key] = profile[key]
-    rules = profile.get("syscalls") or []
+    rules = profile.get("syscalls")
+    rules = [] if rules is None else rules
     if not isinstance(rules, list):
         raise SeccompError(f"seccomp profile {name}: syscalls must be a list")
     out["syscalls"] = []
