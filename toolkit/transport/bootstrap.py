@@ -115,7 +115,7 @@ def agent_source(compiled: bool = False) -> str:
     )
 
 
-@functools.cache
+@precompiled.computed_once
 def payload(magic: Optional[str] = None) -> bytes:
     """Bytes to write after READY and the magic line: 4-byte big-endian length + zlib of the
     agent's source, or of NUL + marshal(compiled program) when `magic` is our interpreter's."""

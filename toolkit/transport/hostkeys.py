@@ -103,46 +103,66 @@ class KnownKey:
     key: paramiko.PKey
 
 
-_PARSED: Dict[str, Tuple[bytes, List[Tuple[int, HostKeyEntry]]]] = {}
+class _KnownFile:
+    """A parsed known_hosts file: entries naming hosts plainly are indexed by name (a fleet
+    run looks up every host; matching each against every line made that quadratic)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.plain: Dict[str, List[Tuple[int, HostKeyEntry]]] = {}
+        self.others: List[Tuple[int, HostKeyEntry]] = []
+        for number, text in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+            text = text.strip()
+            if not text or text.startswith("#") or text.startswith("@"):
+                continue
+            try:
+                entry = HostKeyEntry.from_line(text, number)
+            except Exception:  # noqa: BLE001 - paramiko raises several kinds for junk lines
+                continue
+            if entry is None or entry.key is None:
+                continue
+            if any(p[:1] == "!" or p.startswith("|1|") or "*" in p or "?" in p
+                   for p in entry.hostnames):  # fmt: skip
+                self.others.append((number, entry))
+                continue
+            for name in {p.lower() for p in entry.hostnames}:
+                self.plain.setdefault(name, []).append((number, entry))
+
+    def lookup(self, label: str) -> List[Tuple[int, HostKeyEntry]]:
+        found = list(self.plain.get(label.lower(), []))
+        found += [item for item in self.others if _matches(label, item[1])]
+        return sorted(found, key=lambda item: item[0])
+
+
+_PARSED: Dict[str, _KnownFile] = {}
 _PARSED_LOCK = threading.Lock()
 
 
-def _entries(path: str) -> List[Tuple[int, HostKeyEntry]]:
-    """(line number, entry) of a known_hosts file, parsed once per content (a fleet run asks
-    for every host: parsing the whole file each time made that quadratic)."""
+def _parsed(path: str) -> Optional[_KnownFile]:
+    """The file parsed, once per content; None if it cannot be read."""
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError:
-        return []
+        return None
     with _PARSED_LOCK:
         cached = _PARSED.get(path)
-    if cached is not None and cached[0] == data:
-        return cached[1]
-    entries = []
-    for number, text in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
-        text = text.strip()
-        if not text or text.startswith("#") or text.startswith("@"):
-            continue
-        try:
-            entry = HostKeyEntry.from_line(text, number)
-        except Exception:  # noqa: BLE001 - paramiko raises several kinds for junk lines
-            continue
-        if entry is not None and entry.key is not None:
-            entries.append((number, entry))
+    if cached is not None and cached.data == data:
+        return cached
+    parsed = _KnownFile(data)
     with _PARSED_LOCK:
-        _PARSED[path] = (data, entries)
-    return entries
+        _PARSED[path] = parsed
+    return parsed
 
 
 def known_keys(label: str, paths: Sequence[str]) -> List[KnownKey]:
     """Every key recorded for `label` in the given files (missing files are empty)."""
-    return [
-        KnownKey(path, number, entry.key)
-        for path in paths
-        for number, entry in _entries(path)
-        if _matches(label, entry)
-    ]
+    found = []
+    for path in paths:
+        parsed = _parsed(path)
+        if parsed is not None:
+            found += [KnownKey(path, number, entry.key) for number, entry in parsed.lookup(label)]
+    return found
 
 
 class HostKeyChecker:

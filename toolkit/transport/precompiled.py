@@ -12,13 +12,31 @@ import base64
 import functools
 import importlib.util
 import marshal
+import threading
 import zlib
-from typing import Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from toolkit.agent.importer import dotted_name
 from toolkit.agent.runner import module_filename
 
 MAGIC_HEX = importlib.util.MAGIC_NUMBER.hex()
+
+
+def computed_once(fn: Callable) -> Callable:
+    """Cache by arguments, computing each value once even when many connection threads ask at
+    the same moment (functools.cache would let each of them compile the same code)."""
+    values: Dict[tuple, Any] = {}
+    lock = threading.Lock()
+
+    @functools.wraps(fn)
+    def cached(*args: Any) -> Any:
+        if args not in values:
+            with lock:
+                if args not in values:
+                    values[args] = fn(*args)
+        return values[args]
+
+    return cached
 
 
 def read_magic(read_exact) -> Optional[str]:
@@ -45,7 +63,7 @@ def package_code(package: str, files: Dict[str, str]) -> Dict[str, object]:
     }
 
 
-@functools.cache
+@computed_once
 def utils_blob(digest: str, package: str = "modules._utils") -> str:
     """The utils bundle with this digest as {relpath: code}, encoded by `_b64`."""
     from toolkit import modindex
@@ -56,7 +74,7 @@ def utils_blob(digest: str, package: str = "modules._utils") -> str:
     return _b64(marshal.dumps(package_code(package, sources)))
 
 
-@functools.lru_cache(maxsize=256)
+@computed_once
 def module_blob(name: str, digest: str, source: str) -> str:
     """One module's code, encoded by `_b64` (cached by digest)."""
     return _b64(marshal.dumps(compile(source, module_filename(name), "exec")))

@@ -62,6 +62,28 @@ def test_hashed_and_port_entries_are_read(tmp_path):
         checker.verify("server.example", 2201, key, "h")
 
 
+def test_wildcards_negations_and_case_follow_openssh(tmp_path):
+    a, b = new_key(tmp_path, "a"), new_key(tmp_path, "b")
+    known = tmp_path / "kh"
+    known.write_text(
+        f"*.example.com,!bad.example.com {a.get_name()} {a.get_base64()}\n"
+        f"Web1.Example.Com {b.get_name()} {b.get_base64()}\n"
+        f"web?.lan {b.get_name()} {b.get_base64()}\n"
+    )
+    checker = HostKeyChecker("strict", str(known))
+    checker.verify("www.example.com", 22, a, "h")
+    checker.verify("web1.example.com", 22, a, "h")  # wildcard line first, then plain line
+    checker.verify("web1.example.com", 22, b, "h")
+    checker.verify("web7.lan", 22, b, "h")
+    for name in ("bad.example.com", "web10.lan"):
+        with pytest.raises(HostKeyError, match="not known"):
+            checker.verify(name, 22, a, "h")
+    with pytest.raises(HostKeyError, match="CHANGED"):
+        checker.verify("web7.lan", 22, a, "h")
+    known.write_text(f"web7.lan {a.get_name()} {a.get_base64()}\n")  # re-read when it changes
+    checker.verify("web7.lan", 22, a, "h")
+
+
 def test_changed_key_shows_both_fingerprints(tmp_path):
     old, new = new_key(tmp_path, "old"), new_key(tmp_path, "new")
     known = tmp_path / "kh"
