@@ -18,14 +18,15 @@ name) -> dict or None, tried in registration order) and `reg.df_row(fn)` adds a 
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import json
 import os
 import sys
-from typing import Callable, Optional
 
-from toolkit.errors import TkError, UsageError
+# Only os and sys before `main` has launched `tke run`'s shim: argparse, typing and the
+# engine come after (their imports overlap the shim's start-up).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Callable, Optional
 
 VERB_MODULES = ["toolkit.engine.cli_images", "toolkit.engine.cli_containers"]
 # Top-level verbs whose module is known: `tke pull ...` loads only that module (start-up time is
@@ -90,40 +91,6 @@ class Context:
 
     def isatty(self) -> bool:
         return hasattr(self.out, "isatty") and self.out.isatty()
-
-
-class FlagError(UsageError):
-    """An unknown flag: docker answers these with exit status 125."""
-
-    exit_code = 125
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        hint = f"see '{self.prog} --help'"
-        prefix = "unrecognized arguments: "
-        if message.startswith(prefix):
-            flags = message[len(prefix) :]
-            raise FlagError(f"{self.prog}: unknown flag: {flags}", hint=hint)
-        raise UsageError(f"{self.prog}: {message}", hint=hint)
-
-    def _get_formatter(self):
-        # argparse would import shutil (and bz2, lzma) for the terminal width at every
-        # add_argument; the same width, found without it
-        return self.formatter_class(prog=self.prog, width=_help_width())
-
-
-def _help_width() -> int:
-    try:
-        columns = int(os.environ.get("COLUMNS", "0"))
-    except ValueError:
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
-        except (AttributeError, ValueError, OSError):
-            columns = 80
-    return (columns or 80) - 2
 
 
 class Registrar:
@@ -198,13 +165,17 @@ class _Multi:
 def build_parser(
     only: Optional[str] = None, verb: Optional[str] = None
 ) -> tuple[argparse.ArgumentParser, Registrar]:
-    parser = _Parser(prog="tke", description="A daemonless docker-compatible container engine.")
+    import importlib
+
+    from toolkit.engine.cliparser import Parser
+
+    parser = Parser(prog="tke", description="A daemonless docker-compatible container engine.")
     parser.add_argument(
         "--root", default=None, help="store root (default $TKE_ROOT or /var/lib/tke)"
     )
     parser.add_argument("-D", "--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-v", "--version", action="store_true", help="print version and exit")
-    sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=Parser)
     modules = {}
     for modname in [only] if only else VERB_MODULES:
         try:
@@ -219,7 +190,7 @@ def build_parser(
     # `tke run ...` needs neither the `tke container ...` twins nor the group parsers
     for name, help_text in () if lean else GROUPS.items():
         gp = sub.add_parser(name, help=help_text, description=help_text)
-        groups[name] = gp.add_subparsers(dest="subverb", metavar="COMMAND", parser_class=_Parser)
+        groups[name] = gp.add_subparsers(dest="subverb", metavar="COMMAND", parser_class=Parser)
         gp.set_defaults(handler=_group_help(gp))
     reg = Registrar(sub, groups)
     if lean:
@@ -286,6 +257,8 @@ def print_objects(ctx: Context, objects: list, fmt: Optional[str]) -> None:
         for obj in objects:
             ctx.out.write(render(fmt, obj) + "\n")
     else:
+        import json
+
         ctx.out.write(json.dumps(objects, indent=4) + "\n")
 
 
@@ -346,6 +319,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "-D" in argv or "--debug" in argv
     shim = _early_shim(argv)
+    from toolkit.errors import TkError
+
     ctx = None
     try:
         parser, _ = build_parser(_fast_module(argv), _fast_verb(argv))
