@@ -145,3 +145,16 @@ def test_start_sets_favordynmods_on_cgroup2_unless_told_not_to(ctr_runc):
         assert after[1] == mount_opts  # nosuid, nodev, ... kept
     finally:
         remount_cgroup2(point, mount_opts, original)
+
+
+def test_run_with_stdin_and_stderr_closed(ctr_runc):
+    """A tke started with fds 0 and 2 closed (a daemon's child): the shim's pipes must not land
+    on them (they would be clobbered when the shim's stdio is set up)."""
+    ctr = ctr_runc
+    script = 'exec 0<&- 2>&-; exec "$@"'
+    argv = [PYTHON, "-m", "toolkit.engine.cli", "run", "--rm", ctr.image, "echo", "closed"]
+    proc = subprocess.run(
+        ["sh", "-c", script, "sh", *argv], env=ctr.env, capture_output=True, text=True, timeout=60
+    )
+    assert (proc.returncode, proc.stdout) == (0, "closed\n")
+    assert no_shims_left(ctr.root)

@@ -306,11 +306,12 @@ def _early_shim(argv: list[str]):
 def _quick_exit(code: int) -> None:
     """End `tke run` without the interpreter's tear-down (~5 ms of freeing modules): all its
     work is done and nothing is left to run but flushing the output."""
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):
-        return  # let the normal exit report it
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            return  # let the normal exit report it
     os._exit(code)
 
 

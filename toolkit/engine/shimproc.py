@@ -110,9 +110,11 @@ def launch(store_root: str) -> ShimProc:
             env[key] = os.environ[key]
     env["PYTHONPATH"] = _package_root() + (":" + env["PYTHONPATH"] if "PYTHONPATH" in env else "")
     where = os.path.join(os.path.abspath(store_root), "containers")
-    stdin_r, stdin_w = os.pipe()
-    stderr_r, stderr_w = os.pipe()
-    status_r, status_w = os.pipe()
+    # above 2: a tke started with a closed stdin or stderr gets a pipe there otherwise, which
+    # the dup2 actions below would clobber
+    stdin_r, stdin_w = map(_above_stdio, os.pipe())
+    stderr_r, stderr_w = map(_above_stdio, os.pipe())
+    status_r, status_w = map(_above_stdio, os.pipe())
     os.set_inheritable(status_w, True)
     argv = [PYTHON, "-I", "-S", "-c", SHIM_BOOT, ENGINE_DIR, where, str(status_w)]
     actions = [(os.POSIX_SPAWN_DUP2, stdin_r, 0), (os.POSIX_SPAWN_DUP2, stderr_w, 2)]
@@ -132,6 +134,17 @@ def launch(store_root: str) -> ShimProc:
     proc = ShimProc(pid, stdin_w, stderr_r, status_r)
     proc.store_root = os.path.abspath(store_root)
     return proc
+
+
+def _above_stdio(fd: int) -> int:
+    if fd > 2:
+        return fd
+    import fcntl
+
+    try:
+        return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    finally:
+        os.close(fd)
 
 
 def inherited_fds(keep: int = -1) -> list:
