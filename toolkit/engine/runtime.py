@@ -141,10 +141,11 @@ def favor_dynmods(settings: Optional[dict] = None) -> Optional[str]:
     kernel then takes a global lock whose write side waits for an RCU grace period unless a
     cgroup hierarchy is mounted with favordynmods (Linux >= 6.0) — 10-25 ms of every
     `crun run` on an idle host (measured: 8 ms with it, 21-33 ms without, same bundle). The
-    price is a slightly slower fork and exit system-wide; the store setting
-    `"cgroup-favordynmods": false` leaves the host's mount alone. Returns the mount point
-    changed, None if nothing was done (set already, no cgroup2 mount, kernel without it)."""
-    if (settings or {}).get("cgroup-favordynmods", True) is False:
+    price is a slightly slower fork and exit system-wide, a host-wide choice: tke makes it
+    only when the store setting `"cgroup-favordynmods": true` asks for it (docker and podman
+    never touch the host's cgroup mounts). Returns the mount point changed, None if nothing
+    was done (not asked, set already, no cgroup2 mount, kernel without it)."""
+    if (settings or {}).get("cgroup-favordynmods", False) is not True:
         return None
     try:
         with open("/proc/self/mountinfo") as fh:
