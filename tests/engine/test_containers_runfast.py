@@ -40,6 +40,8 @@ def test_run_help_is_still_help_and_leaves_no_shim(ctr_runc):
         assert r.returncode == 0
         assert r.stdout.startswith(f"usage: tke {verb}")
         assert "-h HOSTNAME, --hostname HOSTNAME" in r.stdout
+        r = ctr.run(verb, "-h")  # docker: a flag without its value is status 125
+        assert r.returncode == 125 and "-h/--hostname: expected one argument" in r.stderr
     assert no_shims_left(ctr.root)
 
 

@@ -54,7 +54,8 @@ def test_spec_v2_host_and_limits_and_privileged():
     assert res["memory"] == {"limit": 64 << 20}
     assert res["cpu"] == {"quota": 50_000, "period": 100_000, "shares": 512}
     assert res["pids"] == {"limit": 30}
-    assert conf["process"]["capabilities"]["bounding"] == spec.ALL_CAPS
+    assert conf["process"]["capabilities"]["bounding"] == spec.held_caps()  # all tke holds
+    assert set(spec.held_caps()) <= set(spec.ALL_CAPS) and "CAP_SYS_ADMIN" in spec.held_caps()
     assert conf["process"]["capabilities"]["effective"] == []  # non-root user
     assert conf["process"]["user"] == {"uid": 1000, "gid": 1000, "additionalGids": [5]}
     assert conf["root"]["readonly"] is True and conf["linux"]["maskedPaths"] == []

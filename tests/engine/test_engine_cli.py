@@ -79,7 +79,7 @@ def test_help_and_version():
         text=True,
         env=env,
     )
-    assert proc.returncode == 5 and "the following arguments are required" in proc.stderr
+    assert proc.returncode == 1 and "the following arguments are required" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -236,7 +236,7 @@ def create_options(args: argparse.Namespace) -> tuple:
         "CpuShares": args.cpu_shares,
         "PidsLimit": args.pids_limit or None,
         "NoNewPrivileges": any(o.startswith("no-new-privileges") for o in args.security_opt),
-        "SecurityOpt": args.security_opt or None,
+        "SecurityOpt": _security_opt(args.security_opt),
         "PortBindings": _ports(args.publish),
         "PublishAllPorts": args.publish_all,
         "Links": args.link or None,
@@ -248,6 +248,15 @@ def create_options(args: argparse.Namespace) -> tuple:
     if host["Memory"] and host["Memory"] < 6 << 20:
         raise CreateFailed("Minimum memory limit allowed is 6MB")
     return config, host
+
+
+def _security_opt(items: list) -> list | None:
+    """As docker's CLI: a `seccomp=FILE` profile is read and checked now and kept inline."""
+    if not items:
+        return None
+    from toolkit.engine import seccomp
+
+    return seccomp.embed(items)
 
 
 def _nano_cpus(text) -> int:

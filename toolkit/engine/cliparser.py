@@ -11,9 +11,15 @@ from toolkit.errors import UsageError
 
 
 class FlagError(UsageError):
-    """An unknown flag: docker answers these with exit status 125."""
+    """A bad flag (unknown, missing its value, bad value): docker answers with status 125."""
 
     exit_code = 125
+
+
+class ArgsError(UsageError):
+    """Missing arguments (`tke pull` with no image): docker answers with status 1."""
+
+    exit_code = 1
 
 
 class Parser(argparse.ArgumentParser):
@@ -23,7 +29,9 @@ class Parser(argparse.ArgumentParser):
         if message.startswith(prefix):
             flags = message[len(prefix) :]
             raise FlagError(f"{self.prog}: unknown flag: {flags}", hint=hint)
-        raise UsageError(f"{self.prog}: {message}", hint=hint)
+        if message.startswith("the following arguments are required"):
+            raise ArgsError(f"{self.prog}: {message}", hint=hint)
+        raise FlagError(f"{self.prog}: {message}", hint=hint)
 
     def _get_formatter(self):
         # argparse would import shutil (and bz2, lzma) for the terminal width at every
