@@ -10,9 +10,12 @@ compile on the host). Nothing is written to the target's disk.
 
 READY = b"tk-agent-ready\n"
 
+# the magic number comes from the already loaded importlib (no import); an interpreter without
+# it prints an empty line and gets sources
 FIRST_STAGE = (
-    "import sys,zlib,struct,marshal,_frozen_importlib_external as x;o=sys.stdout.buffer;"
-    'o.write(b"tk-agent-ready\\n"+x.MAGIC_NUMBER.hex().encode()+b"\\n");o.flush();'
+    "import sys,zlib,struct,marshal;o=sys.stdout.buffer;"
+    'x=getattr(sys.modules.get("_frozen_importlib_external"),"MAGIC_NUMBER",b"");'
+    'o.write(b"tk-agent-ready\\n"+x.hex().encode()+b"\\n");o.flush();'
     'i=sys.stdin.buffer;n=struct.unpack(">I",i.read(4))[0];d=zlib.decompress(i.read(n));'
     'exec(marshal.loads(d[1:]) if d[:1]==b"\\0" else d)'
 )

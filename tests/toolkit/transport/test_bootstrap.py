@@ -1,5 +1,6 @@
 """Bootstrap command lines, become (su as a real user) and payload."""
 
+import io
 import os
 import pwd
 import shlex
@@ -39,6 +40,15 @@ def test_bootstrap_command_runs_under_sh_and_discovers_python():
     assert b'"op":"hello"' in proc.stdout.read(length)
     proc.stdin.close()
     assert proc.wait(timeout=10) == 0
+
+
+def test_magic_line_without_a_magic_number_means_sources():
+    """An interpreter that has no importlib magic number prints an empty line: it gets source."""
+    assert precompiled.read_magic(io.BytesIO(b"\n").read) is None
+    assert precompiled.read_magic(io.BytesIO(b"a70d0d0a\n").read) == "a70d0d0a"
+    assert not precompiled.matches(None)
+    with pytest.raises(EOFError):
+        precompiled.read_magic(io.BytesIO(b"a70d").read)
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["bytecode", "source"])
