@@ -28,7 +28,11 @@ if TYPE_CHECKING:
     import argparse
     from typing import Callable, Optional
 
-VERB_MODULES = ["toolkit.engine.cli_images", "toolkit.engine.cli_containers"]
+VERB_MODULES = [
+    "toolkit.engine.cli_images",
+    "toolkit.engine.cli_containers",
+    "toolkit.engine.cli_volumes",
+]
 # Top-level verbs whose module is known: `tke pull ...` loads only that module (start-up time is
 # most of a small pull). Verbs not listed here load every module, as does `--help`.
 FAST_VERBS = {

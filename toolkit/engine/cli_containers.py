@@ -19,7 +19,7 @@ VERB_FILTER_SAFE = True
 NETWORK_NOTE = (
     "Networking is not implemented yet: the default network gives the container its own "
     "network namespace with loopback only (like --network none); --network host shares the "
-    "host's. -p/-P/--link/-v/--volumes-from are accepted and recorded but have no effect yet."
+    "host's. -p/-P/--link are accepted and recorded but have no effect yet."
 )
 _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$", re.I)
 
@@ -302,8 +302,8 @@ def _create(ctx: Context, args: argparse.Namespace):
     from toolkit.engine import lifecycle
 
     config, host = create_options(args)
-    if args.publish or args.volume or args.link or args.volumes_from or args.publish_all:
-        ctx.err.write("WARNING: ports, links and volumes are not implemented yet; ignored\n")
+    if args.publish or args.link or args.publish_all:
+        ctx.err.write("WARNING: ports and links are not implemented yet; ignored\n")
     ctrs = _ctrs(ctx)
     try:
         imagedb.resolve(ctx.store, args.image)
@@ -383,7 +383,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     if code is None:
         return 0
     if args.rm:
-        lifecycle.remove(ctrs, cid, force=True, shim_deletes=True)
+        lifecycle.remove(ctrs, cid, force=True, shim_deletes=True, volumes=True)
     return code
 
 
@@ -395,7 +395,7 @@ def _start_or_clean(ctrs, cid: str, autoremove: bool, **kw) -> None:
     except lifecycle.StartError as exc:
         if autoremove:
             with contextlib.suppress(TkError, OSError):
-                lifecycle.remove(ctrs, cid, force=True)
+                lifecycle.remove(ctrs, cid, force=True, volumes=True)
         else:
             raw = ctrs.raw_state(cid)
             raw.update(Status="created", ExitCode=exc.exit_code, Error=exc.message)
@@ -505,7 +505,11 @@ def rm(ctx: Context, args: argparse.Namespace) -> int:
 
     if not args.containers:
         raise UsageError('"tke rm" requires at least 1 argument.', hint="tke rm CONTAINER...")
-    return _each(ctx, args.containers, lambda c, cid: lifecycle.remove(c, cid, args.force))
+    return _each(
+        ctx,
+        args.containers,
+        lambda c, cid: lifecycle.remove(c, cid, args.force, volumes=args.volumes),
+    )
 
 
 def rename(ctx: Context, args: argparse.Namespace) -> int:

@@ -290,7 +290,7 @@ def main(argv: list[str]) -> int:
 
         store = Store(argv[1])
         with contextlib.suppress(TkError, OSError):
-            lifecycle.remove(Containers(store), argv[2], force=True, quiet=True)
+            lifecycle.remove(Containers(store), argv[2], force=True, quiet=True, volumes=True)
         return 0
     return 2
 

@@ -21,7 +21,7 @@ import time
 from typing import Optional
 
 from toolkit.engine import images as imagedb
-from toolkit.engine import rootfs, runtime, shimproc, spec
+from toolkit.engine import rootfs, runtime, shimproc, spec, volumes
 from toolkit.engine.containers import ContainerError, Containers, shim_alive
 from toolkit.engine.store import now_iso
 from toolkit.errors import TkError
@@ -62,16 +62,29 @@ def create(
                     f'already in use by container "{taken[name]}". You have to remove (or '
                     "rename) that container to be able to reuse that name."
                 )
+        mounts = _mounts(ctrs, host, cfg.get("Volumes"))
         cid = ctrs.new_id()
         name = name or ctrs.new_name(taken)
         ctrdir = ctrs.path(cid)
         os.makedirs(ctrdir, 0o700)
         rec = _record(ctrs, cid, name, img, cfg, host, argv)
+        rec["Mounts"] = mounts
         rootfs.prepare(ctrdir, img.layer_dirs)
         ctrs.save_record(rec)
         ctrs.save_state(cid, {"Status": "created"})
     imagedb.hold(ctrs.store, img.id, cid)
     return rec
+
+
+def _mounts(ctrs: Containers, host: dict, image_volumes: Optional[dict]) -> list:
+    """`-v`, `--volumes-from` and the image's VOLUMEs as the container's Mounts (volumes are
+    created here, as docker does at create)."""
+    sources = []
+    for item in host.get("VolumesFrom") or []:
+        ref, _, mode = item.partition(":")
+        other = ctrs.record(ctrs.find(ref)) or {}
+        sources.append((other.get("Mounts") or [], mode))
+    return volumes.container_mounts(ctrs.store, host.get("Binds") or [], sources, image_volumes)
 
 
 def _check_name(name: str) -> None:
@@ -473,10 +486,16 @@ def unpause(ctrs: Containers, cid: str) -> None:
 
 # --- remove ---------------------------------------------------------------------------------
 def remove(
-    ctrs: Containers, cid: str, force: bool = False, quiet: bool = False, shim_deletes=False
+    ctrs: Containers,
+    cid: str,
+    force: bool = False,
+    quiet: bool = False,
+    shim_deletes=False,
+    volumes: bool = False,
 ) -> None:
     """docker rm. `shim_deletes`: the container's shim runs the runtime's `delete` itself
-    (a foreground `tke run --rm` that claimed the removal): not waited for here."""
+    (a foreground `tke run --rm` that claimed the removal): not waited for here. `volumes`
+    (`rm -v`, and `run --rm`): also remove its anonymous volumes no other container uses."""
     state = ctrs.state(cid)
     if state["Running"] or state["Restarting"]:
         if not force:
@@ -508,6 +527,8 @@ def remove(
             if deleter is not None:
                 deleter.wait()
             ctrs.remove_dir(cid)
+            if volumes:
+                _remove_anonymous_volumes(ctrs, rec)
     finally:
         if deleter is not None:
             deleter.wait()
@@ -516,6 +537,23 @@ def remove(
     with contextlib.suppress(TkError):
         imagedb.release(ctrs.store, rec["Image"], cid)
     release_stale_holds(ctrs)
+
+
+def volume_users(ctrs: Containers, name: str) -> list:
+    """Names of the containers that mount volume `name`."""
+    users = []
+    for cid in ctrs.ids():
+        rec = ctrs.record(cid) or {}
+        if any(m.get("Name") == name for m in rec.get("Mounts") or []):
+            users.append(rec.get("Name", "/" + cid).lstrip("/"))
+    return users
+
+
+def _remove_anonymous_volumes(ctrs: Containers, rec: dict) -> None:
+    for name in volumes.anonymous_of(ctrs.store, rec.get("Mounts") or []):
+        if not volume_users(ctrs, name):
+            with contextlib.suppress(TkError, OSError):
+                volumes.remove(ctrs.store, name, [])
 
 
 def _delete_runtime_leftover(ctrs: Containers, rec: dict) -> None:

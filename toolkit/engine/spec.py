@@ -14,7 +14,7 @@ import os
 import resource
 from typing import Optional
 
-from toolkit.engine import cgroups, seccomp
+from toolkit.engine import cgroups, seccomp, volumes
 from toolkit.errors import TkError
 
 DEFAULT_CAPS = [
@@ -248,7 +248,8 @@ def build(rec: dict, merged: str, ctrdir: str, user: tuple, layout: Optional[str
         "process": process,
         "root": {"path": merged, "readonly": bool(host.get("ReadonlyRootfs"))},
         "hostname": hostname,
-        "mounts": mounts(ctrdir, read_only_sys=not privileged),
+        "mounts": mounts(ctrdir, read_only_sys=not privileged)
+        + volumes.spec_mounts(rec.get("Mounts") or []),
         "linux": linux,
     }
 
