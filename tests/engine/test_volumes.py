@@ -77,6 +77,24 @@ def test_named_volume_outlives_containers_and_is_protected_while_used(ctr_runc):
     ctr.ok("volume", "rm", "made")
 
 
+def test_new_volume_gets_the_image_directory_it_covers(ctr_runc):
+    """docker's copy-up: an empty volume over /etc starts with the image's /etc (and keeps
+    /etc/hosts bind-mounted inside it); a volume with data, or `nocopy`, is left as it is."""
+    ctr = ctr_runc
+    plain = ctr.ok("run", "--rm", "-h", "box", ctr.image, "cat", "/etc/hosts", "/etc/hostname")
+    out = ctr.ok("run", "--rm", "-h", "box", "-v", "etcvol:/etc", ctr.image, "sh", "-c",
+                 "head -c 5 /etc/passwd; echo; cat /etc/hosts /etc/hostname")  # fmt: skip
+    assert out == "root:\n" + plain and plain.endswith("box\n")
+    out = ctr.ok("run", "--rm", "-v", "rootvol:/root", ctr.image, "stat", "-c", "%a", "/root")
+    assert out == "700\n"  # the covered directory's mode
+    ctr.ok("run", "--rm", "-v", "etcvol:/etc", ctr.image, "sh", "-c", "echo changed > /etc/passwd")
+    out = ctr.ok("run", "--rm", "-v", "etcvol:/etc", ctr.image, "cat", "/etc/passwd")
+    assert out == "changed\n"  # not copied again over existing data
+    r = ctr.run("run", "--rm", "-v", "/etc:nocopy", ctr.image, "cat", "/etc/passwd")
+    assert r.returncode != 0  # nothing copied
+    ctr.ok("volume", "rm", "etcvol", "rootvol")
+
+
 def test_run_rm_removes_its_anonymous_volumes(ctr_runc):
     ctr = ctr_runc
     ctr.ok("run", "--rm", "-v", "/scratch", ctr.image, "touch", "/scratch/f")

@@ -225,6 +225,8 @@ def prepare_start(ctrs: Containers, rec: dict) -> runtime.Runtime:
     ctrdir = ctrs.path(cid)
     merged = rootfs.mount_rootfs(ctrdir, volatile=bool(rec["HostConfig"].get("AutoRemove")))
     try:
+        if rec.get("Mounts"):
+            volumes.copy_up(merged, rec["Mounts"])
         user = spec.resolve_user(merged, rec["Config"].get("User") or "")
         hostname = rec["Config"].get("Hostname") or cid[:12]
         _write_etc(ctrdir, hostname)

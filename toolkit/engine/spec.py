@@ -171,6 +171,12 @@ def mounts(ctrdir: str, read_only_sys: bool = True) -> list:
     return out
 
 
+def _parents_first(items: list) -> list:
+    """Mounts ordered so that a directory is mounted before what is mounted inside it (a
+    volume on /etc must not hide /etc/hosts); the order is kept otherwise (a stable sort)."""
+    return sorted(items, key=lambda m: m["destination"].rstrip("/").count("/"))
+
+
 def _mount(dest: str, kind: str, source: str, options: list) -> dict:
     return {"destination": dest, "type": kind, "source": source, "options": options}
 
@@ -248,8 +254,10 @@ def build(rec: dict, merged: str, ctrdir: str, user: tuple, layout: Optional[str
         "process": process,
         "root": {"path": merged, "readonly": bool(host.get("ReadonlyRootfs"))},
         "hostname": hostname,
-        "mounts": mounts(ctrdir, read_only_sys=not privileged)
-        + volumes.spec_mounts(rec.get("Mounts") or []),
+        "mounts": _parents_first(
+            mounts(ctrdir, read_only_sys=not privileged)
+            + volumes.spec_mounts(rec.get("Mounts") or [])
+        ),
         "linux": linux,
     }
 

@@ -180,6 +180,41 @@ def spec_mounts(mounts: list) -> list:
     ]
 
 
+def copy_up(merged: str, mounts: list) -> None:
+    """docker's volume initialisation: an empty volume mounted over a directory the image
+    fills gets that directory's contents, mode and owner (not with `nocopy`). Links are copied
+    as links; a destination that leaves the rootfs through a symlink is not followed."""
+    root = os.path.realpath(merged)
+    for m in mounts:
+        if m.get("Type") != "volume" or "nocopy" in (m.get("Mode") or "").split(","):
+            continue
+        src = os.path.realpath(os.path.join(root, m["Destination"].lstrip("/")))
+        if not src.startswith(root + os.sep) or not os.path.isdir(src):
+            continue
+        dst = m["Source"]
+        if os.listdir(dst):
+            continue
+        shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True, copy_function=_copy)
+        _same_owner_and_mode(src, dst)
+        for folder, dirs, _files in os.walk(src):
+            for name in dirs:
+                rel = os.path.relpath(os.path.join(folder, name), src)
+                _same_owner_and_mode(os.path.join(src, rel), os.path.join(dst, rel))
+
+
+def _copy(src: str, dst: str) -> None:
+    shutil.copy2(src, dst, follow_symlinks=False)
+    info = os.lstat(src)
+    os.lchown(dst, info.st_uid, info.st_gid)
+
+
+def _same_owner_and_mode(src: str, dst: str) -> None:
+    info = os.lstat(src)
+    if not os.path.islink(dst):
+        os.chown(dst, info.st_uid, info.st_gid)
+        os.chmod(dst, info.st_mode & 0o7777)
+
+
 def anonymous_of(store, mounts: list) -> list:
     """Names of the anonymous volumes among a container's mounts (what `rm -v` removes)."""
     out = []
