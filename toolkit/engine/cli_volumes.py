@@ -36,8 +36,6 @@ def register(reg: Registrar) -> None:
 
 def _df_volumes(ctx: Context) -> list:
     """`system df`'s row: volumes, those in use, their size and what unused ones hold."""
-    import os
-
     from toolkit.engine import lifecycle, volumes
     from toolkit.engine.containers import Containers
     from toolkit.engine.humanize import size
@@ -45,11 +43,7 @@ def _df_volumes(ctx: Context) -> list:
     ctrs, total, active, reclaim = Containers(ctx.store), 0, 0, 0
     names = volumes.names(ctx.store)
     for name in names:
-        used = sum(
-            os.lstat(os.path.join(d, f)).st_size
-            for d, _, files in os.walk(volumes.data_dir(ctx.store, name))
-            for f in files
-        )
+        used = volumes.disk_usage(ctx.store, name)
         total += used
         if lifecycle.volume_users(ctrs, name):
             active += 1
@@ -124,14 +118,16 @@ def volume_prune(ctx: Context, args: argparse.Namespace) -> int:
     """Unused anonymous volumes (all unused volumes with -a), as docker 23+."""
     from toolkit.engine import lifecycle, volumes
     from toolkit.engine.containers import Containers
+    from toolkit.engine.humanize import size
 
-    ctrs, removed = Containers(ctx.store), []
+    ctrs, removed, freed = Containers(ctx.store), [], 0
     for name in volumes.names(ctx.store):
         info = volumes.get(ctx.store, name) or {}
         if (args.all or info.get("Anonymous")) and not lifecycle.volume_users(ctrs, name):
+            freed += volumes.disk_usage(ctx.store, name)
             volumes.remove(ctx.store, name, [])
             removed.append(name)
     if removed:
         ctx.out.write("Deleted Volumes:\n" + "".join(n + "\n" for n in removed) + "\n")
-    ctx.out.write("Total reclaimed space: 0B\n")
+    ctx.out.write(f"Total reclaimed space: {size(freed)}\n")
     return 0

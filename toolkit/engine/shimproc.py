@@ -55,16 +55,7 @@ class ShimProc:
     def wait(self) -> int:
         """Wait for the launched process (it forks the real shim and exits at once)."""
         if self.returncode is None:
-            while True:
-                try:
-                    _, status = os.waitpid(self.pid, 0)
-                    break
-                except InterruptedError:
-                    continue
-                except ChildProcessError:
-                    status = 0
-                    break
-            self.returncode = os.waitstatus_to_exitcode(status)
+            self.returncode = wait_pid(self.pid)
         return self.returncode
 
     def read_stderr(self) -> bytes:
@@ -134,6 +125,17 @@ def launch(store_root: str) -> ShimProc:
     proc = ShimProc(pid, stdin_w, stderr_r, status_r)
     proc.store_root = os.path.abspath(store_root)
     return proc
+
+
+def wait_pid(pid: int) -> int:
+    """Reap a child; its exit code (0 if someone else reaped it already)."""
+    while True:
+        try:
+            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 0
 
 
 def _above_stdio(fd: int) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from toolkit.engine.shimproc import inherited_fds
+from toolkit.engine.shimproc import inherited_fds, wait_pid
 
 _unreaped: list = []  # pids of background children, reaped by later calls
 
@@ -22,14 +22,8 @@ class Child:
 
     def wait(self) -> int:
         """Wait for the child (once; later calls return the same exit code)."""
-        while self.returncode is None:
-            try:
-                _, status = os.waitpid(self.pid, 0)
-            except InterruptedError:
-                continue
-            except ChildProcessError:  # reaped by someone else
-                status = 0
-            self.returncode = os.waitstatus_to_exitcode(status)
+        if self.returncode is None:
+            self.returncode = wait_pid(self.pid)
         return self.returncode
 
 
