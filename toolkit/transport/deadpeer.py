@@ -5,7 +5,8 @@ the socket buffer is full, and a read waiting for a task's answer hears nothing 
 own keepalive expects no reply). Here each client gets:
 
 - a `WatchedSocket` around its socket (direct, jump channel or ProxyCommand) that records when
-  bytes last arrived: any traffic from the host (answers, window adjusts) proves it alive;
+  bytes last arrived: any traffic from the host (answers, window adjusts) proves it alive (being
+  the one wrapper of every SSH socket, it also acknowledges reads at once: see its docstring);
 - a pinger thread that, once the connection has been quiet for `interval` seconds, sends
   `keepalive@openssh.com` with want_reply (OpenSSH answers it, even with a refusal) and waits;
 - one monitor thread for all clients that closes the transport of a host that has heard
