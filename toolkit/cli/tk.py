@@ -28,6 +28,7 @@ SUBCOMMANDS = {
     "facts": "gather and print facts of hosts",
     "lab": "make or remove throw-away local test hosts",
     "doc": "show a module's arguments (like ansible-doc)",
+    "keeper": "show or stop the agents kept between runs",
 }
 
 

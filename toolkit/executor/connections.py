@@ -2,8 +2,11 @@
 
 `ansible_connection=local` (or `-c local`, or the implicit localhost) gives a
 `toolkit.transport.local.LocalConnection`; anything else an SSH connection
-(`toolkit.transport.ssh.SSHConnection`, imported only when needed). Tasks get a `LazyConnection`
-so controller-only actions (debug, set_fact, assert...) never open one.
+(`toolkit.transport.ssh.SSHConnection`, imported only when needed). SSH agents are kept alive
+between runs by the keeper (`toolkit.transport.kept.KeptConnection`) unless $TK_SSH_PERSIST is 0
+or a password is involved (login or become): a kept agent must never give another process of
+the same user what only that password would give. Tasks get a `LazyConnection` so
+controller-only actions (debug, set_fact, assert...) never open one.
 """
 
 from __future__ import annotations
@@ -47,8 +50,24 @@ def _default_factory(spec: ConnSpec, settings: Mapping[str, Any]) -> Any:
             hint="use ssh or local",
         )
     module_name, class_name = KINDS[spec.kind]
+    variables = connection_vars(spec, settings)
+    if module_name == "toolkit.transport.ssh" and keepable(variables):
+        module_name, class_name = "toolkit.transport.kept", "KeptConnection"
     cls = getattr(importlib.import_module(module_name), class_name)
-    return cls.from_vars(spec.host, connection_vars(spec, settings))
+    return cls.from_vars(spec.host, variables)
+
+
+PASSWORDS = ("ansible_password", "ansible_ssh_pass", "ansible_ssh_password",
+             "ansible_become_password", "ansible_become_pass")  # fmt: skip
+
+
+def keepable(variables: Mapping[str, Any]) -> bool:
+    """True when the agent may be kept between runs: persistence on, no password."""
+    if any(variables.get(name) not in (None, "") for name in PASSWORDS):
+        return False
+    from toolkit.transport.keeperpath import persist_seconds
+
+    return persist_seconds() > 0
 
 
 def connection_vars(spec: ConnSpec, settings: Mapping[str, Any]) -> Dict[str, Any]:

@@ -1,0 +1,95 @@
+"""Where the keeper lives and who may talk to it: its private dir, socket name, peer check.
+
+Shared by the keeper (toolkit/transport/keeper.py) and its clients (kept.py, `tk keeper`);
+stdlib only and cheap to import (a controller imports it on every run).
+
+The socket's name carries a digest of the code an agent is made of (toolkit/transport,
+toolkit/agent, modules/_utils: a new tk never talks to an old keeper or its agents) and of the
+environment the keeper connects with (SSH agent, home, ssh config and known_hosts overrides,
+the idle timeout): a controller with another environment gets its own keeper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import stat
+import struct
+import sys
+from pathlib import Path
+from typing import List
+
+from toolkit.errors import UsageError
+
+DEFAULT_PERSIST = 60.0
+ENV_KEYS = ("SSH_AUTH_SOCK", "HOME", "USER", "LOGNAME", "TK_SSH_CONFIG", "TK_KNOWN_HOSTS",
+            "TK_SSH_PERSIST", "TK_LIBRARY", "ANSIBLE_LIBRARY")  # fmt: skip
+_DIGEST: List[str] = []
+
+
+def persist_seconds() -> float:
+    """$TK_SSH_PERSIST: seconds an idle agent is kept (0: keep nothing); default 60."""
+    text = os.environ.get("TK_SSH_PERSIST", "").strip()
+    if not text:
+        return DEFAULT_PERSIST
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise UsageError(f"TK_SSH_PERSIST must be a number of seconds, got {text!r}")
+    return value
+
+
+def keeper_dir() -> Path:
+    """$TK_KEEPER_DIR, else $XDG_RUNTIME_DIR/tk, else ~/.cache/tk/keeper (made 0700)."""
+    explicit = os.environ.get("TK_KEEPER_DIR")
+    if explicit:
+        return Path(explicit)
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return Path(runtime) / "tk"
+    return Path(os.path.expanduser("~/.cache/tk/keeper"))
+
+
+def private_dir() -> Path:
+    """The keeper dir, made if missing; refused unless it is ours and nobody else's."""
+    path = keeper_dir()
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise OSError(f"{path} is not a directory owned by uid {os.getuid()}")
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        os.chmod(path, 0o700)
+    return path
+
+
+def _code_files() -> List[Path]:
+    root = Path(__file__).resolve().parent.parent
+    files = sorted((root / "transport").glob("*.py")) + sorted((root / "agent").glob("*.py"))
+    utils = root.parent / "modules" / "_utils"
+    return files + sorted(p for p in utils.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def digest() -> str:
+    """Digest of the agent's code (names, sizes, mtimes) and of the keeper's environment."""
+    if not _DIGEST:
+        h = hashlib.sha256(sys.executable.encode())
+        for path in _code_files():
+            info = path.stat()
+            h.update(f"\0{path}\0{info.st_size}\0{info.st_mtime_ns}".encode())
+        for key in ENV_KEYS:
+            h.update(f"\0{key}={os.environ.get(key, '')}".encode())
+        _DIGEST.append(h.hexdigest()[:20])
+    return _DIGEST[0]
+
+
+def socket_path() -> Path:
+    return private_dir() / f"keeper-{digest()}.sock"
+
+
+def peer_uid(sock: socket.socket) -> int:
+    """The uid of the process at the other end of a unix socket (SO_PEERCRED)."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", raw)[1]
