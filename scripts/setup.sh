@@ -34,5 +34,9 @@ fi
 if [ ! -x .venv/bin/python ]; then
   /usr/bin/python3 -m venv .venv
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
+# compat: the editable install is a plain path in a .pth file; the default mode imports a
+# finder (pathlib and more) at every interpreter start-up, ~8 ms on each `tk` and `tke` run
+.venv/bin/pip install -q --disable-pip-version-check -e '.[dev]' \
+  --config-settings editable_mode=compat 2>/dev/null ||
+  .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
 echo "tk is installed in $(pwd)/.venv: $(.venv/bin/tk --version)"

@@ -21,11 +21,11 @@ import threading
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import paramiko
-from paramiko.hostkeys import HostKeyEntry, HostKeys
-
 from toolkit.errors import HostUnreachable, UsageError
+from toolkit.transport.sshlib import paramiko
 
+HostKeyEntry = paramiko.hostkeys.HostKeyEntry
+HostKeys = paramiko.hostkeys.HostKeys
 MODES = ("accept-new", "strict", "off")
 _TRUE = ("yes", "true", "on", "1")
 _FALSE = ("no", "false", "off", "0")

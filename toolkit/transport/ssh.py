@@ -18,8 +18,6 @@ import threading
 import time
 from typing import Any, Mapping, Optional, Tuple
 
-import paramiko
-
 from toolkit.agent.stage1 import FIRST_STAGE, READY
 from toolkit.errors import HostUnreachable
 from toolkit.transport import bootstrap
@@ -28,6 +26,7 @@ from toolkit.transport.hostkeys import HostKeyChecker
 from toolkit.transport.local import become_from_vars
 from toolkit.transport.sshclient import ClientCache, SSHClient
 from toolkit.transport.sshconfig import SSHTarget, resolve
+from toolkit.transport.sshlib import paramiko
 
 CLIENTS = ClientCache()  # the run's shared SSH clients (one per host and login)
 STDERR_KEEP = 8192

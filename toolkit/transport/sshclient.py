@@ -16,12 +16,11 @@ import socket
 import threading
 from typing import Dict, List, Optional, Tuple
 
-import paramiko
-
 from toolkit.errors import HostUnreachable
 from toolkit.transport.deadpeer import Watchdog, WatchedSocket, tune_socket
 from toolkit.transport.hostkeys import HostKeyChecker
 from toolkit.transport.sshconfig import DEFAULT_KEYS, SSHTarget
+from toolkit.transport.sshlib import paramiko
 
 KEEPALIVE = 30
 

@@ -19,9 +19,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-import paramiko
-
 from toolkit.errors import UsageError
+from toolkit.transport.sshlib import paramiko
 
 DEFAULT_KEYS = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 DEFAULT_CONNECT_TIMEOUT = 10.0
