@@ -16,7 +16,6 @@ import os
 import re
 import shlex
 import time
-import uuid
 from collections.abc import Mapping
 from typing import Any, Dict, List, Optional
 from urllib.parse import unquote_plus, urlsplit
@@ -31,7 +30,7 @@ class NativeText(str):
     """A str a single-expression template returns as is (never re-read as a list/dict)."""
 
 
-UUID_NAMESPACE_ANSIBLE = uuid.UUID("361E6D51-FAEC-444A-9079-341386DA8E2E")
+UUID_NAMESPACE_ANSIBLE = "361E6D51-FAEC-444A-9079-341386DA8E2E"  # uuid: imported on use
 _TRUE = {"yes", "on", "true", "1", "y"}
 _FALSE = {"no", "off", "false", "0", "n", ""}
 
@@ -287,6 +286,8 @@ def comment(text: Any, style: str = "plain", **kw: Any) -> NativeText:
 
 
 def to_uuid(value: Any, namespace: Any = UUID_NAMESPACE_ANSIBLE) -> str:
+    import uuid  # not at start-up: it imports platform
+
     if not isinstance(namespace, uuid.UUID):
         try:
             namespace = uuid.UUID(str(namespace))

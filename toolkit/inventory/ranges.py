@@ -7,13 +7,24 @@ letter each side; several ranges in one name multiply out left to right.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 
 class RangeError(ValueError):
     """A host name or range that cannot be expanded; the caller adds the location."""
+
+
+def _lazy_pattern(pattern: str, flags: int = 0) -> Callable[[str], Optional[re.Match]]:
+    """A `match` function that compiles its pattern the first time it is called."""
+
+    @functools.cache
+    def compiled() -> re.Pattern:
+        return re.compile(pattern, flags)
+
+    return lambda text: compiled().match(text)
 
 
 _NUMERIC_RANGE = r"\[(?:[0-9]+:[0-9]+)(?::[0-9]+)?\]"
@@ -26,7 +37,8 @@ _LABEL = rf"(?:[\w]|{_ALNUM_RANGE})(?:[\w_-]|{_ALNUM_RANGE})*(?<![_-])"
 _BRACKETED_HOSTPORT = re.compile(r"^\[(.+)\]:([0-9]+)$")
 _HOSTPORT = re.compile(r"^((?:[^:\[\]]|\[[^\]]*\])*):([0-9]+)$")
 _IPV4 = re.compile(rf"^(?:{_IPV4_PART}\.){{3}}{_IPV4_PART}$", re.I)
-_IPV6 = re.compile(
+# compiled on first use: this one alone costs a few ms, and plain names never need it
+_IPV6 = _lazy_pattern(
     rf"""^(?:{_IPV6_PART}:){{7}}{_IPV6_PART}$
     |^(?:(?:{_IPV6_PART}:){{1,6}}|:):(?:{_IPV6_PART}(?::{_IPV6_PART}){{0,5}})?$
     |^(?:{_IPV6_PART}:){{6}}(?:[0-9]{{1,3}}\.){{3}}[0-9]{{1,3}}$""",
@@ -42,7 +54,7 @@ def parse_address(address: str, allow_ranges: bool = False) -> Tuple[str, Option
         match = pattern.match(address)
         if match:
             address, port = match.group(1), int(match.group(2))
-    if not (_IPV4.match(address) or _IPV6.match(address) or _HOSTNAME.match(address)):
+    if not (_IPV4.match(address) or _HOSTNAME.match(address) or _IPV6(address)):
         raise RangeError(f"not a valid network host name: {address}")
     if not allow_ranges and "[" in address:
         raise RangeError("a range in a host name is not allowed here")
