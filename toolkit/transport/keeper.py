@@ -149,22 +149,33 @@ class Keeper:
         conn = kept.conn
         if conn.client is None or conn.client.dead or conn.ssh is None or not conn.ssh.active:
             return False
-        conn.stream.chan.settimeout(PING_TIMEOUT)
+        chan = conn.stream.chan
+        chan.settimeout(min(PING_TIMEOUT, conn.target.connect_timeout))
         try:
             conn.client.request("ping")
+            chan.settimeout(None)
             return True
         except (TkError, OSError):
+            if not chan.closed:  # no answer on an open channel: the host is unreachable
+                conn.ssh.kill("no answer from the host")  # its next agent connects anew
             return False
-        finally:
-            if conn.stream is not None:
-                conn.stream.chan.settimeout(None)
 
     def _open(self, host: str, variables: Dict[str, Any], key: str) -> Kept:
         from toolkit.transport.ssh import SSHConnection
 
         conn = SSHConnection.from_vars(host, variables)
+        shared = _shared_client(conn)
         try:
-            conn.open()
+            try:
+                conn.open()
+            except HostUnreachable as exc:
+                if shared is None or "cannot run a command" not in exc.message:
+                    raise
+                # the SSH connection kept for the host's other agents has gone bad while
+                # idle (host down, link down): connect anew, as a fresh run would
+                shared.kill("no answer from the host")
+                conn = SSHConnection.from_vars(host, variables)
+                conn.open()
         except OSError as exc:
             raise HostUnreachable(f"cannot connect to {host}: {exc}") from None
         kept = Kept(key, conn, str(variables.get("ansible_become_user") or ""))
@@ -341,6 +352,16 @@ def _tell_death(sock: socket.socket, conn: Any, to_ctl: Counter) -> None:
         sock.sendall(DEATH + json.dumps({"detail": detail}).encode() + b"\n")
     except OSError:
         pass
+
+
+def _shared_client(conn: Any) -> Any:
+    """The SSH client an agent about to open would share with kept agents, if any."""
+    from toolkit.transport.ssh import CLIENTS
+
+    key = conn.target.cache_key() + (conn.checker.mode, conn.checker.path)
+    with CLIENTS._lock:
+        client = CLIENTS._clients.get(key)
+    return client if client is not None and client.active else None
 
 
 def _preload() -> None:

@@ -24,7 +24,7 @@ from toolkit.errors import UsageError
 
 DEFAULT_PERSIST = 60.0
 ENV_KEYS = ("SSH_AUTH_SOCK", "HOME", "USER", "LOGNAME", "TK_SSH_CONFIG", "TK_KNOWN_HOSTS",
-            "TK_SSH_PERSIST", "TK_LIBRARY", "ANSIBLE_LIBRARY")  # fmt: skip
+            "TK_SSH_PERSIST")  # fmt: skip
 _DIGEST: List[str] = []
 
 
