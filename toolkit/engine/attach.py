@@ -15,12 +15,16 @@ from __future__ import annotations
 import _signal as signal
 import _socket as socket
 import _struct as struct
-import contextlib
-import json
 import os
 import select
 import sys
-from typing import Optional
+
+from toolkit.engine import jsonc
+from toolkit.engine.ctxutil import suppress
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing's import costs more than `tke run` spends on its work
+    from typing import Optional
 
 FRAME = struct.Struct(">BI")
 DETACH_KEYS = b"\x10\x11"
@@ -58,12 +62,12 @@ def connect(path: str, **want) -> socket.socket:
     sock.connect(path)
     rows, cols = window_size()
     want.update(rows=rows, cols=cols)
-    sock.sendall(json.dumps(want).encode() + b"\n")
+    sock.sendall(jsonc.dumps(want).encode() + b"\n")
     return sock
 
 
 def send(sock: socket.socket, kind: int, data: bytes = b"") -> None:
-    with contextlib.suppress(OSError):
+    with suppress(OSError):
         sock.sendall(FRAME.pack(kind, len(data)) + data)
 
 
@@ -81,7 +85,7 @@ def _write(stream, data: bytes) -> None:
         buf.flush()
     else:
         stream.write(data.decode("utf-8", "replace"))
-        with contextlib.suppress(AttributeError):
+        with suppress(AttributeError):
             stream.flush()
 
 

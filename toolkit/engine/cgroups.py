@@ -15,7 +15,10 @@ and to tell the user why a runtime was chosen.
 from __future__ import annotations
 
 import os
-from typing import Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing's import costs more than `tke run` spends on its work
+    from typing import Optional
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 CGROUP2_MAGIC = 0x63677270

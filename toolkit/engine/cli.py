@@ -285,6 +285,16 @@ def _fast_module(argv: list[str]) -> Optional[str]:
     return FAST_VERBS.get(rest[0]) if rest else None
 
 
+def _lean_parse(argv: list[str]):
+    """`tke run`'s arguments without argparse (runargs.py), or None: argparse then parses
+    (help, errors and spellings the lean parser leaves to it)."""
+    if _fast_verb(argv) != "run":
+        return None
+    from toolkit.engine import runargs
+
+    return runargs.parse(argv)
+
+
 def _early_shim(argv: list[str]):
     """For `tke run`: launch the container's shim now, so that its interpreter starts while
     this one imports, parses and creates the container (None for anything else)."""
@@ -328,8 +338,10 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     ctx = None
     try:
-        parser, _ = build_parser(_fast_module(argv), _fast_verb(argv))
-        args = parser.parse_args(argv)
+        args = _lean_parse(argv)
+        if args is None:
+            parser, _ = build_parser(_fast_module(argv), _fast_verb(argv))
+            args = parser.parse_args(argv)
         if args.version:
             print("tke version 0.1.0")
             return 0

@@ -4,14 +4,16 @@ cli_ctrinfo.py, filesystem and exec verbs in cli_ctrfs.py; both are registered f
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import os
-import re
 import sys
 
 from toolkit.engine.cli import Context, Registrar
+from toolkit.engine.ctxutil import suppress
 from toolkit.errors import TkError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 # cli.py's fast path may build only the verb being run (argparse set-up is a good part of a
 # short command); every register() here copes with verbs that were not built.
@@ -21,7 +23,6 @@ NETWORK_NOTE = (
     "network namespace with loopback only (like --network none); --network host shares the "
     "host's. -p/-P/--link are accepted and recorded but have no effect yet."
 )
-_SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$", re.I)
 
 
 class CreateFailed(TkError):
@@ -37,6 +38,7 @@ SIBLINGS = {
 
 
 def register(reg: Registrar) -> None:
+    import argparse
     import importlib
 
     only = getattr(reg, "only_verb", None)
@@ -53,12 +55,7 @@ def register(reg: Registrar) -> None:
     )
     for parser in p.parsers:
         parser.epilog = NETWORK_NOTE
-    add_create_flags(p)
-    p.add_argument("-d", "--detach", action="store_true", help="run in background, print ID")
-    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
-    p.add_argument("--detach-keys", default=None, help="key sequence for detaching")
-    p.add_argument("--sig-proxy", default="true", help="proxy signals to the process")
-    p.add_argument("-a", "--attach", action="append", default=[], help="attach to STDIN/OUT/ERR")
+    add_run_flags(p)
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND [ARG...]")
 
@@ -112,6 +109,16 @@ def register(reg: Registrar) -> None:
     p.add_argument("container", metavar="CONTAINER")
 
 
+def add_run_flags(p) -> None:
+    """`tke run`'s flags (also read by runargs.py, the parser of `tke run`'s fast path)."""
+    add_create_flags(p)
+    p.add_argument("-d", "--detach", action="store_true", help="run in background, print ID")
+    p.add_argument("--rm", action="store_true", help="remove the container when it exits")
+    p.add_argument("--detach-keys", default=None, help="key sequence for detaching")
+    p.add_argument("--sig-proxy", default="true", help="proxy signals to the process")
+    p.add_argument("-a", "--attach", action="append", default=[], help="attach to STDIN/OUT/ERR")
+
+
 def add_create_flags(p) -> None:
     p.add_argument("-i", "--interactive", action="store_true", help="keep STDIN open")
     p.add_argument("-t", "--tty", action="store_true", help="allocate a pseudo-TTY")
@@ -146,7 +153,9 @@ def add_create_flags(p) -> None:
 
 # --- flag conversion ------------------------------------------------------------------------
 def parse_size(text: str, flag: str) -> int:
-    m = _SIZE.match(text.strip())
+    import re  # here: its import costs ~3 ms of every `tke run`
+
+    m = re.match(r"^(\d+(?:\.\d+)?)\s*([bkmgt]?)b?$", text.strip(), re.I)
     if not m:
         raise CreateFailed(f'invalid argument {text!r} for "{flag}" flag: invalid size')
     mult = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -394,7 +403,7 @@ def _start_or_clean(ctrs, cid: str, autoremove: bool, **kw) -> None:
         lifecycle.start(ctrs, cid, **kw)
     except lifecycle.StartError as exc:
         if autoremove:
-            with contextlib.suppress(TkError, OSError):
+            with suppress(TkError, OSError):
                 lifecycle.remove(ctrs, cid, force=True, volumes=True)
         else:
             raw = ctrs.raw_state(cid)
@@ -407,7 +416,7 @@ def _proxy(ctrs, cid: str):
     from toolkit.engine import lifecycle
 
     def forward(signum: int) -> None:
-        with contextlib.suppress(TkError, OSError):
+        with suppress(TkError, OSError):
             lifecycle.runtime_of(ctrs, cid).kill(cid, str(int(signum)))
 
     return forward

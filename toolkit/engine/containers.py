@@ -19,14 +19,17 @@ rootfs unmounted), so no ghost "running" container survives a killed shim or a r
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import json
 import os
-from typing import Iterator, Optional
 
+from toolkit.engine import jsonc
+from toolkit.engine.ctxutil import suppress
 from toolkit.engine.store import DEFAULT_ROOT, Store, now_iso, remove_tree, write_atomic
 from toolkit.errors import TkError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing's import costs more than `tke run` spends on its work
+    from typing import Optional
 
 try:  # the builtin module: hashlib's OpenSSL import costs ~3 ms of every `tke run`
     from _sha1 import sha1 as _sha1
@@ -99,23 +102,13 @@ class Containers:
     def sock(self, cid: str, kind: str = "sock") -> str:
         return os.path.join(self.run_dir, f"{cid[:12]}.{kind}")
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        fd = os.open(os.path.join(self.dir, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def locked(self) -> _Flock:
+        """flock around name allocation, create and remove: `with ctrs.locked(): ...`."""
+        return _Flock(os.path.join(self.dir, "lock"))
 
-    @contextlib.contextmanager
-    def locked_one(self, cid: str) -> Iterator[None]:
-        fd = os.open(self.path(cid, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def locked_one(self, cid: str) -> _Flock:
+        """flock of one container (start, reconcile)."""
+        return _Flock(self.path(cid, "lock"))
 
     # --- records -------------------------------------------------------------------------
     def ids(self) -> list[str]:
@@ -128,26 +121,26 @@ class Containers:
     def record(self, cid: str) -> Optional[dict]:
         try:
             with open(self.path(cid, "container.json")) as fh:
-                return json.load(fh)
+                return jsonc.load(fh)
         except (FileNotFoundError, NotADirectoryError, ValueError):
             return None
 
     def save_record(self, rec: dict) -> None:
         # a --rm container's record dies with it: the atomic rename is enough, no fsync
         durable = not (rec.get("HostConfig") or {}).get("AutoRemove")
-        data = json.dumps(rec, indent=1).encode()
+        data = jsonc.dumps(rec).encode()
         write_atomic(self.path(rec["Id"], "container.json"), data, fsync=durable)
 
     def raw_state(self, cid: str) -> dict:
         try:
             with open(self.path(cid, "state.json")) as fh:
-                return json.load(fh)
+                return jsonc.load(fh)
         except (FileNotFoundError, ValueError):
             return {"Status": "created"}
 
     def save_state(self, cid: str, state: dict) -> None:
         # state changes all the time and the shim writes it without fsync too
-        write_atomic(self.path(cid, "state.json"), json.dumps(state).encode(), fsync=False)
+        write_atomic(self.path(cid, "state.json"), jsonc.dumps(state).encode(), fsync=False)
 
     def names(self) -> dict:
         out = {}
@@ -222,11 +215,11 @@ class Containers:
             rec = self.record(cid) or {}
             name = rec.get("HostConfig", {}).get("Runtime")
             if name:
-                with contextlib.suppress(TkError, OSError):
+                with suppress(TkError, OSError):
                     rt = runtime.from_record(self.run_dir, name)
                     rt.kill(cid, "KILL", all_procs=True)
                     rt.delete(cid)
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 rootfs.unmount_rootfs(self.path(cid))
             raw.update(
                 Status="exited",
@@ -240,7 +233,7 @@ class Containers:
 
     def remove_dir(self, cid: str) -> None:
         for kind in ("sock", "con"):
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.unlink(self.sock(cid, kind))
         path = self.path(cid)
         if not os.path.isdir(path):
@@ -251,6 +244,29 @@ class Containers:
         target = os.path.join(self.store.tmp_dir, f"trash-{os.getpid()}-{os.urandom(6).hex()}")
         os.replace(path, target)
         delete_in_background(target)
+
+
+class _Flock:
+    """An exclusive flock(2) on a file, held inside `with` (a class: contextlib's import
+    costs more than `tke run` spends holding locks)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+
+    def __exit__(self, *exc) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
 
 
 def _pick(words) -> str:
@@ -289,7 +305,7 @@ def main(argv: list[str]) -> int:
         from toolkit.engine import lifecycle
 
         store = Store(argv[1])
-        with contextlib.suppress(TkError, OSError):
+        with suppress(TkError, OSError):
             lifecycle.remove(Containers(store), argv[2], force=True, quiet=True, volumes=True)
         return 0
     return 2

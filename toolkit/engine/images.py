@@ -22,12 +22,14 @@ layers: [{chain_id, diff_id, blob, media_type, size}], added}. Tags map a full r
 
 from __future__ import annotations
 
-import json
-from typing import Optional
-
+from toolkit.engine import jsonc
 from toolkit.engine.reference import Reference, looks_like_id, parse
 from toolkit.engine.store import Store, now_iso
 from toolkit.errors import TkError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing's import costs more than `tke run` spends on its work
+    from typing import Optional
 
 
 class ImageNotFound(TkError):
@@ -68,7 +70,7 @@ class ImageInfo:
 
 def parse_config(data: bytes, where: str) -> dict:
     try:
-        config = json.loads(data)
+        config = jsonc.loads(data)
     except ValueError as exc:
         raise TkError(f"{where}: image config is not valid JSON: {exc}") from None
     rootfs = config.get("rootfs") if isinstance(config, dict) else None
@@ -139,7 +141,7 @@ def resolve(store: Store, text: str) -> ImageInfo:
     db = store.load()
     image_id = find(db, text)
     record = db["images"][image_id]
-    config = json.loads(store.read_blob(record["config"]))
+    config = jsonc.loads(store.read_blob(record["config"]))
     chains = [layer["chain_id"] for layer in record["layers"]]
     return ImageInfo(
         id=image_id,

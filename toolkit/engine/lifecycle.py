@@ -12,19 +12,21 @@ PidsLimit, Privileged, CapAdd, CapDrop, ReadonlyRootfs, NetworkMode, PortBinding
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import select
 import sys
 import time
-from typing import Optional
 
 from toolkit.engine import images as imagedb
-from toolkit.engine import rootfs, runtime, shimproc, spec, volumes
+from toolkit.engine import jsonc, rootfs, runtime, shimproc, spec, volumes
 from toolkit.engine.containers import ContainerError, Containers, shim_alive
+from toolkit.engine.ctxutil import suppress
 from toolkit.engine.store import now_iso
 from toolkit.errors import TkError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing's import costs more than `tke run` spends on its work
+    from typing import Optional
 
 
 class StartError(TkError):
@@ -209,7 +211,7 @@ def _write_etc(ctrdir: str, hostname: str) -> None:
             "ff02::2\tip6-allrouters\n"
         )
     lines = []
-    with contextlib.suppress(OSError), open("/etc/resolv.conf") as fh:
+    with suppress(OSError), open("/etc/resolv.conf") as fh:
         for line in fh:
             words = line.split()
             if words[:1] == ["nameserver"] and len(words) > 1 and words[1].startswith("127."):
@@ -232,7 +234,7 @@ def prepare_start(ctrs: Containers, rec: dict) -> runtime.Runtime:
         _write_etc(ctrdir, hostname)
         conf = spec.build(rec, merged, ctrdir, user)
         with open(os.path.join(ctrdir, "config.json"), "w") as fh:
-            fh.write(json.dumps(conf))  # json.dump() would take the pure-Python encoder
+            fh.write(jsonc.dumps(conf))
     except BaseException:
         rootfs.unmount_rootfs(ctrdir)
         raise
@@ -299,7 +301,7 @@ def _start_locked(ctrs, cid, rec, attach_first, on_listening, shim) -> int:
     try:
         # the previous shim may still be deleting the runtime state and unmounting the rootfs
         wait_shim_gone(ctrs, cid, 10)
-        with contextlib.suppress(FileNotFoundError):
+        with suppress(FileNotFoundError):
             os.unlink(ctrs.path(cid, "stopped"))
         # the shim's interpreter starts (if not yet) while the rootfs is mounted and
         # config.json written; it then reads its instructions from its stdin
@@ -315,7 +317,7 @@ def _start_locked(ctrs, cid, rec, attach_first, on_listening, shim) -> int:
     try:
         return _run_shim(ctrs, cid, shim, conf, on_listening)
     except StartError:
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             rootfs.unmount_rootfs(ctrs.path(cid))
         raise
 
@@ -335,13 +337,13 @@ def abandon_shim(proc: Optional[shimproc.ShimProc]) -> None:
 
 def _run_shim(ctrs: Containers, cid: str, proc: shimproc.ShimProc, conf: dict, on_listening) -> int:
     """Hand the shim its instructions, then follow its status lines until the container runs."""
-    proc.send(json.dumps(conf).encode())
+    proc.send(jsonc.dumps(conf).encode())
     proc.wait()
     reader = os.fdopen(proc.status_r, "rb")
     proc.status_r = -1
     try:
         for line in reader:
-            msg = json.loads(line)
+            msg = jsonc.loads(line)
             if msg.get("listening") and on_listening is not None:
                 on_listening()
             elif "started" in msg:
@@ -353,7 +355,7 @@ def _run_shim(ctrs: Containers, cid: str, proc: shimproc.ShimProc, conf: dict, o
         reader.close()
         proc.close()
     detail = early.decode(errors="replace").strip().splitlines()[-1:]
-    with contextlib.suppress(OSError), open(ctrs.path(cid, "shim.err"), "rb") as fh:
+    with suppress(OSError), open(ctrs.path(cid, "shim.err"), "rb") as fh:
         detail = detail or fh.read().decode(errors="replace").strip().splitlines()[-1:]
     if detail:
         raise StartError("the container supervisor failed: " + " ".join(detail))
@@ -482,7 +484,7 @@ def unpause(ctrs: Containers, cid: str) -> None:
     if not state["Paused"]:
         raise ContainerError(f"Error response from daemon: Container {cid} is not paused")
     runtime_of(ctrs, cid).run("resume", cid)
-    with contextlib.suppress(FileNotFoundError):
+    with suppress(FileNotFoundError):
         os.unlink(ctrs.path(cid, "paused"))
 
 
@@ -536,7 +538,7 @@ def remove(
             deleter.wait()
     if shim_deletes and not shim_alive(shim_pid):
         _delete_runtime_leftover(ctrs, rec)
-    with contextlib.suppress(TkError):
+    with suppress(TkError):
         imagedb.release(ctrs.store, rec["Image"], cid)
     release_stale_holds(ctrs)
 
@@ -554,7 +556,7 @@ def volume_users(ctrs: Containers, name: str) -> list:
 def _remove_anonymous_volumes(ctrs: Containers, rec: dict) -> None:
     for name in volumes.anonymous_of(ctrs.store, rec.get("Mounts") or []):
         if not volume_users(ctrs, name):
-            with contextlib.suppress(TkError, OSError):
+            with suppress(TkError, OSError):
                 volumes.remove(ctrs.store, name, [])
 
 
@@ -572,7 +574,7 @@ def release_stale_holds(ctrs: Containers) -> int:
     existing = set(ctrs.ids())
     stale = [(i, h) for i, hs in holds.items() for h in hs if len(h) == 64 and h not in existing]
     for image_id, holder in stale:
-        with contextlib.suppress(TkError):
+        with suppress(TkError):
             imagedb.release(ctrs.store, image_id, holder)
     return len(stale)
 

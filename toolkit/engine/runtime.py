@@ -14,15 +14,15 @@ line (with the private-namespace wrapper when needed) used by tke and by the shi
 
 from __future__ import annotations
 
-import json
 import os
-from typing import TYPE_CHECKING, Optional
 
-from toolkit.engine import cgroups
+from toolkit.engine import cgroups, jsonc
 from toolkit.errors import TkError
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing's import costs more than `tke run` spends on its work
     import subprocess
+    from typing import Optional
 
     from toolkit.engine.spawn import Child
 
@@ -87,7 +87,7 @@ class Runtime:
         if proc.returncode != 0:
             return None
         try:
-            return json.loads(proc.stdout)
+            return jsonc.loads(proc.stdout)
         except ValueError:
             return None
 
@@ -112,7 +112,7 @@ def _message(stderr: str) -> str:
     lines = []
     for line in stderr.strip().splitlines():
         try:
-            entry = json.loads(line)
+            entry = jsonc.loads(line)
             line = entry.get("msg", line) if isinstance(entry, dict) else line
         except ValueError:
             pass

@@ -14,11 +14,13 @@ Errors name the profile and exit 125 (`SeccompError`).
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Iterable, Optional
 
 from toolkit.errors import Location, TkError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing's import costs more than `tke run` spends on its work
+    from typing import Iterable, Optional
 
 EPERM, ENOSYS = 1, 38
 INLINE = "<inline seccomp profile>"  # how errors name a profile given as JSON text
@@ -149,6 +151,8 @@ def embed(security_opt: list) -> list:
             if not _is_inline(value):
                 text = _read(value)
                 convert(_parse(text, value), [], value)
+                import json  # only for a profile file: not on every `tke run`
+
                 item = "seccomp=" + json.dumps(json.loads(text), separators=(",", ":"))
         out.append(item)
     return out
@@ -182,6 +186,8 @@ def _read(path: str) -> str:
 
 
 def _parse(text: str, name: str) -> dict:
+    import json
+
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

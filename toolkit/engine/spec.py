@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import os
 import resource
-from typing import Optional
 
 from toolkit.engine import cgroups, seccomp, volumes
 from toolkit.errors import TkError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing's import costs more than `tke run` spends on its work
+    from typing import Optional
 
 DEFAULT_CAPS = [
     "CAP_CHOWN",

@@ -19,17 +19,21 @@ reference; `Store.gc()` removes what no image references.
 
 from __future__ import annotations
 
-import contextlib
+import _thread
 import errno
 import fcntl
-import json
 import os
-import threading
 import time
-from typing import Any, Iterator, Optional
+
+from toolkit.engine import jsonc
+from toolkit.engine.ctxutil import suppress
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing's import costs more than `tke run` spends on its work
+    from typing import Any, Optional
 
 DEFAULT_ROOT = "/var/lib/tke"
-_local = threading.local()
+_local = _thread._local()  # threading's own import costs ~1 ms of `tke run`
 
 
 def default_root() -> str:
@@ -70,7 +74,7 @@ def chain_ids(diff_ids: list[str]) -> list[str]:
 def write_atomic(path: str, data: bytes, mode: int = 0o644, fsync: bool = True) -> None:
     """Write a temporary file and rename it over `path`; `fsync=False` leaves the flush to a
     later `syncfs` (the caller's commit), which must happen before anything refers to it."""
-    tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+    tmp = f"{path}.tmp-{os.getpid()}-{_thread.get_ident()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -81,7 +85,7 @@ def write_atomic(path: str, data: bytes, mode: int = 0o644, fsync: bool = True) 
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
+        with suppress(OSError):
             os.unlink(tmp)
         raise
 
@@ -132,34 +136,15 @@ class Store:
         self.unsynced = False  # data moved in since the last save: save() runs syncfs first
 
     # --- locking -------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        """Exclusive store lock (re-entrant within a thread)."""
-        held = getattr(_local, "held", {})
-        _local.held = held
-        if held.get(self.root):
-            held[self.root] += 1
-            try:
-                yield
-            finally:
-                held[self.root] -= 1
-            return
-        fd = os.open(os.path.join(self.root, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            held[self.root] = 1
-            try:
-                yield
-            finally:
-                held[self.root] = 0
-        finally:
-            os.close(fd)
+    def locked(self) -> _StoreLock:
+        """Exclusive store lock (re-entrant within a thread): `with store.locked(): ...`."""
+        return _StoreLock(self.root)
 
     # --- metadata ------------------------------------------------------------------------
     def load(self) -> dict:
         try:
             with open(self.db_path, "rb") as fh:
-                db = json.load(fh)
+                db = jsonc.load(fh)
         except FileNotFoundError:
             return empty_db()
         for key, value in empty_db().items():
@@ -172,33 +157,30 @@ class Store:
         When blobs or layers were moved in (written without fsync), one `syncfs` makes them and
         the new db.json durable before the rename publishes them: after a crash the old db.json
         or the new one is there, never one that names data still in the page cache."""
-        data = json.dumps(db, indent=1, sort_keys=True).encode()
+        data = jsonc.dumps(db, sort_keys=True).encode()
         if not self.unsynced:
             write_atomic(self.db_path, data, 0o600)
             return
-        tmp = f"{self.db_path}.tmp-{os.getpid()}-{threading.get_ident()}"
+        tmp = f"{self.db_path}.tmp-{os.getpid()}-{_thread.get_ident()}"
         try:
             write_atomic(tmp, data, 0o600, fsync=False)
             syncfs(self.root)
             os.replace(tmp, self.db_path)
         except BaseException:
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.unlink(tmp)
             raise
         self.unsynced = False
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[dict]:
-        """Lock, load, let the caller change the db, save it (unless an exception escapes)."""
-        with self.locked():
-            db = self.load()
-            yield db
-            self.save(db)
+    def transaction(self) -> _Transaction:
+        """Lock, load, let the caller change the db, save it (unless an exception escapes):
+        `with store.transaction() as db: ...`."""
+        return _Transaction(self)
 
     def settings(self) -> dict:
         try:
             with open(os.path.join(self.root, "config.json"), "rb") as fh:
-                return json.load(fh)
+                return jsonc.load(fh)
         except FileNotFoundError:
             return {}
         except ValueError as exc:
@@ -381,10 +363,10 @@ def remove_tree(path: str) -> None:
         if isinstance(exc, FileNotFoundError):
             return
         if isinstance(exc, PermissionError):
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 os.chmod(os.path.dirname(target), 0o700)
                 os.chmod(target, 0o700)
-            with contextlib.suppress(OSError):
+            with suppress(OSError):
                 func(target)
                 return
         raise exc
@@ -394,7 +376,7 @@ def remove_tree(path: str) -> None:
 
         shutil.rmtree(path, onerror=onerror)
     else:
-        with contextlib.suppress(FileNotFoundError):
+        with suppress(FileNotFoundError):
             os.unlink(path)
 
 
@@ -421,4 +403,57 @@ def now_iso() -> str:
 
 def json_dumps(value: Any) -> bytes:
     """Canonical-enough JSON for configs and manifests we write."""
-    return json.dumps(value, separators=(",", ":"), sort_keys=False).encode()
+    return jsonc.dumps(value, compact=True).encode()
+
+
+class _StoreLock:
+    """flock(2) on ROOT/lock, re-entrant within a thread (a class, not a generator:
+    contextlib's import costs more than `tke run` spends holding locks)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.fd = -1
+
+    def __enter__(self) -> None:
+        held = getattr(_local, "held", None)
+        if held is None:
+            held = _local.held = {}
+        if held.get(self.root):
+            held[self.root] += 1
+            return
+        fd = os.open(os.path.join(self.root, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        held[self.root] = 1
+
+    def __exit__(self, *exc) -> None:
+        _local.held[self.root] -= 1
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
+
+
+class _Transaction:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.lock = _StoreLock(store.root)
+
+    def __enter__(self) -> dict:
+        self.lock.__enter__()
+        try:
+            self.db = self.store.load()
+        except BaseException:
+            self.lock.__exit__(None, None, None)
+            raise
+        return self.db
+
+    def __exit__(self, kind, value, tb) -> None:
+        try:
+            if kind is None:
+                self.store.save(self.db)
+        finally:
+            self.lock.__exit__(None, None, None)

@@ -11,15 +11,12 @@ shape), which the runtime spec turns into bind mounts.
 
 from __future__ import annotations
 
-import json
 import os
-import re
-import shutil
 
+from toolkit.engine import jsonc
 from toolkit.engine.store import now_iso
 from toolkit.errors import TkError
 
-NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 MODES = {"ro", "rw", "z", "Z", "nocopy", "private", "rprivate", "shared", "rshared", "slave",
          "rslave"}  # fmt: skip
 
@@ -28,6 +25,14 @@ class VolumeError(TkError):
     """Bad volume specification, unknown or busy volume: docker's messages, status 125."""
 
     exit_code = 125
+
+
+def valid_name(name: str) -> bool:
+    """docker's volume names: [a-zA-Z0-9][a-zA-Z0-9_.-]+ (re only when asked: its import
+    costs ~3 ms of every `tke run`, most of which have no volume)."""
+    import re
+
+    return re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", name) is not None
 
 
 def root(store) -> str:
@@ -42,7 +47,7 @@ def get(store, name: str) -> dict | None:
     """The volume's inspect fields, or None."""
     try:
         with open(os.path.join(root(store), name, "volume.json")) as fh:
-            return json.load(fh)
+            return jsonc.load(fh)
     except (FileNotFoundError, NotADirectoryError, ValueError):
         return None
 
@@ -51,7 +56,7 @@ def create(store, name: str | None = None, labels: dict | None = None) -> dict:
     """Create a volume (a random name when None: anonymous); an existing one is returned."""
     anonymous = name is None
     name = name or os.urandom(32).hex()
-    if not NAME.fullmatch(name):
+    if not valid_name(name):
         raise VolumeError(
             f'Error response from daemon: create {name}: "{name}" includes invalid characters '
             'for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed'
@@ -72,7 +77,7 @@ def create(store, name: str | None = None, labels: dict | None = None) -> dict:
     os.makedirs(data_dir(store, name), 0o755, exist_ok=True)
     tmp = os.path.join(root(store), name, f"volume.json.tmp-{os.getpid()}")
     with open(tmp, "w") as fh:
-        json.dump(info, fh)
+        fh.write(jsonc.dumps(info))
     os.replace(tmp, os.path.join(root(store), name, "volume.json"))
     return info
 
@@ -102,6 +107,8 @@ def remove(store, name: str, users: list) -> None:
         raise VolumeError(
             f"Error response from daemon: remove {name}: volume is in use - [{', '.join(users)}]"
         )
+    import shutil  # here: its import (with bz2, lzma) is not for every `tke run`
+
     shutil.rmtree(os.path.join(root(store), name))
 
 
@@ -132,7 +139,7 @@ def parse(item: str) -> dict:
     if source.startswith("/"):
         return {"Type": "bind", "Source": os.path.normpath(source), "Destination": dest,
                 "RW": rw, "Mode": mode}  # fmt: skip
-    if not NAME.fullmatch(source):
+    if not valid_name(source):
         raise VolumeError(
             f'create {source}: "{source}" includes invalid characters for a local volume name, '
             'only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host '
@@ -203,6 +210,8 @@ def copy_up(merged: str, mounts: list) -> None:
         dst = m["Source"]
         if os.listdir(dst):
             continue
+        import shutil
+
         shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True, copy_function=_copy)
         _same_owner_and_mode(src, dst)
         for folder, dirs, _files in os.walk(src):
@@ -212,6 +221,8 @@ def copy_up(merged: str, mounts: list) -> None:
 
 
 def _copy(src: str, dst: str) -> None:
+    import shutil
+
     shutil.copy2(src, dst, follow_symlinks=False)
     info = os.lstat(src)
     os.lchown(dst, info.st_uid, info.st_gid)
