@@ -20,6 +20,7 @@ from toolkit import __version__
 from toolkit.errors import TkError
 
 INTERRUPTED = 99  # ansible-playbook's exit code after Ctrl-C
+QUICK_EXIT = ("play", "run", "facts")  # subcommands that end with os._exit when run as `tk`
 
 SUBCOMMANDS = {
     "play": "run a playbook (like ansible-playbook)",
@@ -68,7 +69,23 @@ def _verbosity(argv: List[str]) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv is None and sys.argv[1:2] and sys.argv[1] in QUICK_EXIT:
+        _quick_exit(_main(sys.argv[1:]))
+    return _main(list(sys.argv[1:] if argv is None else argv))
+
+
+def _quick_exit(code: int) -> None:
+    """Leave without the interpreter's tear-down (~15 ms of freeing modules and threads after
+    the recap): the run is over, its connections are closed; only the output is flushed."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            sys.exit(code)  # let the normal exit deal with a broken stream
+    os._exit(code)
+
+
+def _main(argv: List[str]) -> int:
     top = build_parser()
     if not argv or argv[0] not in SUBCOMMANDS:
         top.parse_args(argv or ["--help"])
