@@ -9,7 +9,9 @@ the real interpreter, not a pyenv shim). Workloads:
   1, 10 and 30 hosts: a first run into a fresh directory, then the idempotent second run.
 - scale: W1 on 200 hosts with tk only: wall time and the controller's peak RSS.
 ansible-core runs with ssh + pipelining, ControlMaster/ControlPersist, host key checking off and
-forks = hosts; tk with forks = hosts (at least its default). Every run must succeed with no
+forks = hosts; tk with forks = hosts (at least its default) and its keeper (agents kept between
+runs, its own keeper dir): the keeper is stopped before every tk first run, so first runs start
+cold, and the report says how many agents the second run reused. Every run must succeed with no
 failed or unreachable host. Prints a table, writes bench/results/fleet.json.
 
     python bench/fleet.py [--quick] [--only w4,w1,scale] [--tools tk,ansible,pyinfra]
@@ -71,7 +73,8 @@ def version_of(tool: str, exe: Path) -> str:
 
 
 def environment(workdir: Path) -> Dict[str, str]:
-    env = dict(os.environ, NO_COLOR="1", ANSIBLE_NOCOLOR="1", TK_BENCH_WORKDIR=str(workdir))
+    env = dict(os.environ, NO_COLOR="1", ANSIBLE_NOCOLOR="1", TK_BENCH_WORKDIR=str(workdir),
+               TK_KEEPER_DIR=str(workdir / "keeper"))  # fmt: skip
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure tk with .pyc files, as installed
     env.update(
         ANSIBLE_HOST_KEY_CHECKING="False",
@@ -155,6 +158,26 @@ def run(argv: Sequence[str], env: Dict[str, str], cwd: Path, hosts: int, tool: s
     return result
 
 
+def stop_keeper(env: Dict[str, str]) -> None:
+    """Stop tk's keeper (its kept agents close) and wait until it is gone: a cold start."""
+    pidfiles = list(Path(env["TK_KEEPER_DIR"]).glob("keeper-*.pid"))
+    pids = [int(p.read_text()) for p in pidfiles if p.read_text().strip().isdigit()]
+    subprocess.run([str(TK), "keeper", "stop"], env=env, capture_output=True, timeout=60)
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{p}") for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def kept_agents(env: Dict[str, str]) -> Dict[str, int]:
+    """{host: agent pid} of the agents tk's keeper holds."""
+    out = subprocess.run([str(TK), "keeper", "status", "--json"], env=env, capture_output=True,
+                         text=True, timeout=60).stdout  # fmt: skip
+    try:
+        return {a["host"]: a["pid"] for a in json.loads(out)["agents"]}
+    except (ValueError, KeyError):
+        return {}
+
+
 def best(results: List[Dict]) -> Dict:
     return min(results, key=lambda r: r["wall_s"])
 
@@ -228,11 +251,20 @@ def bench_w1(tools, exes, lab, workdir, env, host_counts, repeat: int, ansible_r
                 dest = f"/srv/bench/{tool}-{n}-{r}"
                 playbook = book["pyinfra" if tool == "pyinfra" else "play"]
                 argv = tool_command(tool, exes[tool], inv, playbook, max(n, 5), dest)
-                for phase in ("first", "second"):
-                    runs[tool][phase].append(run(argv, env, WORKLOADS, n, tool))
+                if tool == "tk":
+                    stop_keeper(env)
+                runs[tool]["first"].append(run(argv, env, WORKLOADS, n, tool))
+                kept = kept_agents(env) if tool == "tk" else {}
+                runs[tool]["second"].append(run(argv, env, WORKLOADS, n, tool))
+                if tool == "tk":
+                    after = kept_agents(env)
+                    reused = sum(after.get(h) == pid for h, pid in kept.items())
+                    runs[tool]["second"][-1]["reused_agents"] = reused
         for tool in tools:
             entry[tool] = {phase: _rounded(best(runs[tool][phase])) for phase in runs[tool]}
             line = "  ".join(f"{p} {entry[tool][p]['wall_s']:.2f}s" for p in ("first", "second"))
+            if "reused_agents" in entry[tool]["second"]:
+                line += f"  (second run reused {entry[tool]['second']['reused_agents']}/{n} agents)"
             print(f"  W1 {n:3} hosts {tool:8} {line}", file=sys.stderr)
         entry["load_after"] = loadavg()
         report[str(n)] = entry
@@ -246,6 +278,7 @@ def bench_scale(exes, lab, workdir, env, hosts: int) -> Dict:
     inv = write_inventories(lab, hosts, workdir)
     entry: Dict = {"hosts": hosts, "lab_up_s": round(up_s, 2), "load_before": loadavg()}
     argv = tool_command("tk", exes["tk"], inv, WORKLOADS / "w1.yml", 50, "/srv/bench/scale")
+    stop_keeper(env)
     entry["first"] = _rounded(run(argv, env, WORKLOADS, hosts))
     entry["second"] = _rounded(run(argv, env, WORKLOADS, hosts))
     entry["load_after"] = loadavg()
@@ -361,6 +394,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"benchmark run failed: {exc}", file=sys.stderr)
         return 1
     finally:
+        stop_keeper(env)
         if not args.keep_lab:
             lab.down()
         shutil.rmtree(workdir, ignore_errors=True)
