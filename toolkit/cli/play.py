@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
         return _run(args)
     except TkError:
         raise
-    except KeyboardInterrupt:
-        raise
+    except (KeyboardInterrupt, BrokenPipeError):
+        raise  # tk.main: Ctrl-C; output piped into `head` (not a bug)
     except Exception as exc:  # noqa: BLE001 - an internal error: exit 250 like ansible
         if args.verbose >= 3:
             traceback.print_exc()
