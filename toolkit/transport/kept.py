@@ -86,7 +86,9 @@ class KeptConnection(Connection):
         raise AssertionError("unreachable")
 
     def _open_direct(self, why: str) -> None:
-        if self.verbosity and not _WARNED:
+        from toolkit.cli.tk import _verbosity  # the run's -v count (the pool does not know it)
+
+        if (self.verbosity or _verbosity(sys.argv[1:])) and not _WARNED:
             _WARNED.append(why)
             print(f"[WARNING]: persistent connections off: {why}", file=sys.stderr)
         from toolkit.transport.ssh import SSHConnection

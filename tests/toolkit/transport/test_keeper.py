@@ -363,3 +363,18 @@ def _check_permissions(runner: Runner) -> None:
         os.chmod(sock, 0o600)
     assert refused.stdout.strip() == "REPLY b''", refused.stdout + refused.stderr
     assert len(runner.status()) == 3  # its own user still gets answers
+
+
+def test_no_keeper_possible_connects_directly(lab, runner):
+    blocker = runner.dir / "not-a-dir"
+    blocker.write_text("")
+    runner.env["TK_KEEPER_DIR"] = str(blocker / "kd")  # cannot be made
+    first = runner.play("one", "-v")
+    assert sorted(first) == sorted(_names(lab))
+    result = subprocess.run(
+        [str(TK), "play", "-v", "-i", runner.inventory, "-e", "run=two", str(runner.book)],
+        capture_output=True, text=True, timeout=240, env=runner.env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stderr.count("persistent connections off") == 1, result.stderr
+    assert _file_on(lab, _names(lab)[0]) == f"run two on {_names(lab)[0]}\n"
