@@ -350,7 +350,10 @@ def _df_images(ctx: Context) -> list:
 
     db = ctx.store.load()
     total = sum(int(m.get("size", 0)) for m in db["layers"].values())
-    active_ids = [i for i in db["images"] if db["holds"].get(i)]
+    from toolkit.engine.images import users
+
+    used = users(ctx.store, db)
+    active_ids = [i for i in db["images"] if used.get(i)]
     active_layers = {lay["chain_id"] for i in active_ids for lay in db["images"][i]["layers"]}
     reclaim = sum(int(m.get("size", 0)) for c, m in db["layers"].items() if c not in active_layers)
     pct = f" ({100 * reclaim // total}%)" if total else ""

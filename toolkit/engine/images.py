@@ -22,6 +22,8 @@ layers: [{chain_id, diff_id, blob, media_type, size}], added}. Tags map a full r
 
 from __future__ import annotations
 
+import os
+
 from toolkit.engine import jsonc
 from toolkit.engine.reference import Reference, looks_like_id, parse
 from toolkit.engine.store import Store, now_iso
@@ -154,8 +156,33 @@ def resolve(store: Store, text: str) -> ImageInfo:
     )
 
 
+def users(store: Store, db: dict) -> dict:
+    """image id -> what uses it: every container whose record names it (a container's record
+    is its hold: `tke run` writes no db.json for it) and the holds in db.json (`hold`, and
+    containers made before). rmi and prune call this under the store lock, which a new
+    container's record is written under too."""
+    out = {image_id: list(held) for image_id, held in db["holds"].items() if held}
+    folder = os.path.join(store.root, "containers")
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return out
+    for cid in names:
+        if len(cid) != 64:
+            continue
+        try:
+            with open(os.path.join(folder, cid, "container.json"), "rb") as fh:
+                image_id = jsonc.load(fh).get("Image")
+        except (OSError, ValueError, AttributeError):
+            continue
+        held = out.setdefault(image_id, []) if image_id else []
+        if image_id and cid not in held:
+            held.append(cid)
+    return out
+
+
 def hold(store: Store, image_id: str, holder: str) -> None:
-    """Mark an image as used (by a container id); rmi refuses while it is held."""
+    """Mark an image as used by `holder` in db.json; rmi refuses while it is held."""
     with store.transaction() as db:
         if image_id not in db["images"]:
             raise ImageNotFound(f"No such image: {image_id}")
@@ -194,7 +221,7 @@ def remove(store: Store, text: str, force: bool = False) -> list[str]:
         image_id = find(db, text)
         tags = _tags(db, image_id)
         by_name = _named(text, image_id)
-        holders = db["holds"].get(image_id, [])
+        holders = users(store, db).get(image_id, [])
         if by_name and len(tags) > 1:
             name = str(parse(text))
             if name in db["tags"]:
@@ -246,8 +273,9 @@ def prune(store: Store, all_images: bool = False) -> tuple[list[str], dict]:
     """Remove dangling (untagged) images, or every unused one with all_images. Then gc."""
     out: list[str] = []
     with store.transaction() as db:
+        used = users(store, db)
         for image_id in sorted(db["images"]):
-            if db["holds"].get(image_id):
+            if used.get(image_id):
                 continue
             if all_images or not _tags(db, image_id):
                 out += _drop(db, image_id)

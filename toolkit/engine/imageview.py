@@ -17,6 +17,7 @@ def list_rows(store: Store, db: dict, name_filter: Optional[str] = None) -> list
     want = None
     if name_filter:
         want = parse(name_filter, default_tag=False)
+    used = imagedb.users(store, db)
     for image_id, record in db["images"].items():
         config = _config(store, record)
         tags = [parse(t) for t in imagedb._tags(db, image_id)]
@@ -31,7 +32,7 @@ def list_rows(store: Store, db: dict, name_filter: Optional[str] = None) -> list
             "Size": size(imagedb.image_size(db, record)),
             "VirtualSize": size(imagedb.image_size(db, record)),
             "SizeBytes": imagedb.image_size(db, record),
-            "Containers": str(len(db["holds"].get(image_id, []))),
+            "Containers": str(len(used.get(image_id, []))),
         }
         entries = [(t.familiar_name, t.tag, digests.get(t.name, "<none>"), t.name) for t in tags]
         if not entries:

@@ -21,7 +21,7 @@ from toolkit.engine import images as imagedb
 from toolkit.engine import jsonc, rootfs, runtime, shimproc, spec, volumes
 from toolkit.engine.containers import ContainerError, Containers, shim_alive
 from toolkit.engine.ctxutil import suppress
-from toolkit.engine.store import now_iso
+from toolkit.engine.store import now_iso, remove_tree
 from toolkit.errors import TkError
 
 TYPE_CHECKING = False
@@ -71,11 +71,23 @@ def create(
         os.makedirs(ctrdir, 0o700)
         rec = _record(ctrs, cid, name, img, cfg, host, argv)
         rec["Mounts"] = mounts
-        rootfs.prepare(ctrdir, img.layer_dirs)
-        ctrs.save_record(rec)
-        ctrs.save_state(cid, {"Status": "created"})
-    imagedb.hold(ctrs.store, img.id, cid)
+        try:
+            rootfs.prepare(ctrdir, img.layer_dirs, os.path.join(ctrs.store.root, "init"))
+            # no state.json yet: a container without one is "created"
+            _save_new_record(ctrs, rec)
+        except BaseException:
+            remove_tree(ctrdir)
+            raise
     return rec
+
+
+def _save_new_record(ctrs: Containers, rec: dict) -> None:
+    """The record holds its image: `rmi` and `image prune` decide under the store lock from the
+    container records (images.users), so the image must still be there when it appears."""
+    with ctrs.store.locked():
+        if rec["Image"] not in ctrs.store.load()["images"]:
+            raise imagedb.ImageNotFound(f"No such image: {rec['Config']['Image']}")
+        ctrs.save_record(rec)
 
 
 def _mounts(ctrs: Containers, host: dict, image_volumes: Optional[dict]) -> list:
@@ -538,9 +550,12 @@ def remove(
             deleter.wait()
     if shim_deletes and not shim_alive(shim_pid):
         _delete_runtime_leftover(ctrs, rec)
-    with suppress(TkError):
-        imagedb.release(ctrs.store, rec["Image"], cid)
-    release_stale_holds(ctrs)
+    db = ctrs.store.load()
+    if db["holds"]:  # holds in db.json: containers made before records held their image
+        if cid in db["holds"].get(rec["Image"], []):
+            with suppress(TkError):
+                imagedb.release(ctrs.store, rec["Image"], cid)
+        release_stale_holds(ctrs, db)
 
 
 def volume_users(ctrs: Containers, name: str) -> list:
@@ -567,10 +582,10 @@ def _delete_runtime_leftover(ctrs: Containers, rec: dict) -> None:
         rt.delete(rec["Id"])
 
 
-def release_stale_holds(ctrs: Containers) -> int:
-    """Drop image holds of containers that no longer exist (a removal interrupted between
-    deleting the container and releasing its image). Returns how many were dropped."""
-    holds = ctrs.store.load().get("holds", {})
+def release_stale_holds(ctrs: Containers, db: Optional[dict] = None) -> int:
+    """Drop image holds (in db.json) of containers that no longer exist (a removal interrupted
+    between deleting the container and releasing its image). Returns how many were dropped."""
+    holds = (db or ctrs.store.load()).get("holds", {})
     existing = set(ctrs.ids())
     stale = [(i, h) for i, hs in holds.items() for h in hs if len(h) == 64 and h not in existing]
     for image_id, holder in stale:

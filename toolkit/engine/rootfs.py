@@ -1,7 +1,9 @@
 """A container's root filesystem: overlayfs over the image layers, private upper/work dirs.
 
     ctrdir/l/0 .. l/N-1   short symlinks to the image's layer dirs (bottom -> top), then to
-                           ctrdir/init (mount points: /proc /sys /dev /etc/hosts ...)
+                           the init layer (mount points: /proc /sys /dev /etc/hosts ...):
+                           STORE/init, shared by all containers (it is a lower layer, never
+                           written; older containers have their own ctrdir/init)
     ctrdir/upper, work     the container's writable layer (overlay upperdir/workdir)
     ctrdir/merged          the mount point (config.json's root.path)
 
@@ -96,29 +98,53 @@ def mounts_under(prefix: str) -> list[str]:
     return found
 
 
-def prepare(ctrdir: str, layer_dirs: list[str]) -> None:
-    """Make the container's dirs and layer links (once, at create)."""
+def prepare(ctrdir: str, layer_dirs: list[str], init_dir: Optional[str] = None) -> None:
+    """Make the container's dirs and layer links (once, at create). `init_dir`: a shared init
+    layer (made if missing); None: the container's own ctrdir/init."""
     links = os.path.join(ctrdir, "l")
     os.makedirs(links, exist_ok=True)
     for name in ("upper", "work", "merged"):
         os.makedirs(os.path.join(ctrdir, name), mode=0o755, exist_ok=True)
-    os.chmod(os.path.join(ctrdir, "upper"), 0o755)
-    layer_dirs = list(layer_dirs) + [make_init_layer(ctrdir)]
+    upper = os.path.join(ctrdir, "upper")
+    if os.stat(upper).st_mode & 0o7777 != 0o755:  # a umask took bits away
+        os.chmod(upper, 0o755)
+    init = shared_init_layer(init_dir) if init_dir else make_init_layer(ctrdir)
+    layer_dirs = list(layer_dirs) + [init]
     for i, path in enumerate(layer_dirs):
         link = os.path.join(links, str(i))
         if not os.path.lexists(link):
             os.symlink(path, link)
 
 
-def make_init_layer(ctrdir: str) -> str:
+def make_init_layer(ctrdir: str, name: str = "init") -> str:
     """docker's "-init" layer: mount points tke and the runtime need, kept out of the upper dir
     (so diff and commit show only what the container changed)."""
-    init = os.path.join(ctrdir, "init")
+    init = os.path.join(ctrdir, name)
     for name in ("proc", "sys", "dev", "etc"):
         os.makedirs(os.path.join(init, name), mode=0o755, exist_ok=True)
     for name in ("hosts", "hostname", "resolv.conf"):
         open(os.path.join(init, "etc", name), "a").close()
+    os.chmod(init, 0o755)
     return init
+
+
+def shared_init_layer(path: str) -> str:
+    """The init layer at `path`, made once (staged and renamed into place, so no container
+    ever mounts a half-made one): eight fewer files and directories per container, at ~0.2 ms
+    each on a journalled disk."""
+    if os.path.isdir(path):
+        return path
+    parent, base = os.path.split(path)
+    staged = make_init_layer(parent, f".{base}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
+    try:
+        os.rename(staged, path)
+    except OSError:  # another tke made it first
+        from toolkit.engine.store import remove_tree
+
+        remove_tree(staged)
+        if not os.path.isdir(path):
+            raise
+    return path
 
 
 def lower_count(ctrdir: str) -> int:

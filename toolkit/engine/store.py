@@ -80,9 +80,10 @@ def write_atomic(path: str, data: bytes, mode: int = 0o644, fsync: bool = True) 
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            if os.fstat(fd).st_mode & 0o7777 != mode:  # a umask took bits away
+                os.fchmod(fd, mode)
             if fsync:
-                os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
+                os.fsync(fd)
         os.replace(tmp, path)
     except BaseException:
         with suppress(OSError):
