@@ -10,9 +10,9 @@ the real interpreter, not a pyenv shim). Workloads:
 - scale: W1 on 200 hosts with tk only: wall time and the controller's peak RSS.
 ansible-core runs with ssh + pipelining, ControlMaster/ControlPersist, host key checking off and
 forks = hosts; tk with forks = hosts (at least its default) and its keeper (agents kept between
-runs, its own keeper dir): the keeper is stopped before every tk first run, so first runs start
-cold, and the report says how many agents the second run reused. Every run must succeed with no
-failed or unreachable host. Prints a table, writes bench/results/fleet.json.
+runs, its own keeper dir): the keeper is stopped before every tk first run and W4 run, so those
+start cold, and the report says how many agents the second run reused. Every run must succeed
+with no failed or unreachable host. Prints a table, writes bench/results/fleet.json.
 
     python bench/fleet.py [--quick] [--only w4,w1,scale] [--tools tk,ansible,pyinfra]
                           [--hosts 1,10,30] [--scale-hosts 200] [--repeat 2]
@@ -213,7 +213,11 @@ def bench_w4(tools, exes, lab, workdir, env, tasks: int, repeat: int) -> Dict:
         runs: Dict[int, List[Dict]] = {}
         for count in (1, tasks + 1):
             argv = tool_command(tool, exes[tool], inv, books[kind][count], 1, None)
-            runs[count] = [run(argv, env, workdir, 1, tool) for _ in range(repeat)]
+            runs[count] = []
+            for _ in range(repeat):
+                if tool == "tk":
+                    stop_keeper(env)  # both counts start cold: start-up cancels out
+                runs[count].append(run(argv, env, workdir, 1, tool))
         inside = [_steady(r["marks"], tasks) for r in runs[tasks + 1]]
         inside = [x for x in inside if x is not None]
         diff = best(runs[tasks + 1])["wall_s"] - best(runs[1])["wall_s"]

@@ -378,3 +378,18 @@ def test_no_keeper_possible_connects_directly(lab, runner):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr.count("persistent connections off") == 1, result.stderr
     assert _file_on(lab, _names(lab)[0]) == f"run two on {_names(lab)[0]}\n"
+
+
+def test_frame_counter_counts_whole_frames_fed_in_any_pieces():
+    from toolkit.transport.keeper import Counter
+    from toolkit.transport.rpc import encode
+
+    stream = b"".join(encode({"id": i, "op": "ping", "pad": "x" * i * 7}) for i in range(50))
+    for size in (1, 3, 4, 5, 97, len(stream)):
+        counter = Counter()
+        for i in range(0, len(stream), size):
+            counter.feed(stream[i : i + size])
+        assert (counter.frames, counter.boundary) == (50, True)
+    half = Counter()
+    half.feed(stream[:10])  # a header and part of a body: not a place to stop
+    assert (half.frames, half.boundary) == (0, False)
