@@ -27,24 +27,29 @@ import struct
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Set
 
 from toolkit.errors import HostUnreachable, TkError
 from toolkit.transport import keeperpath
 
 DEATH = b"\xff\xff\xff\xff"  # never a frame header: bodies are JSON, far shorter than 4 GiB
 PING_TIMEOUT = 5.0
+MODULE_OP = b'"op":"run_module"'  # rpc.encode writes id, then op, first
+MAX_KEPT = 8 << 20  # run_module requests longer than this are not looked into
 BOUND: Dict[str, int] = {}  # socket path -> inode of the file this keeper bound
 REQUEST_TIMEOUT = 10.0
 
 
 class Counter:
-    """Counts whole frames (4-byte length + body) in a byte stream fed in pieces."""
+    """Counts whole frames (4-byte length + body) in a byte stream fed in pieces; with
+    `on_module`, hands it the body of every run_module request (the others are not kept)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_module: Optional[Callable[[bytes], None]] = None) -> None:
         self.frames = 0
         self.head = b""
         self.left = 0  # body bytes still to come
+        self.on_module = on_module
+        self.body: Optional[bytearray] = None  # the body being kept, if any
 
     @property
     def boundary(self) -> bool:
@@ -55,10 +60,12 @@ class Counter:
         while i < n:
             if self.left:
                 take = min(self.left, n - i)
+                if self.body is not None:
+                    self.body += data[i : i + take]
                 self.left -= take
                 i += take
                 if not self.left:
-                    self.frames += 1
+                    self._frame_done()
                 continue
             take = min(4 - len(self.head), n - i)
             self.head += data[i : i + take]
@@ -66,8 +73,15 @@ class Counter:
             if len(self.head) == 4:
                 (self.left,) = struct.unpack(">I", self.head)
                 self.head = b""
+                self.body = bytearray() if self.on_module and self.left < MAX_KEPT else None
                 if not self.left:
-                    self.frames += 1
+                    self._frame_done()
+
+    def _frame_done(self) -> None:
+        self.frames += 1
+        body, self.body = self.body, None
+        if body is not None and MODULE_OP in body[:48]:
+            self.on_module(bytes(body))
 
 
 class Kept:
@@ -78,6 +92,16 @@ class Kept:
         self.conn = conn
         self.become = become
         self.idle_since = time.monotonic()
+        self.digests: Set[str] = set()  # modules whose code the agent was sent
+
+    def note_module(self, body: bytes) -> None:
+        """A run_module request went to the agent: with code, the agent keeps it compiled."""
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return
+        if "source" in request and isinstance(request.get("digest"), str):
+            self.digests.add(request["digest"])
 
     def describe(self) -> Dict[str, Any]:
         target = self.conn.target
@@ -88,6 +112,7 @@ class Kept:
             "become": self.become,
             "pid": self.conn.client.hello.get("pid"),
             "idle": round(time.monotonic() - self.idle_since, 1),
+            "modules": len(self.digests),
         }
 
     def close(self) -> None:
@@ -236,11 +261,11 @@ class Keeper:
             return
         client = kept.conn.client
         reply = {"ok": True, "hello": client.hello, "magic": client.magic,
-                 "utils_digest": client.utils_digest}  # fmt: skip
+                 "utils_digest": client.utils_digest, "digests": sorted(kept.digests)}  # fmt: skip
         try:
             sock.settimeout(None)
             _send_line(sock, reply)
-            reusable = splice(sock, kept.conn)
+            reusable = splice(sock, kept)
         except OSError:
             reusable = False
         if reusable and not self.stopping.is_set():
@@ -310,12 +335,13 @@ class Keeper:
             k.close()
 
 
-def splice(sock: socket.socket, conn: Any) -> bool:
+def splice(sock: socket.socket, kept: Kept) -> bool:
     """Relay bytes between the controller's socket and the agent's channel until one side
     hangs up. True when the agent can be reused: the controller left with every request
     answered, on frame boundaries both ways."""
+    conn = kept.conn
     chan = conn.stream.chan
-    to_agent, to_ctl = Counter(), Counter()
+    to_agent, to_ctl = Counter(kept.note_module), Counter()
     leftover = bytes(conn.stream.buffer)
     conn.stream.buffer.clear()
     if leftover:  # read past the last answer while opening: cannot happen, but pass it on

@@ -71,6 +71,7 @@ class KeptConnection(Connection):
         client.hello = reply.get("hello") or {}
         client.magic = reply.get("magic")
         client.utils_digest = reply.get("utils_digest")
+        client.digests.update(reply.get("digests") or ())  # modules the agent has compiled
         self.client = client
 
     def _attach(self) -> Tuple[socket.socket, Dict[str, Any]]:

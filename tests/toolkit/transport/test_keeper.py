@@ -146,8 +146,10 @@ def _zombie(pid: int) -> bool:
 def test_second_run_reuses_the_agents(lab, runner):
     first = runner.play("one")
     assert sorted(first) == sorted(_names(lab))
-    kept = {a["host"]: a["pid"] for a in runner.status()}
+    status = runner.status()
+    kept = {a["host"]: a["pid"] for a in status}
     assert kept == first  # the keeper holds the very agents the run used
+    assert {a["modules"] for a in status} == {3}  # copy, command, shell: not sent again
     second = runner.play("two")
     assert second == first  # same agent processes served the second run
     for host in first:
