@@ -3,7 +3,9 @@
     python bench/engine_run.py [--repeat 10] [--containers 100] [--commits 5] [--quick]
 
 Measured (medians of --repeat runs after warm-up):
-1. `tke run --rm --network none busybox true` (tke's default runtime and each other one), vs
+1. `tke run --rm --network none busybox true` (tke's default runtime and each other one; tke
+   as a user runs it: the installed `tke` script next to this interpreter, else
+   `python -m toolkit.engine.cli`; `--tke-module` forces the latter), vs
    `podman run --rm --network none` with runc and with crun (where it runs), vs the floor:
    overlay mount + `crun run` of a prepared bundle + umount (and the same with runc).
 2. `tke ps -a` with 200 containers (100 running + 100 created) vs `podman ps -a`.
@@ -75,14 +77,25 @@ def timed(argv: list, env: dict = None, n: int = 10, warm: int = 2) -> dict:
     return {"median_ms": median_ms(samples), "samples_ms": [round(s * 1000, 1) for s in samples]}
 
 
+def tke_command(module: bool = False) -> list:
+    """What a user runs: the `tke` script installed with this interpreter's environment (its
+    shebang interpreter, `site` and all), else the module."""
+    script = os.path.join(os.path.dirname(sys.executable), "tke")
+    if not module and os.access(script, os.X_OK):
+        return [script]
+    return [PYTHON, "-m", "toolkit.engine.cli"]
+
+
 class Tke:
+    base_command: list = []
+
     def __init__(self, root: str, runtime: str = None) -> None:
         self.env = dict(os.environ, TKE_ROOT=root, PYTHONPATH=str(REPO))
         # an installed tke has its bytecode cached; without this every run recompiles
         self.env.pop("PYTHONDONTWRITEBYTECODE", None)
         if runtime:
             self.env["TKE_RUNTIME"] = runtime
-        self.base = [PYTHON, "-m", "toolkit.engine.cli"]
+        self.base = list(Tke.base_command or tke_command())
 
     def argv(self, *args: str) -> list:
         return self.base + list(args)
@@ -285,6 +298,7 @@ def main() -> int:
     ap.add_argument("--commits", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="--repeat 5 --containers 20 --commits 2")
     ap.add_argument("--no-podman", action="store_true")
+    ap.add_argument("--tke-module", action="store_true", help="time `python -m toolkit.engine.cli`")
     ap.add_argument("--no-scale", action="store_true", help="skip the idle-containers part")
     ap.add_argument("--report", default=None, help="only print the tables of a results file")
     args = ap.parse_args()
@@ -295,6 +309,7 @@ def main() -> int:
         args.repeat, args.containers, args.commits = 5, 20, 2
     if os.geteuid() != 0:
         raise SystemExit("run as root (containers, overlay mounts)")
+    Tke.base_command = tke_command(args.tke_module)
     # hex only: podman names an oci: image after its path, and mkdtemp's "_" or upper case
     # letters make that an invalid reference
     work = Path("/var/tmp") / f"tkt-bench-ctr-{os.urandom(5).hex()}"
@@ -338,6 +353,7 @@ def main() -> int:
                 "load": os.getloadavg(),
             },  # fmt: skip
             "runtime_choice": default_rt.to_dict(),
+            "tke_command": " ".join(Tke.base_command),
         }
         result["run_rm"] = bench_run(args, tkes, podmans, work, layer_dir)
         default_tke = tkes[next(iter(tkes))]
@@ -368,7 +384,10 @@ def run_ratios(run: dict) -> dict:
 def report(result: dict, args) -> None:
     run = result["run_rm"]
     rows = [(k, v.get("median_ms", v.get("error"))) for k, v in run.items()]
-    print_table("run --rm --network none busybox true (median ms)", rows)
+    title = "run --rm --network none busybox true (median ms)"
+    if result.get("tke_command"):
+        title += f"; tke = {result['tke_command']}"
+    print_table(title, rows)
     result["ratios"] = run_ratios(run)
     print_table(
         "ratios (podman/tke: >= 3 is the target; tke/floor: <= 2)", list(result["ratios"].items())

@@ -17,8 +17,8 @@ import select
 import sys
 import time
 
+from toolkit.engine import bpfcache, jsonc, rootfs, runtime, shimproc, spec, volumes
 from toolkit.engine import images as imagedb
-from toolkit.engine import jsonc, rootfs, runtime, shimproc, spec, volumes
 from toolkit.engine.containers import ContainerError, Containers, shim_alive
 from toolkit.engine.ctxutil import suppress
 from toolkit.engine.store import now_iso, remove_tree
@@ -233,8 +233,9 @@ def _write_etc(ctrdir: str, hostname: str) -> None:
         fh.writelines(lines)
 
 
-def prepare_start(ctrs: Containers, rec: dict) -> runtime.Runtime:
-    """Mount the rootfs, write config.json and the /etc files. Returns the runtime."""
+def prepare_start(ctrs: Containers, rec: dict) -> tuple:
+    """Mount the rootfs, write config.json and the /etc files. Returns the runtime and what
+    the shim is to put in the seccomp cache (bpfcache.use)."""
     cid = rec["Id"]
     ctrdir = ctrs.path(cid)
     merged = rootfs.mount_rootfs(ctrdir, volatile=bool(rec["HostConfig"].get("AutoRemove")))
@@ -245,12 +246,14 @@ def prepare_start(ctrs: Containers, rec: dict) -> runtime.Runtime:
         hostname = rec["Config"].get("Hostname") or cid[:12]
         _write_etc(ctrdir, hostname)
         conf = spec.build(rec, merged, ctrdir, user)
+        rt = runtime.from_record(ctrs.run_dir, rec["HostConfig"]["Runtime"])
+        fill_cache = bpfcache.use(conf, rt, ctrs.run_dir, cid)
         with open(os.path.join(ctrdir, "config.json"), "w") as fh:
             fh.write(jsonc.dumps(conf))
     except BaseException:
         rootfs.unmount_rootfs(ctrdir)
         raise
-    return runtime.from_record(ctrs.run_dir, rec["HostConfig"]["Runtime"])
+    return rt, fill_cache
 
 
 def shim_config(ctrs: Containers, rec: dict, rt: runtime.Runtime, attach_first: bool) -> dict:
@@ -318,10 +321,11 @@ def _start_locked(ctrs, cid, rec, attach_first, on_listening, shim) -> int:
         # the shim's interpreter starts (if not yet) while the rootfs is mounted and
         # config.json written; it then reads its instructions from its stdin
         shim = shim or launch_shim(ctrs)
-        rt = prepare_start(ctrs, rec)
+        rt, fill_cache = prepare_start(ctrs, rec)
         runtime.favor_dynmods(ctrs.store.settings())
         os.makedirs(ctrs.run_dir, exist_ok=True)  # the shim's sockets
         conf = shim_config(ctrs, rec, rt, attach_first)
+        conf["bpf_cache"] = fill_cache
         conf["restart_count"] = ctrs.raw_state(cid).get("RestartCount", 0)
     except BaseException:
         abandon_shim(shim)

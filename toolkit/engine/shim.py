@@ -25,7 +25,8 @@ Instructions (JSON on the shim's stdin, written by tke while the shim's interpre
 and the rootfs is mounted): id, bundle, runtime (argv prefix), hide_hybrid_cgroup2 (run the
 runtime in a private mount namespace without /sys/fs/cgroup/unified: crun on hybrid hosts),
 tty, stdin, stdin_once, log, sock, console_sock, pidfile, restart {Name, MaximumRetryCount},
-autoremove, cleanup (argv), merged, attach_first.
+autoremove, cleanup (argv), merged, attach_first, bpf_cache ({"from", "to"}: copy the runtime's
+compiled seccomp program there once the container runs; see bpfcache.py).
 """
 
 # Only C modules past the interpreter's own: `json`, `socket`, `signal` and `ctypes` would pull
@@ -588,6 +589,25 @@ class Shim:
         self.output(self.outputs[fd], data)
 
 
+def keep_bpf(paths):
+    """Copy the runtime's compiled seccomp program into tke's cache (atomically; a whole
+    number of 8-byte instructions or nothing)."""
+    if not paths:
+        return
+    try:
+        with open(paths["from"], "rb") as fh:
+            data = fh.read()
+        if not data or len(data) % 8:
+            return
+        os.makedirs(os.path.dirname(paths["to"]), mode=0o700, exist_ok=True)
+        tmp = f"{paths['to']}.tmp-{os.getpid()}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, paths["to"])
+    except OSError:
+        pass
+
+
 def listen(path):
     try:
         os.unlink(path)
@@ -637,6 +657,7 @@ def main(argv=None):
     shim.status(started=shim.pid)
     os.close(status_fd)
     shim.status_fd = -1
+    keep_bpf(shim.cfg.get("bpf_cache"))
     shim.reap()
     shim.serve(listener, wake_r)
     listener.close()
