@@ -454,13 +454,14 @@ def bind(path: str) -> socket.socket:
 
 
 def daemonize(log_path: str) -> None:
-    """Fork twice: the keeper belongs to no terminal session and nobody waits for it."""
+    """Fork twice: the keeper belongs to no terminal session and nobody waits for it. It
+    stays in the controller's directory (part of its socket's name): relative key files,
+    ssh config paths and ProxyCommands resolve as they would in the controller."""
     if os.fork():
         os._exit(0)
     os.setsid()
     if os.fork():
         os._exit(0)
-    os.chdir("/")
     devnull = os.open(os.devnull, os.O_RDWR)
     log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(devnull, 0)

@@ -6,7 +6,8 @@ stdlib only and cheap to import (a controller imports it on every run).
 The socket's name carries a digest of the code an agent is made of (toolkit/transport,
 toolkit/agent, modules/_utils: a new tk never talks to an old keeper or its agents) and of the
 environment the keeper connects with (SSH agent, home, ssh config and known_hosts overrides,
-the idle timeout): a controller with another environment gets its own keeper.
+the idle timeout, the working directory relative paths resolve against): a controller with
+another environment gets its own keeper.
 """
 
 from __future__ import annotations
@@ -81,8 +82,16 @@ def digest() -> str:
             h.update(f"\0{path}\0{info.st_size}\0{info.st_mtime_ns}".encode())
         for key in ENV_KEYS:
             h.update(f"\0{key}={os.environ.get(key, '')}".encode())
+        h.update(f"\0cwd={_cwd()}".encode())  # relative key/config paths, ProxyCommand
         _DIGEST.append(h.hexdigest()[:20])
     return _DIGEST[0]
+
+
+def _cwd() -> str:
+    try:
+        return os.getcwd()
+    except OSError:  # deleted: no relative path works anyway
+        return "/"
 
 
 def socket_path() -> Path:

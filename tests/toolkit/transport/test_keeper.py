@@ -60,11 +60,12 @@ class Runner:
         self.env = dict(os.environ, TK_KEEPER_DIR=str(self.keeper_dir), NO_COLOR="1")
         self.env.pop("TK_SSH_PERSIST", None)
 
-    def play(self, run: str, *extra: str, code: int = 0, **env: str) -> Dict[str, int]:
+    def play(self, run: str, *extra: str, code: int = 0, cwd=None, **env: str) -> Dict[str, int]:
         """Run the book; {host: agent pid}."""
         result = subprocess.run(
             [str(TK), "play", "-i", self.inventory, "-e", f"run={run}", *extra, str(self.book)],
             capture_output=True, text=True, timeout=240, env=dict(self.env, **env),
+            cwd=cwd or self.dir,
         )  # fmt: skip
         out = result.stdout + result.stderr
         assert result.returncode == code, out
@@ -228,7 +229,7 @@ def test_link_down_while_idle_is_unreachable_as_without_keeper(lab, runner):
         quick = ["-e", "ansible_timeout=2"]
         kept = subprocess.run(
             [str(TK), "play", "-i", runner.inventory, "-e", "run=two", *quick, str(runner.book)],
-            capture_output=True, text=True, timeout=120, env=runner.env,
+            capture_output=True, text=True, timeout=120, env=runner.env, cwd=runner.dir,
         )  # fmt: skip
         direct = subprocess.run(
             [str(TK), "play", "-i", runner.inventory, "-e", "run=two", *quick, str(runner.book)],
@@ -281,7 +282,7 @@ def test_killed_controller_agents_not_reused(lab, runner, tmp_path):
         "    - name: long\n      command: sleep 38.5\n"
     )
     proc = subprocess.Popen(
-        [str(TK), "play", "-i", runner.inventory, str(book)], env=runner.env,
+        [str(TK), "play", "-i", runner.inventory, str(book)], env=runner.env, cwd=runner.dir,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint,
     )  # fmt: skip
     try:
@@ -375,7 +376,7 @@ def test_no_keeper_possible_connects_directly(lab, runner):
     assert sorted(first) == sorted(_names(lab))
     result = subprocess.run(
         [str(TK), "play", "-v", "-i", runner.inventory, "-e", "run=two", str(runner.book)],
-        capture_output=True, text=True, timeout=240, env=runner.env,
+        capture_output=True, text=True, timeout=240, env=runner.env, cwd=runner.dir,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr.count("persistent connections off") == 1, result.stderr
@@ -395,3 +396,17 @@ def test_frame_counter_counts_whole_frames_fed_in_any_pieces():
     half = Counter()
     half.feed(stream[:10])  # a header and part of a body: not a place to stop
     assert (half.frames, half.boundary) == (0, False)
+
+
+def test_relative_key_path_resolves_in_the_controllers_directory(lab, runner, tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    for project in (one, two):
+        (project / "keys").mkdir(parents=True)
+        shutil.copy(lab.key_file, project / "keys" / "id")
+    relative = ("-e", "ansible_ssh_private_key_file=keys/id")
+    first = runner.play("one", *relative, cwd=one)
+    assert runner.play("two", *relative, cwd=one) == first  # kept, key found in ./keys
+    # another directory is another keeper: its keys/id may be another key
+    other = runner.play("three", *relative, cwd=two)
+    assert fresh(other, first)
+    assert len(runner.keeper_pids()) == 2
