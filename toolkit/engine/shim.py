@@ -249,7 +249,7 @@ class Shim:
         self.exit_code = None
         self.exit_time = 0.0
         self.started_mono = 0.0
-        self.log = open(self.cfg["log"], "ab", buffering=0)
+        self.log = None  # opened while the runtime starts the container (settle_in)
 
     # --- status and state ----------------------------------------------------------------
     def status(self, **msg):
@@ -295,6 +295,12 @@ class Shim:
         if console is not None:
             argv += ["--console-socket", cfg["console_sock"]]
         pid = spawn(argv + [self.id], child_in, out_w, err_w, bool(cfg.get("hide_hybrid_cgroup2")))
+        unsettled = None
+        if self.log is None:
+            try:
+                self.settle_in()
+            except OSError as exc:
+                unsettled = exc
         if child_in != devnull:
             os.close(child_in)
         if out_w != devnull:
@@ -302,6 +308,10 @@ class Shim:
         os.close(err_w)
         os.close(devnull)
         rc = self.wait_create(pid, console)
+        if unsettled is not None:  # no log, no state: the container must not run
+            if rc == 0:
+                self.runtime(*(rt + ["delete", "--force", self.id]))
+            raise unsettled
         if rc != 0:
             msg = read_available(err_r).decode("utf-8", "replace").strip()
             self.outputs.pop(err_r, None)
@@ -314,6 +324,17 @@ class Shim:
         self.exit_code = None
         self.started_mono = time.monotonic()
         self.save(Status="running", Pid=self.pid, StartedAt=now(), Error="", ExitCode=0)
+
+    def settle_in(self):
+        """The shim's own files, made while the runtime's `run` (~10 ms) starts the container
+        rather than before it: stderr to CTRDIR/shim.err, the json-file log, a first state.json
+        (with ShimPid). Each file made costs ~0.2 ms on a journalled disk."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+        err = os.open(os.path.join(self.dir, "shim.err"), flags, 0o600)
+        os.dup2(err, 2)
+        os.close(err)
+        self.log = open(self.cfg["log"], "ab", buffering=0)
+        self.save()
 
     def wait_create(self, pid, console):
         if console is None:
@@ -534,7 +555,8 @@ class Shim:
         self.runtime(*(self.cfg["runtime"] + ["delete", "--force", self.id]))
         self.runtime("umount", self.cfg["merged"])
         if self.cfg.get("autoremove") and self.cfg.get("cleanup"):
-            self.log.close()
+            if self.log is not None:
+                self.log.close()
             os.closerange(3, 65536)
             try:
                 os.execvp(self.cfg["cleanup"][0], self.cfg["cleanup"])
@@ -633,15 +655,11 @@ def main(argv=None):
     except (OSError, TypeError, ValueError, KeyError):  # no instructions: tke gave up
         return 1
     os.chdir(shim.dir)
-    err = os.open(os.path.join(shim.dir, "shim.err"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(err, 2)
-    os.close(err)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     _signal.signal(_signal.SIGCHLD, lambda *_: None)
     _signal.set_wakeup_fd(wake_w)
     listener = listen(shim.cfg["sock"])
-    shim.save()
     shim.status(listening=True)
     if shim.cfg.get("attach_first"):
         ready, _, _ = select.select([listener], [], [], 10)
@@ -650,6 +668,11 @@ def main(argv=None):
     try:
         shim.start_container()
     except (OSError, RuntimeError) as exc:
+        if shim.log is None:
+            try:
+                shim.settle_in()
+            except OSError:
+                pass
         shim.save(Status="exited", ExitCode=shim.cfg.get("fail_code", 127), Error=str(exc))
         shim.status(error=str(exc))
         shim.runtime(*(shim.cfg["runtime"] + ["delete", "--force", shim.id]))
