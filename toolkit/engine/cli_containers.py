@@ -314,14 +314,15 @@ def _create(ctx: Context, args: argparse.Namespace):
     if args.publish or args.link or args.publish_all:
         ctx.err.write("WARNING: ports and links are not implemented yet; ignored\n")
     ctrs = _ctrs(ctx)
+    img = None
     try:
-        imagedb.resolve(ctx.store, args.image)
+        img = imagedb.resolve(ctx.store, args.image)
     except imagedb.ImageNotFound:
         _pull(ctx, args.image)
     except UsageError as exc:
         raise CreateFailed(exc.message) from None
     try:
-        return ctrs, lifecycle.create(ctrs, args.image, config, host, args.name)
+        return ctrs, lifecycle.create(ctrs, args.image, config, host, args.name, img=img)
     except TkError as exc:
         if exc.exit_code in (125, 126, 127):
             raise

@@ -93,7 +93,8 @@ class Containers:
         self.store = store
         self.dir = os.path.join(store.root, "containers")
         self.run_dir = run_dir_for(store.root)
-        os.makedirs(self.dir, exist_ok=True)
+        if not os.path.isdir(self.dir):
+            os.makedirs(self.dir, exist_ok=True)
 
     # --- paths ---------------------------------------------------------------------------
     def path(self, cid: str, *parts: str) -> str:
@@ -279,9 +280,22 @@ def delete_in_background(path: str) -> None:
     from toolkit.engine import spawn
 
     try:
-        spawn.background(["rm", "-rf", "--", path])
+        spawn.background([_rm_path(), "-rf", "--", path])
     except OSError:
         remove_tree(path)
+
+
+_RM: list = []
+
+
+def _rm_path() -> str:
+    """rm's full path, found once (posix_spawnp would try each PATH entry in turn: a pyenv's
+    shims and bins come before /usr/bin on some hosts)."""
+    if not _RM:
+        from toolkit.engine.runtime import which
+
+        _RM.append(which("rm") or "rm")
+    return _RM[0]
 
 
 def shim_alive(pid) -> bool:

@@ -41,8 +41,10 @@ def create(
     config: dict,
     host_config: dict,
     name: Optional[str] = None,
+    img: Optional[imagedb.ImageInfo] = None,
 ) -> dict:
-    img = imagedb.resolve(ctrs.store, image)
+    """`img`: `image` resolved already by the caller (resolved here when None)."""
+    img = img or imagedb.resolve(ctrs.store, image)
     icfg = img.config.get("config") or {}
     cfg = _merge_config(icfg, config, image)
     entry = cfg.get("Entrypoint") or []

@@ -133,7 +133,8 @@ class Store:
         self.tmp_dir = os.path.join(self.root, "tmp")
         self.db_path = os.path.join(self.root, "db.json")
         for path in (self.blobs_dir, self.layers_dir, self.tmp_dir):
-            os.makedirs(path, exist_ok=True)
+            if not os.path.isdir(path):  # a stat is cheaper than a mkdir that fails
+                os.makedirs(path, exist_ok=True)
         self.unsynced = False  # data moved in since the last save: save() runs syncfs first
 
     # --- locking -------------------------------------------------------------------------
