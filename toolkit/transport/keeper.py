@@ -27,6 +27,7 @@ import struct
 import sys
 import threading
 import time
+import traceback
 from typing import Any, Callable, Dict, List, Optional, Set
 
 from toolkit.errors import HostUnreachable, TkError
@@ -268,6 +269,9 @@ class Keeper:
             reusable = splice(sock, kept)
         except OSError:
             reusable = False
+        except Exception:  # noqa: BLE001 - a bug here must not leak the agent or the keeper
+            traceback.print_exc()
+            reusable = False
         if reusable and not self.stopping.is_set():
             self._give_back(kept)
         else:
@@ -296,6 +300,8 @@ class Keeper:
                 self.last_activity = time.monotonic()
             threading.Thread(target=self.serve_client, args=(sock,), daemon=True).start()
         self.stop()
+        while self.busy > 0:  # sessions still attached end with their controllers
+            time.sleep(0.1)
 
     def _reaper(self) -> None:
         while not self.stopping.wait(min(1.0, max(self.persist / 4, 0.1))):
@@ -309,18 +315,20 @@ class Keeper:
                         self.idle[key] = keep
                     else:
                         del self.idle[key]
-                quiet = not self.busy and not self.idle and not expired
-                done = quiet and now - self.last_activity >= self.persist
             for kept in expired:
                 kept.close()
-            if done:
-                self.stop()
+            self.stop(only_if_idle=True)
 
-    def stop(self) -> None:
+    def _idle_long(self) -> bool:
+        """Nothing held, nobody served, for `persist` seconds (called with the lock held)."""
+        quiet = not self.busy and not self.idle
+        return quiet and time.monotonic() - self.last_activity >= self.persist
+
+    def stop(self, only_if_idle: bool = False) -> None:
         """Stop taking sessions (the socket goes first: a new controller spawns a new
         keeper), close every idle agent; running sessions end with their controllers."""
         with self.lock:
-            if self.stopping.is_set():
+            if self.stopping.is_set() or (only_if_idle and not self._idle_long()):
                 return
             self.stopping.set()
             kept = [k for pool in self.idle.values() for k in pool]

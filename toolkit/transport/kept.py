@@ -26,6 +26,7 @@ from toolkit.transport.base import Connection, ReadExact, Write
 from toolkit.transport.keeper import DEATH
 
 START_WAIT = 10.0
+ATTACH_WAIT = 300.0  # connecting and starting an agent is bounded by its own timeouts
 _WARNED = []  # the "keeper unavailable" warning is printed once per run
 
 
@@ -78,8 +79,14 @@ class KeptConnection(Connection):
         request = {"op": "attach", "host": self.host, "vars": self.variables}
         for attempt in range(2):  # a keeper exiting as we came: start a new one once
             sock = connect(start=True)
+            sock.settimeout(ATTACH_WAIT)
             try:
                 return sock, exchange(sock, request)
+            except socket.timeout:
+                sock.close()
+                raise errors.HostUnreachable(
+                    f"{self.host}: the keeper did not answer within {ATTACH_WAIT:g}s"
+                ) from None
             except OSError as exc:
                 sock.close()
                 if attempt:
