@@ -1,4 +1,5 @@
-"""`tke run`'s lean parser (runargs.py) against argparse, and the engine's `_json` wrapper.
+"""`tke run`'s fast path: the lean parser (runargs.py) against argparse, the engine's `_json`
+wrapper, the imports of a whole `run --rm`, and its trash deleted by the shim.
 
 The lean parser must either give exactly argparse's Namespace or step aside (None), so that
 argparse reports docker's errors; `tke run` itself must not import argparse, re, typing or json
@@ -10,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -175,3 +177,42 @@ def test_jsonc_errors_are_jsons(bad):
 def test_jsonc_refuses_what_json_refuses():
     with pytest.raises(TypeError, match="not JSON serializable"):
         jsonc.dumps({"a": object()})
+
+
+def _no_trash(root: str, seconds: float = 5) -> list:
+    deadline = time.monotonic() + seconds
+    while True:
+        left = [n for n in os.listdir(os.path.join(root, "tmp")) if n.startswith("trash-")]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.05)
+
+
+@pytest.mark.engine
+def test_foreground_run_rm_directory_is_deleted_by_its_shim(ctr_runc):
+    """The client moves the container to tmp/trash-SHIMPID-ID and the shim deletes it (files,
+    nested dirs, the overlay's work dir): nothing is left, in ps, containers/ or tmp/."""
+    ctr = ctr_runc
+    script = "mkdir -p /a/b/c && echo x > /a/b/c/f && ln -s /a /l && echo done"
+    for _ in range(3):
+        assert ctr.ok("run", "--rm", ctr.image, "sh", "-c", script) == "done\n"
+    assert ctr.ids() == []
+    assert os.listdir(os.path.join(ctr.root, "containers")) == ["lock"]
+    assert _no_trash(ctr.root) == []
+
+
+@pytest.mark.engine
+def test_trash_of_a_dead_shim_is_cleaned_up(ctr_runc):
+    """A shim killed before it deleted the trash it was handed: the store's stale-tmp cleanup
+    (run by pull and gc) finishes the job, as the name carries the dead shim's pid."""
+    from toolkit.engine.containers import trash_for_shim
+    from toolkit.engine.store import Store
+
+    ctr = ctr_runc
+    dead = os.path.join(ctr.root, "tmp", "probe")
+    os.makedirs(os.path.join(dead, "upper", "x"))
+    # above pid_max (at most 2**22): no live process has this pid
+    path = trash_for_shim(os.path.join(ctr.root, "tmp"), 2**22 + 7, "f" * 64)
+    os.rename(dead, path)
+    Store(ctr.root).clean_stale_tmp()
+    assert not os.path.exists(path)

@@ -232,7 +232,10 @@ class Containers:
             self.save_state(cid, raw)
             return raw
 
-    def remove_dir(self, cid: str) -> None:
+    def remove_dir(self, cid: str, shim_pid: int = 0) -> None:
+        """Make the container's directory disappear (a rename into tmp/), then delete it: in a
+        detached `rm`, or, with `shim_pid`, in that live shim of a foreground `run --rm`, which
+        waits for the rename after the runtime's delete (see shim.py take_out_trash)."""
         for kind in ("sock", "con"):
             with suppress(OSError):
                 os.unlink(self.sock(cid, kind))
@@ -242,6 +245,9 @@ class Containers:
         # The rename makes the container disappear at once; deleting its files can take a while
         # on a busy disk (each unlink waits on the journal), so a detached child does that. An
         # interrupted deletion is finished by the store's stale-tmp cleanup.
+        if shim_pid:
+            os.replace(path, trash_for_shim(self.store.tmp_dir, shim_pid, cid))
+            return
         target = os.path.join(self.store.tmp_dir, f"trash-{os.getpid()}-{os.urandom(6).hex()}")
         os.replace(path, target)
         delete_in_background(target)
@@ -283,6 +289,12 @@ def delete_in_background(path: str) -> None:
         spawn.background([_rm_path(), "-rf", "--", path])
     except OSError:
         remove_tree(path)
+
+
+def trash_for_shim(tmp_dir: str, shim_pid: int, cid: str) -> str:
+    """Where a foreground `run --rm` moves the container for its shim to delete: named after
+    the shim's pid, so the store's stale-tmp cleanup finishes it if the shim died first."""
+    return os.path.join(tmp_dir, f"trash-{int(shim_pid)}-{cid[:12]}")
 
 
 _RM: list = []

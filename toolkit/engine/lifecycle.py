@@ -285,6 +285,7 @@ def shim_config(ctrs: Containers, rec: dict, rt: runtime.Runtime, attach_first: 
         ],
         "merged": ctrs.path(cid, "merged"),
         "attach_first": attach_first,
+        "tmp_dir": ctrs.store.tmp_dir,
     }
 
 
@@ -548,7 +549,8 @@ def remove(
             rootfs.unmount_rootfs(ctrs.path(cid))
             if deleter is not None:
                 deleter.wait()
-            ctrs.remove_dir(cid)
+            alive = shim_deletes and shim_alive(shim_pid)
+            ctrs.remove_dir(cid, shim_pid if alive else 0)
             if volumes:
                 _remove_anonymous_volumes(ctrs, rec)
     finally:

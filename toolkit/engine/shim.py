@@ -13,7 +13,8 @@ the container's attach socket, runs `RUNTIME run --detach`, then:
   exists (tke stop/kill writes it), with docker's doubling back-off;
 - at the end: `RUNTIME delete`, unmount the rootfs, and for --rm exec the engine's cleanup
   command — unless an attached client claimed the removal (foreground `tke run --rm`): then
-  only `RUNTIME delete`, after the exit frame, while the client removes the rest.
+  only `RUNTIME delete`, after the exit frame, while the client unmounts and moves the
+  container's directory to STORE/tmp/trash-SHIMPID-ID, which the shim then deletes.
 
 Status lines to STATUS_FD (JSON): {"listening": true}, then {"started": PID} or {"error": MSG}.
 
@@ -25,8 +26,8 @@ Instructions (JSON on the shim's stdin, written by tke while the shim's interpre
 and the rootfs is mounted): id, bundle, runtime (argv prefix), hide_hybrid_cgroup2 (run the
 runtime in a private mount namespace without /sys/fs/cgroup/unified: crun on hybrid hosts),
 tty, stdin, stdin_once, log, sock, console_sock, pidfile, restart {Name, MaximumRetryCount},
-autoremove, cleanup (argv), merged, attach_first, bpf_cache ({"from", "to"}: copy the runtime's
-compiled seccomp program there once the container runs; see bpfcache.py).
+autoremove, cleanup (argv), merged, attach_first, tmp_dir (the store's), bpf_cache ({"from",
+"to"}: copy the runtime's compiled seccomp program there once the container runs; bpfcache.py).
 """
 
 # Only C modules past the interpreter's own: `json`, `socket`, `signal` and `ctypes` would pull
@@ -551,6 +552,7 @@ class Shim:
         if claimed:
             # the attached `tke run --rm` removes the container and does not wait for this
             self.runtime(*(self.cfg["runtime"] + ["delete", "--force", self.id]))
+            self.take_out_trash()
             return False
         self.runtime(*(self.cfg["runtime"] + ["delete", "--force", self.id]))
         self.runtime("umount", self.cfg["merged"])
@@ -563,6 +565,21 @@ class Shim:
             except OSError:
                 pass
         return False
+
+    def take_out_trash(self):
+        """Delete the directory the attached `tke run --rm` moved to tmp/trash-PID-ID (PID:
+        this shim's) rather than it starting an `rm`. It may still be unmounting the rootfs:
+        wait for the rename (2 s at most; a leftover is the store's stale-tmp cleanup's)."""
+        tmp_dir = self.cfg.get("tmp_dir")
+        if not tmp_dir:
+            return
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+        deadline = time.monotonic() + 2
+        while os.path.lexists(self.dir) and time.monotonic() < deadline:
+            time.sleep(0.002)
+        remove_tree(os.path.join(tmp_dir, f"trash-{os.getpid()}-{self.id[:12]}"))
 
     # --- main loop -----------------------------------------------------------------------
     def serve(self, listener, wake_r):
@@ -609,6 +626,34 @@ class Shim:
                 self.stdin_fd = -1
             return
         self.output(self.outputs[fd], data)
+
+
+def remove_tree(path):
+    """rm -rf (root: modes do not stop it); what cannot be deleted stays."""
+    try:
+        entries = list(os.scandir(path))
+    except NotADirectoryError:
+        entries = None
+    except OSError:
+        return
+    if entries is None:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        return
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                remove_tree(entry.path)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 def keep_bpf(paths):
