@@ -293,9 +293,9 @@ def print_table(title: str, rows: list) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeat", type=int, default=10)
-    ap.add_argument("--containers", type=int, default=100)
-    ap.add_argument("--commits", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=None, help="runs per figure (10)")
+    ap.add_argument("--containers", type=int, default=None, help="idle containers (100)")
+    ap.add_argument("--commits", type=int, default=None, help="commits timed (5)")
     ap.add_argument("--quick", action="store_true", help="--repeat 5 --containers 20 --commits 2")
     ap.add_argument("--no-podman", action="store_true")
     ap.add_argument("--tke-module", action="store_true", help="time `python -m toolkit.engine.cli`")
@@ -305,8 +305,10 @@ def main() -> int:
     if args.report:
         report(json.loads(Path(args.report).read_text()), args)
         return 0
-    if args.quick:
-        args.repeat, args.containers, args.commits = 5, 20, 2
+    # --quick's smaller figures, unless given explicitly (`--quick --repeat 10`)
+    for name, full, quick in (("repeat", 10, 5), ("containers", 100, 20), ("commits", 5, 2)):
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
     if os.geteuid() != 0:
         raise SystemExit("run as root (containers, overlay mounts)")
     Tke.base_command = tke_command(args.tke_module)
