@@ -381,6 +381,9 @@ def _tell_death(sock: socket.socket, conn: Any, to_ctl: Counter) -> None:
     if not to_ctl.boundary:
         return
     conn.client.dead = conn.client.dead or "end of stream"
+    chan, deadline = conn.stream.chan, time.monotonic() + 1.0
+    while not chan.exit_status_ready() and time.monotonic() < deadline:
+        time.sleep(0.01)  # sshd sends the exit status (or closes) right after the EOF
     detail = conn._death_detail()
     try:
         sock.sendall(DEATH + json.dumps({"detail": detail}).encode() + b"\n")
