@@ -18,6 +18,7 @@ has had nothing to do for that long.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -334,7 +335,7 @@ class Keeper:
             kept = [k for pool in self.idle.values() for k in pool]
             self.idle.clear()
         _unlink_if_ours(self.path)
-        _unlink(self.path[: -len(".sock")] + ".pid")
+        _unlink_pidfile(self.path[: -len(".sock")] + ".pid")
         try:
             self.listener.close()
         except OSError:
@@ -428,6 +429,16 @@ def _unlink(path: str) -> None:
         pass
 
 
+def _unlink_pidfile(path: str) -> None:
+    """Remove the pidfile if it names this process (the lock on it ends with the process)."""
+    try:
+        with open(path) as fh:
+            if fh.read().strip() == str(os.getpid()):
+                os.unlink(path)
+    except OSError:
+        pass
+
+
 def _unlink_if_ours(path: str) -> None:
     """Remove the socket file unless another keeper has replaced it already."""
     try:
@@ -489,15 +500,31 @@ def main(argv: Optional[List[str]] = None) -> int:
     persist = keeperpath.persist_seconds()
     if "--foreground" not in argv:
         daemonize(base + ".log")
+    pidfile = _claim(base + ".pid")
+    if pidfile is None:
+        return 0  # another keeper of this environment runs (two were started at once)
     try:
         listener = bind(path)
     except OSError as exc:
         print(f"tk keeper: cannot listen on {path}: {exc}", file=sys.stderr)
         return 1
-    with open(base + ".pid", "w") as fh:
-        fh.write(f"{os.getpid()}\n")
     Keeper(listener, path, persist).run()
+    pidfile.close()
     return 0
+
+
+def _claim(path: str) -> Optional[Any]:
+    """The pidfile, locked for this keeper's life, with its pid; None if another holds it."""
+    fh = open(path, "a+")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        return None
+    fh.truncate(0)
+    fh.write(f"{os.getpid()}\n")
+    fh.flush()
+    return fh
 
 
 if __name__ == "__main__":

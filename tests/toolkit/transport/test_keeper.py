@@ -485,3 +485,31 @@ def test_agent_dying_mid_task_reads_as_without_keeper(lab, runner):
     without_status = direct.replace(": exit code -1)", ")")
     assert kept in (without_status, without_status.replace(')"}', ': exit code -1)"}'))
     assert kept.endswith(': exit code -1)"}'), kept
+
+
+def test_keepers_started_together_leave_one(tmp_path):
+    env = dict(os.environ, TK_KEEPER_DIR=str(tmp_path / "kd"), TK_SSH_PERSIST="30")
+    argv = [sys.executable, "-m", "toolkit.transport.keeper"]
+    try:
+        starters = [subprocess.Popen(argv, env=env, cwd=tmp_path) for _ in range(4)]
+        assert [p.wait(timeout=30) for p in starters] == [0, 0, 0, 0]
+        [pidfile] = (tmp_path / "kd").glob("keeper-*.pid")
+        deadline = time.monotonic() + 10
+        while not list((tmp_path / "kd").glob("keeper-*.sock")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the losers have looked at the pidfile lock and gone by now
+        keepers = [p for p in os.listdir("/proc") if "toolkit.transport.keeper" in _cmdline(p)]
+        mine = [p for p in keepers if _environ_has(p, str(tmp_path / "kd"))]
+        assert mine == [pidfile.read_text().strip()]
+        status = subprocess.run([str(TK), "keeper", "status"], env=env, capture_output=True,
+                                text=True, timeout=30)  # fmt: skip
+        assert f"keepers: {mine[0]}" in status.stdout
+    finally:
+        stop_keepers(tmp_path / "kd")
+
+
+def _environ_has(pid: str, text: str) -> bool:
+    try:
+        return text.encode() in Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return False
