@@ -523,24 +523,23 @@ def rm(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def rename(ctx: Context, args: argparse.Namespace) -> int:
-    from toolkit.engine.containers import ContainerError
-    from toolkit.engine.lifecycle import _check_name
+    from toolkit.engine.lifecycle import _check_name, name_conflict
 
     ctrs = _ctrs(ctx)
     new = args.new_name.lstrip("/")
     _check_name(new)
     with ctrs.locked():
         cid = ctrs.find(args.container)
-        taken = ctrs.names()
-        if new in taken:
-            raise ContainerError(
-                f'Error response from daemon: Conflict. The container name "/{new}" is already '
-                f'in use by container "{taken[new]}". You have to remove (or rename) that '
-                "container to be able to reuse that name."
-            )
+        ctrs.index_names()
+        owner = ctrs.name_owner(new)
+        if owner is not None:
+            raise name_conflict(new, owner)
         rec = ctrs.record(cid)
+        old = rec["Name"].lstrip("/")
+        ctrs.claim_name(new, cid)
         rec["Name"] = "/" + new
         ctrs.save_record(rec)
+        ctrs.release_name(old, cid)
     return 0
 
 

@@ -144,6 +144,7 @@ class Containers:
         write_atomic(self.path(cid, "state.json"), jsonc.dumps(state).encode(), fsync=False)
 
     def names(self) -> dict:
+        """name -> id of every container (reads every record)."""
         out = {}
         for cid in self.ids():
             rec = self.record(cid)
@@ -151,11 +152,66 @@ class Containers:
                 out[rec["Name"].lstrip("/")] = cid
         return out
 
-    def new_name(self, taken: dict) -> str:
+    def new_name(self, taken: Optional[dict] = None) -> str:
+        """A free docker-style name (checked in `taken`, else through name_owner)."""
         while True:  # os.urandom rather than `random`: its import costs more than this
             name = f"{_pick(_ADJ)}_{_pick(_NAMES)}"
-            if name not in taken:
+            if (name not in taken) if taken is not None else self.name_owner(name) is None:
                 return name
+
+    # --- the name index ------------------------------------------------------------------
+    # RUN_DIR/names/NAME -> ID symlinks, so that create, rename and find by name do not read
+    # every record (~0.1 ms each: a `tke run` in a store of 100 containers paid 10-40 ms). The
+    # records stay the truth: a link counts only if the record it points to has that name (a
+    # crash between claiming a name and writing the record, or between removing a container
+    # and its link, leaves a link that counts for nothing). Links are made and removed under
+    # `locked()`; the index is built from the records, under the lock, when RUN_DIR/names has
+    # no `.complete` marker (first use, and after a reboot: RUN_DIR is a tmpfs).
+    def _names_dir(self) -> str:
+        return os.path.join(self.run_dir, "names")
+
+    def index_names(self) -> None:
+        """Make sure the index is complete; the caller holds `locked()`."""
+        folder = self._names_dir()
+        marker = os.path.join(folder, ".complete")
+        if os.path.exists(marker):
+            return
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        for name, cid in self.names().items():
+            self._link_name(name, cid)
+        open(marker, "w").close()
+
+    def name_owner(self, name: str) -> Optional[str]:
+        """The id of the container named `name`, or None."""
+        folder = self._names_dir()
+        if not os.path.exists(os.path.join(folder, ".complete")):
+            return self.names().get(name)
+        try:
+            cid = os.readlink(os.path.join(folder, name))
+        except OSError:
+            return None
+        rec = self.record(cid) if len(cid) == 64 else None
+        return cid if rec and rec.get("Name", "").lstrip("/") == name else None
+
+    def claim_name(self, name: str, cid: str) -> None:
+        """Point `name` at `cid`; the caller holds `locked()` and checked the name is free."""
+        self.index_names()
+        self._link_name(name, cid)
+
+    def release_name(self, name: str, cid: str) -> None:
+        """Drop `name`'s link if it points at `cid`; the caller holds `locked()`."""
+        path = os.path.join(self._names_dir(), name)
+        with suppress(OSError):
+            if os.readlink(path) == cid:
+                os.unlink(path)
+
+    def _link_name(self, name: str, cid: str) -> None:
+        path = os.path.join(self._names_dir(), name)
+        try:
+            os.symlink(cid, path)
+        except FileExistsError:  # a link that counts for nothing (see above)
+            os.unlink(path)
+            os.symlink(cid, path)
 
     def new_id(self) -> str:
         return os.urandom(32).hex()
@@ -166,10 +222,9 @@ class Containers:
         ids = self.ids()
         if name in ids:
             return name
-        for cid in ids:
-            rec = self.record(cid)
-            if rec and rec["Name"].lstrip("/") == name:
-                return cid
+        owner = self.name_owner(name) if name else None
+        if owner is not None:
+            return owner
         matches = [cid for cid in ids if cid.startswith(text)] if text else []
         if len(matches) == 1:
             return matches[0]

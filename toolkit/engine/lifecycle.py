@@ -57,30 +57,37 @@ def create(
     host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
     host.setdefault("NetworkMode", "none")
     with ctrs.locked():
-        taken = ctrs.names()
+        ctrs.index_names()
         if name:
             _check_name(name)
-            if name in taken:
-                raise ContainerError(
-                    f'Error response from daemon: Conflict. The container name "/{name}" is '
-                    f'already in use by container "{taken[name]}". You have to remove (or '
-                    "rename) that container to be able to reuse that name."
-                )
+            owner = ctrs.name_owner(name)
+            if owner is not None:
+                raise name_conflict(name, owner)
         mounts = _mounts(ctrs, host, cfg.get("Volumes"))
         cid = ctrs.new_id()
-        name = name or ctrs.new_name(taken)
+        name = name or ctrs.new_name()
         ctrdir = ctrs.path(cid)
         os.makedirs(ctrdir, 0o700)
         rec = _record(ctrs, cid, name, img, cfg, host, argv)
         rec["Mounts"] = mounts
         try:
+            ctrs.claim_name(name, cid)  # before the record, which makes the link count
             rootfs.prepare(ctrdir, img.layer_dirs, os.path.join(ctrs.store.root, "init"))
             # no state.json yet: a container without one is "created"
             _save_new_record(ctrs, rec)
         except BaseException:
             remove_tree(ctrdir)
+            ctrs.release_name(name, cid)
             raise
     return rec
+
+
+def name_conflict(name: str, owner: str) -> ContainerError:
+    return ContainerError(
+        f'Error response from daemon: Conflict. The container name "/{name}" is already in use '
+        f'by container "{owner}". You have to remove (or rename) that container to be able to '
+        "reuse that name."
+    )
 
 
 def _save_new_record(ctrs: Containers, rec: dict) -> None:
@@ -551,6 +558,7 @@ def remove(
                 deleter.wait()
             alive = shim_deletes and shim_alive(shim_pid)
             ctrs.remove_dir(cid, shim_pid if alive else 0)
+            ctrs.release_name(rec.get("Name", "").lstrip("/"), cid)
             if volumes:
                 _remove_anonymous_volumes(ctrs, rec)
     finally:
