@@ -85,12 +85,29 @@ def _quick_exit(code: int) -> None:
     os._exit(code)
 
 
+def _prestart_keeper(args: List[str]) -> None:
+    """A run against an inventory will most likely attach to the keeper: when none listens,
+    start one now, so that its start-up (an interpreter, paramiko) runs beside this one's
+    imports and parsing instead of after them. The first attach waits for it (kept.py)."""
+    if not any(a.startswith(("-i", "--inventory")) for a in args):
+        return
+    try:
+        from toolkit.transport import keeperpath
+
+        if keeperpath.persist_seconds() > 0:
+            keeperpath.launch()
+    except Exception:  # noqa: BLE001 - the first attach starts it, or says why it cannot
+        pass
+
+
 def _main(argv: List[str]) -> int:
     top = build_parser()
     if not argv or argv[0] not in SUBCOMMANDS:
         top.parse_args(argv or ["--help"])
         return 5
     name, rest = argv[0], argv[1:]
+    if name in QUICK_EXIT:
+        _prestart_keeper(rest)
     module = importlib.import_module(f"toolkit.cli.{name}")
     parser = argparse.ArgumentParser(prog=f"tk {name}", description=SUBCOMMANDS[name])
     module.add_arguments(parser)

@@ -19,11 +19,13 @@ import stat
 import struct
 import sys
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 from toolkit.errors import UsageError
 
 DEFAULT_PERSIST = 60.0
+LAUNCH_WAIT = 3.0  # how long the first attach waits for a keeper `launch` started
+_LAUNCHED: List[tuple] = []  # (monotonic time, pid) of the keeper `launch` started
 ENV_KEYS = ("SSH_AUTH_SOCK", "HOME", "USER", "LOGNAME", "TK_SSH_CONFIG", "TK_KNOWN_HOSTS",
             "TK_SSH_PERSIST")  # fmt: skip
 _DIGEST: List[str] = []
@@ -102,3 +104,29 @@ def peer_uid(sock: socket.socket) -> int:
     """The uid of the process at the other end of a unix socket (SO_PEERCRED)."""
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     return struct.unpack("3i", raw)[1]
+
+
+def launch() -> None:
+    """Start this environment's keeper, without waiting for it, unless one listens (tk's
+    early start: the keeper's start-up then runs beside the controller's own)."""
+    if _LAUNCHED or socket_path().exists():
+        return
+    devnull = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+    argv = [sys.executable, "-m", "toolkit.transport.keeper"]
+    pid = os.posix_spawn(sys.executable, argv, os.environ, file_actions=devnull)
+    import time
+
+    _LAUNCHED.append((time.monotonic(), pid))
+
+
+def launched_until() -> Optional[float]:
+    """Until when (monotonic) a keeper `launch` started may still come up, else None; reaps
+    the launcher (it exits as soon as the keeper has detached)."""
+    if not _LAUNCHED:
+        return None
+    started, pid = _LAUNCHED[0]
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    return started + LAUNCH_WAIT

@@ -204,6 +204,8 @@ def connect(start: bool) -> socket.socket:
     except OSError as exc:
         raise KeeperUnavailable(f"keeper dir: {exc}") from None
     sock = _try_connect(path)
+    if sock is None and start:
+        sock = _wait_for_launched(path)
     if sock is not None or not start:
         if sock is None:
             raise KeeperUnavailable("no keeper is running")
@@ -214,6 +216,18 @@ def connect(start: bool) -> socket.socket:
         if sock is None:
             sock = _spawn(path)
     return sock
+
+
+def _wait_for_launched(path: str) -> Optional[socket.socket]:
+    """A connection to the keeper this process launched early (keeperpath.launch), once it
+    listens; None if there was no such launch or it did not come up in time."""
+    until = keeperpath.launched_until()
+    while until is not None and time.monotonic() < until:
+        sock = _try_connect(path)
+        if sock is not None:
+            return sock
+        time.sleep(0.005)
+    return None
 
 
 def _try_connect(path: str) -> Optional[socket.socket]:
