@@ -15,9 +15,10 @@ import time
 
 import pytest
 
-from tests.engine.ctrhelpers import ctr_runc_fixture  # noqa: F401
+from tests.engine.ctrhelpers import ctr_fixture, ctr_runc_fixture  # noqa: F401
 from toolkit.engine import jsonc, runargs
 from toolkit.engine.cli import build_parser
+from toolkit.engine.containers import run_dir_for
 
 TAKEN = [
     ["run", "busybox"],
@@ -216,3 +217,23 @@ def test_trash_of_a_dead_shim_is_cleaned_up(ctr_runc):
     os.rename(dead, path)
     Store(ctr.root).clean_stale_tmp()
     assert not os.path.exists(path)
+
+
+@pytest.mark.engine
+def test_run_rm_leaves_no_cgroup_nor_runtime_state(ctr):
+    """The shim removes an exited container's cgroups and runtime state itself (no `crun
+    delete` process): nothing of either is left, with crun and with runc."""
+    from toolkit.engine import cgroups
+
+    for argv in (["cat", "/proc/self/cgroup"], ["sh", "-c", "sleep 0.2 & cat /proc/self/cgroup"]):
+        out = ctr.ok("run", "--rm", ctr.image, *argv)
+        cid = out.split("/tke/")[1].split()[0]
+        assert len(cid) == 64
+        deadline = time.monotonic() + 5
+        while cgroups.leftover(cid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert cgroups.leftover(cid) == []
+        state = os.path.join(run_dir_for(ctr.root), ctr.runtime, cid)
+        while os.path.exists(state) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not os.path.exists(state)

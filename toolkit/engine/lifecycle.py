@@ -17,7 +17,7 @@ import select
 import sys
 import time
 
-from toolkit.engine import bpfcache, jsonc, rootfs, runtime, shimproc, spec, volumes
+from toolkit.engine import bpfcache, cgroups, jsonc, rootfs, runtime, shimproc, spec, volumes
 from toolkit.engine import images as imagedb
 from toolkit.engine.containers import ContainerError, Containers, shim_alive
 from toolkit.engine.ctxutil import suppress
@@ -293,6 +293,8 @@ def shim_config(ctrs: Containers, rec: dict, rt: runtime.Runtime, attach_first: 
         "merged": ctrs.path(cid, "merged"),
         "attach_first": attach_first,
         "tmp_dir": ctrs.store.tmp_dir,
+        "runtime_state": os.path.join(rt.state_root, cid),
+        "cgroup": cgroups.cgroup_path(cid),
     }
 
 
