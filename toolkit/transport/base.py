@@ -134,7 +134,8 @@ class Connection:
     def _ensure_utils(self) -> None:
         sources, digest = modindex.utils_bundle()
         client = self._client()
-        client.ensure_utils(_utils_fields(client, sources, digest), digest)
+        if client.utils_digest != digest:  # the fields (compiled code) only when needed
+            client.ensure_utils(_utils_fields(client, sources, digest), digest)
 
     def run_module(
         self,
