@@ -2,8 +2,11 @@
 ansible-core, first run (everything changes) and second run (nothing changes), same session.
 
 Each tool gets freshly booted hosts (`SystemdLab`, see toolkit/lab/systemd.py): boot, run the
-playbook twice, tear down. Both run with forks >= hosts. ansible-core with ansible.posix comes
-from bench/.venvs/ansible-full (made here on first use: `pip install 'ansible>=12,<13'`).
+playbook twice, tear down. tk's keeper (agents kept between runs) lives in this bench's own
+dir and is stopped before tk's first run, which therefore starts cold; the second run reuses
+the first run's agents, as ansible-core's second run reuses its ControlPersist connections.
+Both run with forks >= hosts. ansible-core with ansible.posix comes from
+bench/.venvs/ansible-full (made here on first use: `pip install 'ansible>=12,<13'`).
 Results go to bench/results/prep.json. Needs root.
 
     python bench/prep.py [--hosts 1,10] [--no-ansible]
@@ -57,8 +60,23 @@ def inventory(lab: SystemdLab, workdir: Path) -> Path:
     return directory / "hosts.ini"
 
 
-def timed_play(argv: List[str], hosts: int) -> Dict[str, float]:
-    env = dict(os.environ, ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_NOCOLOR="1")
+def stop_keeper(workdir: Path) -> None:
+    """Stop tk's keeper (this bench's own keeper dir) and wait until it is gone, so that tk's
+    first run starts cold: no keeper process, no kept agent."""
+    keeper_dir = workdir / "keeper"
+    pids = [int(t) for t in (p.read_text().strip() for p in keeper_dir.glob("keeper-*.pid"))
+            if t.isdigit()]  # fmt: skip
+    env = dict(os.environ, TK_KEEPER_DIR=str(keeper_dir))
+    tk = Path(sys.executable).parent / "tk"
+    subprocess.run([str(tk), "keeper", "stop"], env=env, capture_output=True, timeout=60)
+    deadline = time.monotonic() + 10
+    while any(os.path.exists(f"/proc/{p}") for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def timed_play(argv: List[str], hosts: int, workdir: Path) -> Dict[str, float]:
+    env = dict(os.environ, ANSIBLE_HOST_KEY_CHECKING="False", ANSIBLE_NOCOLOR="1",
+               TK_KEEPER_DIR=str(workdir / "keeper"))  # fmt: skip
     start = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env)
     took = time.perf_counter() - start
@@ -77,10 +95,14 @@ def one_tool(tool: str, argv0: List[str], hosts: int, workdir: Path) -> Dict[str
     try:
         inv = inventory(lab, workdir)
         argv = argv0 + ["-f", str(max(hosts, 5)), "-i", str(inv), str(PLAYBOOK)]
-        first = timed_play(argv, hosts)
-        second = timed_play(argv, hosts)
+        if tool == "tk":
+            stop_keeper(workdir)  # a cold first run; the second reuses its agents
+        first = timed_play(argv, hosts, workdir)
+        second = timed_play(argv, hosts, workdir)
     finally:
         lab.down()
+        if tool == "tk":
+            stop_keeper(workdir)
     if second["changed"]:
         raise SystemExit(f"{tool}: second run changed {second['changed']} tasks")
     return {"boot_seconds": round(boot, 2), "first": first, "second": second}

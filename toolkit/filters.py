@@ -23,6 +23,7 @@ from urllib.parse import unquote_plus, urlsplit
 import yaml
 from jinja2 import Undefined, pass_environment
 
+from toolkit.booleans import to_bool
 from toolkit.errors import TemplateError
 
 
@@ -31,19 +32,7 @@ class NativeText(str):
 
 
 UUID_NAMESPACE_ANSIBLE = "361E6D51-FAEC-444A-9079-341386DA8E2E"  # uuid: imported on use
-_TRUE = {"yes", "on", "true", "1", "y"}
 _FALSE = {"no", "off", "false", "0", "n", ""}
-
-
-def to_bool(value: Any) -> bool:
-    """Ansible's `bool`: yes/on/true/1 are true, everything else false."""
-    if isinstance(value, bool):
-        return value
-    if value is None:
-        return False
-    if isinstance(value, (int, float)):
-        return value == 1
-    return str(value).strip().lower() in _TRUE
 
 
 # ---------------------------------------------------------------------------------------------

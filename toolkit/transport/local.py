@@ -17,8 +17,8 @@ import tempfile
 import time
 from typing import Any, Mapping, Optional, Tuple
 
+from toolkit.booleans import to_bool
 from toolkit.errors import HostUnreachable
-from toolkit.filters import to_bool
 from toolkit.transport import bootstrap
 from toolkit.transport.base import Connection, ReadExact, Write
 
