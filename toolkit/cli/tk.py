@@ -91,6 +91,10 @@ def _prestart_keeper(args: List[str]) -> None:
     imports and parsing instead of after them. The first attach waits for it (kept.py)."""
     if not any(a.startswith(("-i", "--inventory")) for a in args):
         return
+    if any(a in ("-clocal", "--connection=local") for a in args) or any(
+        a in ("-c", "--connection") and b == "local" for a, b in zip(args, args[1:])
+    ):
+        return  # every host local: no agent to keep
     try:
         from toolkit.transport import keeperpath
 

@@ -3,6 +3,7 @@ reader that stops early (as `tk play ... | head` does)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,34 @@ def test_reader_that_stops_early_is_not_a_bug(tmp_path):
     assert proc.wait(timeout=60) == 0
     assert first.strip() == b"" or b"PLAY" in first
     assert "Unexpected Exception" not in err and "Traceback" not in err
+
+
+def keeper_env(tmp_path: Path) -> dict:
+    return dict(os.environ, TK_KEEPER_DIR=str(tmp_path / "keeper"), TK_SSH_PERSIST="30")
+
+
+def test_run_against_an_inventory_starts_the_keeper_early(tmp_path):
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("localhost ansible_connection=local\n")
+    env = keeper_env(tmp_path)
+    book = playbook(tmp_path, "    - debug: msg=hi\n")
+    proc = subprocess.run([TK, "play", "-i", inventory, book], env=env, capture_output=True)
+    try:
+        assert proc.returncode == 0
+        status = subprocess.run([TK, "keeper", "status"], env=env, capture_output=True, text=True)
+        assert status.returncode == 0 and "no keeper running" not in status.stdout
+        assert list((tmp_path / "keeper").glob("keeper-*.sock"))
+    finally:
+        subprocess.run([TK, "keeper", "stop"], env=env, capture_output=True)
+
+
+def test_connection_local_starts_no_keeper(tmp_path):
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text("localhost\n")
+    env = keeper_env(tmp_path)
+    book = playbook(tmp_path, "    - debug: msg=hi\n")
+    for flags in (["-c", "local"], ["--connection=local"]):
+        proc = subprocess.run([TK, "play", "-i", inventory, *flags, book], env=env,
+                              capture_output=True)  # fmt: skip
+        assert proc.returncode == 0
+    assert not list((tmp_path / "keeper").glob("keeper-*.sock"))
