@@ -4,6 +4,7 @@ abandoned when the command fails early), fd hygiene of that launch, and docker's
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -158,4 +159,25 @@ def test_run_with_stdin_and_stderr_closed(ctr_runc):
         ["sh", "-c", script, "sh", *argv], env=ctr.env, capture_output=True, text=True, timeout=60
     )
     assert (proc.returncode, proc.stdout) == (0, "closed\n")
+    assert no_shims_left(ctr.root)
+
+
+def test_container_gone_before_the_runtime_returns_has_its_times_and_code(ctr_runc):
+    """A container that exits before `crun run --detach` returns (`true`) goes from created to
+    exited in one state write: inspect still shows when it started and how it ended."""
+    ctr = ctr_runc
+    cid = ctr.ok("run", "-d", ctr.image, "sh", "-c", "exit 3").strip()
+    assert ctr.ok("wait", cid) == "3\n"
+    state = json.loads(ctr.ok("inspect", cid))[0]["State"]
+    assert (state["Status"], state["Running"], state["ExitCode"], state["Pid"]) == (
+        "exited",
+        False,
+        3,
+        0,
+    )
+    assert state["StartedAt"] and state["FinishedAt"] >= state["StartedAt"] > "2000"
+    # and the foreground path with the collector off during the start still streams and exits
+    r = ctr.run("run", "--rm", ctr.image, "sh", "-c", "echo out; echo err >&2; exit 5")
+    assert (r.returncode, r.stdout, r.stderr) == (5, "out\n", "err\n")
+    ctr.ok("rm", cid)
     assert no_shims_left(ctr.root)

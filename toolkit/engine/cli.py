@@ -334,6 +334,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "-D" in argv or "--debug" in argv
     shim = _early_shim(argv)
+    if shim is not None and from_command_line:
+        # `tke run` allocates a lot and frees little until its container runs: no cyclic
+        # collections on that path (~0.5-1 ms); `run` turns the collector back on once the
+        # shim has its instructions
+        import gc
+
+        gc.disable()
     from toolkit.errors import TkError
 
     ctx = None

@@ -349,7 +349,6 @@ def create(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def run(ctx: Context, args: argparse.Namespace) -> int:
-    from toolkit.engine import attach as attach_mod
     from toolkit.engine import lifecycle
 
     streams = {s.lower() for s in args.attach} or {"stdin", "stdout", "stderr"}
@@ -371,8 +370,18 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     holder = {}
 
+    def on_sent() -> None:
+        # attach (and _socket) is imported while the shim sets up: off the start path; the
+        # collector `main` turned off for the start is on again for the container's life
+        import gc
+
+        from toolkit.engine import attach
+
+        holder["attach"] = attach
+        gc.enable()
+
     def on_listening() -> None:
-        holder["sock"] = attach_mod.connect(
+        holder["sock"] = holder["attach"].connect(
             ctrs.sock(cid),
             stdin=args.interactive,
             stdout="stdout" in streams,
@@ -380,7 +389,12 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
             claim_rm=args.rm,
         )
 
-    _start_or_clean(ctrs, cid, args.rm, attach_first=True, on_listening=on_listening, shim=shim)
+    _start_or_clean(
+        ctrs, cid, args.rm, attach_first=True, on_listening=on_listening, shim=shim, on_sent=on_sent
+    )
+    if "attach" not in holder:  # the container was running already: no hand-over
+        on_sent()
+    attach_mod = holder["attach"]
     code = attach_mod.pump(
         holder["sock"],
         tty=args.tty,

@@ -304,12 +304,15 @@ def start(
     attach_first: bool = False,
     on_listening=None,
     shim: Optional[shimproc.ShimProc] = None,
+    on_sent=None,
 ) -> int:
     """Start a created or exited container; returns the container's pid.
 
     With `attach_first`, `on_listening()` is called once the shim listens and must connect an
     attach client (the shim starts the container after the first client arrives). `shim`: one
-    from `launch_shim` (started earlier to overlap its start-up); used or abandoned here."""
+    from `launch_shim` (started earlier to overlap its start-up); used or abandoned here.
+    `on_sent()`: called once the shim has its instructions, while it sets up (work done there
+    is off the start path, e.g. imports that only `on_listening` needs)."""
     try:
         with ctrs.locked_one(cid):
             rec = ctrs.record(cid)
@@ -319,12 +322,13 @@ def start(
             if state["Running"] or state["Restarting"]:
                 return state["Pid"]
             launched, shim = shim, None
-            return _start_locked(ctrs, cid, rec, attach_first, on_listening, launched)
+            hooks = (on_listening, on_sent)
+            return _start_locked(ctrs, cid, rec, attach_first, hooks, launched)
     finally:
         abandon_shim(shim)
 
 
-def _start_locked(ctrs, cid, rec, attach_first, on_listening, shim) -> int:
+def _start_locked(ctrs, cid, rec, attach_first, hooks, shim) -> int:
     try:
         # the previous shim may still be deleting the runtime state and unmounting the rootfs
         wait_shim_gone(ctrs, cid, 10)
@@ -343,7 +347,7 @@ def _start_locked(ctrs, cid, rec, attach_first, on_listening, shim) -> int:
         abandon_shim(shim)
         raise
     try:
-        return _run_shim(ctrs, cid, shim, conf, on_listening)
+        return _run_shim(ctrs, cid, shim, conf, *hooks)
     except StartError:
         with suppress(OSError):
             rootfs.unmount_rootfs(ctrs.path(cid))
@@ -363,9 +367,11 @@ def abandon_shim(proc: Optional[shimproc.ShimProc]) -> None:
         proc.abandon()
 
 
-def _run_shim(ctrs: Containers, cid: str, proc: shimproc.ShimProc, conf: dict, on_listening) -> int:
+def _run_shim(ctrs, cid: str, proc: shimproc.ShimProc, conf: dict, on_listening, on_sent) -> int:
     """Hand the shim its instructions, then follow its status lines until the container runs."""
     proc.send(jsonc.dumps(conf).encode())
+    if on_sent is not None:
+        on_sent()
     proc.wait()
     reader = os.fdopen(proc.status_r, "rb")
     proc.status_r = -1

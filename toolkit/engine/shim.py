@@ -326,7 +326,12 @@ class Shim:
             self.pid = int(fh.read().strip())
         self.exit_code = None
         self.started_mono = time.monotonic()
-        self.save(Status="running", Pid=self.pid, StartedAt=now(), Error="", ExitCode=0)
+        running = {"Status": "running", "Pid": self.pid, "StartedAt": now(), "Error": ""}
+        self.reap()
+        if self.exit_code is None:
+            self.save(ExitCode=0, **running)
+        else:  # gone already (`true`): one write takes its state from created to exited
+            self.state.update(running)
 
     def settle_in(self):
         """The shim's own files, made while the runtime's `run` (~10 ms) starts the container
@@ -498,7 +503,7 @@ class Shim:
     def will_restart(self):
         policy = self.cfg.get("restart") or {}
         name = policy.get("Name") or "no"
-        if os.path.exists(os.path.join(self.dir, "stopped")) or name == "no":
+        if name == "no" or os.path.exists(os.path.join(self.dir, "stopped")):
             return False
         if name == "on-failure":
             limit = int(policy.get("MaximumRetryCount") or 0)
