@@ -17,7 +17,7 @@ import select
 import sys
 import time
 
-from toolkit.engine import bpfcache, cgroups, jsonc, rootfs, runtime, shimproc, spec, volumes
+from toolkit.engine import bpfcache, cgroups, jsonc, rootfs, runtime, shimproc, spec
 from toolkit.engine import images as imagedb
 from toolkit.engine.containers import ContainerError, Containers, shim_alive
 from toolkit.engine.ctxutil import suppress
@@ -102,6 +102,10 @@ def _save_new_record(ctrs: Containers, rec: dict) -> None:
 def _mounts(ctrs: Containers, host: dict, image_volumes: Optional[dict]) -> list:
     """`-v`, `--volumes-from` and the image's VOLUMEs as the container's Mounts (volumes are
     created here, as docker does at create)."""
+    if not (host.get("VolumesFrom") or host.get("Binds") or image_volumes):
+        return []  # the common case, without importing volumes (~0.2 ms of `tke run`)
+    from toolkit.engine import volumes
+
     sources = []
     for item in host.get("VolumesFrom") or []:
         ref, _, mode = item.partition(":")
@@ -250,6 +254,8 @@ def prepare_start(ctrs: Containers, rec: dict) -> tuple:
     merged = rootfs.mount_rootfs(ctrdir, volatile=bool(rec["HostConfig"].get("AutoRemove")))
     try:
         if rec.get("Mounts"):
+            from toolkit.engine import volumes
+
             volumes.copy_up(merged, rec["Mounts"])
         user = spec.resolve_user(merged, rec["Config"].get("User") or "")
         hostname = rec["Config"].get("Hostname") or cid[:12]
@@ -593,6 +599,10 @@ def volume_users(ctrs: Containers, name: str) -> list:
 
 
 def _remove_anonymous_volumes(ctrs: Containers, rec: dict) -> None:
+    if not rec.get("Mounts"):
+        return
+    from toolkit.engine import volumes
+
     for name in volumes.anonymous_of(ctrs.store, rec.get("Mounts") or []):
         if not volume_users(ctrs, name):
             with suppress(TkError, OSError):

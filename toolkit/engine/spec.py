@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import resource
 
-from toolkit.engine import cgroups, seccomp, volumes
+from toolkit.engine import cgroups, seccomp
 from toolkit.errors import TkError
 
 TYPE_CHECKING = False
@@ -258,8 +258,7 @@ def build(rec: dict, merged: str, ctrdir: str, user: tuple, layout: Optional[str
         "root": {"path": merged, "readonly": bool(host.get("ReadonlyRootfs"))},
         "hostname": hostname,
         "mounts": _parents_first(
-            mounts(ctrdir, read_only_sys=not privileged)
-            + volumes.spec_mounts(rec.get("Mounts") or [])
+            mounts(ctrdir, read_only_sys=not privileged) + _volume_mounts(rec.get("Mounts"))
         ),
         "linux": linux,
     }
@@ -311,3 +310,12 @@ def _table(merged: str, rel: str) -> list:
             return [line.rstrip("\n").split(":") for line in fh if ":" in line]
     except OSError:
         return []
+
+
+def _volume_mounts(mounts) -> list:
+    """OCI mounts for the container's volumes and binds (volumes imported only if any)."""
+    if not mounts:
+        return []
+    from toolkit.engine import volumes
+
+    return volumes.spec_mounts(mounts)
