@@ -19,11 +19,10 @@ rootfs unmounted), so no ghost "running" container survives a killed shim or a r
 
 from __future__ import annotations
 
-import fcntl
 import os
 
 from toolkit.engine import jsonc
-from toolkit.engine.ctxutil import suppress
+from toolkit.engine.ctxutil import Flock, suppress
 from toolkit.engine.store import DEFAULT_ROOT, Store, now_iso, remove_tree, write_atomic
 from toolkit.errors import TkError
 
@@ -103,13 +102,13 @@ class Containers:
     def sock(self, cid: str, kind: str = "sock") -> str:
         return os.path.join(self.run_dir, f"{cid[:12]}.{kind}")
 
-    def locked(self) -> _Flock:
+    def locked(self) -> Flock:
         """flock around name allocation, create and remove: `with ctrs.locked(): ...`."""
-        return _Flock(os.path.join(self.dir, "lock"))
+        return Flock(os.path.join(self.dir, "lock"))
 
-    def locked_one(self, cid: str) -> _Flock:
+    def locked_one(self, cid: str) -> Flock:
         """flock of one container (start, reconcile)."""
-        return _Flock(self.path(cid, "lock"))
+        return Flock(self.path(cid, "lock"))
 
     # --- records -------------------------------------------------------------------------
     def ids(self) -> list[str]:
@@ -306,29 +305,6 @@ class Containers:
         target = os.path.join(self.store.tmp_dir, f"trash-{os.getpid()}-{os.urandom(6).hex()}")
         os.replace(path, target)
         delete_in_background(target)
-
-
-class _Flock:
-    """An exclusive flock(2) on a file, held inside `with` (a class: contextlib's import
-    costs more than `tke run` spends holding locks)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.fd = -1
-
-    def __enter__(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        self.fd = fd
-
-    def __exit__(self, *exc) -> None:
-        fd, self.fd = self.fd, -1
-        if fd >= 0:
-            os.close(fd)
 
 
 def _pick(words) -> str:

@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import _thread
 import errno
-import fcntl
 import os
 import time
 
 from toolkit.engine import jsonc
-from toolkit.engine.ctxutil import suppress
+from toolkit.engine.ctxutil import Flock, suppress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing's import costs more than `tke run` spends on its work
@@ -414,7 +413,7 @@ class _StoreLock:
 
     def __init__(self, root: str) -> None:
         self.root = root
-        self.fd = -1
+        self.flock = Flock(os.path.join(root, "lock"))
 
     def __enter__(self) -> None:
         held = getattr(_local, "held", None)
@@ -423,20 +422,12 @@ class _StoreLock:
         if held.get(self.root):
             held[self.root] += 1
             return
-        fd = os.open(os.path.join(self.root, "lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except BaseException:
-            os.close(fd)
-            raise
-        self.fd = fd
+        self.flock.__enter__()
         held[self.root] = 1
 
     def __exit__(self, *exc) -> None:
         _local.held[self.root] -= 1
-        if self.fd >= 0:
-            fd, self.fd = self.fd, -1
-            os.close(fd)
+        self.flock.__exit__()  # a no-op for an entry that found the lock held already
 
 
 class _Transaction:

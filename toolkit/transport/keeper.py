@@ -233,7 +233,7 @@ class Keeper:
             if keeperpath.peer_uid(sock) != os.getuid():
                 return
             sock.settimeout(REQUEST_TIMEOUT)
-            request = json.loads(_read_line(sock))
+            request = json.loads(keeperpath.read_line(sock))
             op = request.get("op")
             if op == "attach":
                 self._session(sock, str(request["host"]), dict(request.get("vars") or {}))
@@ -404,18 +404,6 @@ def _shared_client(conn: Any) -> Any:
 
 def _preload() -> None:
     import toolkit.transport.ssh  # noqa: F401 - paramiko's import off the first attach's path
-
-
-def _read_line(sock: socket.socket, limit: int = 1 << 20) -> bytes:
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise OSError("connection closed before a whole request")
-        data += chunk
-        if len(data) > limit:
-            raise ValueError("request too long")
-    return data
 
 
 def _send_line(sock: socket.socket, obj: Dict[str, Any]) -> None:

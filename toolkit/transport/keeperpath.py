@@ -130,3 +130,17 @@ def launched_until() -> Optional[float]:
     except ChildProcessError:
         pass
     return started + LAUNCH_WAIT
+
+
+def read_line(sock: socket.socket, limit: int = 1 << 20) -> bytes:
+    """One newline-ended line of the keeper protocol (ConnectionResetError if the other end
+    hangs up first, ValueError past `limit` bytes)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionResetError("the other end closed before a whole line")
+        data += chunk
+        if len(data) > limit:
+            raise ValueError("line too long")
+    return data

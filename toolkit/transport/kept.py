@@ -188,13 +188,7 @@ def _error(error: Mapping[str, Any], host: str) -> errors.TkError:
 def exchange(sock: socket.socket, request: Mapping[str, Any]) -> Dict[str, Any]:
     """Send one request line, read one reply line (OSError if the keeper hangs up)."""
     sock.sendall(json.dumps(request, default=str).encode() + b"\n")
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionResetError("the keeper closed the connection")
-        data += chunk
-    return json.loads(data)
+    return json.loads(keeperpath.read_line(sock, limit=1 << 26))
 
 
 def connect(start: bool) -> socket.socket:
