@@ -253,14 +253,20 @@ def test_link_down_while_idle_is_unreachable_as_without_keeper(lab, runner):
     assert third[victim] != first[victim]
 
 
-def test_interrupted_run_throws_its_agents_away(lab, runner, tmp_path):
-    first = runner.play("one")
-    agents = {h: _agent_in_host(lab, h, p) for h, p in first.items()}
+def long_playbook(tmp_path, seconds: float):
+    """A playbook whose one task, `long`, runs `sleep` on every host."""
     book = tmp_path / "long.yml"
     book.write_text(
         "- hosts: all\n  gather_facts: false\n  tasks:\n"
-        "    - name: long\n      command: sleep 39.5\n"
+        f"    - name: long\n      command: sleep {seconds}\n"
     )
+    return book
+
+
+def test_interrupted_run_throws_its_agents_away(lab, runner, tmp_path):
+    first = runner.play("one")
+    agents = {h: _agent_in_host(lab, h, p) for h, p in first.items()}
+    book = long_playbook(tmp_path, 39.5)
     out, code, _ = interrupt_at_long(
         ["play", "-i", runner.inventory, str(book)], tmp_path, settle=1.0, env=runner.env
     )
@@ -276,11 +282,7 @@ def test_interrupted_run_throws_its_agents_away(lab, runner, tmp_path):
 def test_killed_controller_agents_not_reused(lab, runner, tmp_path):
     first = runner.play("one")
     agents = {h: _agent_in_host(lab, h, p) for h, p in first.items()}
-    book = tmp_path / "long.yml"
-    book.write_text(
-        "- hosts: all\n  gather_facts: false\n  tasks:\n"
-        "    - name: long\n      command: sleep 38.5\n"
-    )
+    book = long_playbook(tmp_path, 38.5)
     proc = subprocess.Popen(
         [str(TK), "play", "-i", runner.inventory, str(book)], env=runner.env, cwd=runner.dir,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=default_sigint,
