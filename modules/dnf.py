@@ -41,6 +41,7 @@ ARGUMENT_SPEC = {
     },
 }
 SUPPORTS_CHECK_MODE = True
+PRELOAD = ["dnf"]  # dnf's Python API (modules/_utils/dnfapi.py): imported by a warm spare
 
 
 def main(module):

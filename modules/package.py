@@ -11,6 +11,7 @@ ARGUMENT_SPEC = {
     "use": {"type": "str", "default": "auto"},
 }
 SUPPORTS_CHECK_MODE = True
+PRELOAD = ["dnf"]  # on dnf hosts (modules/_utils/dnfapi.py); a failed import costs nothing
 MANAGERS = ("dnf", "yum", "apt")
 
 

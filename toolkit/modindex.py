@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple
@@ -31,6 +30,7 @@ CONSTANTS = (
     "SUPPORTS_CHECK_MODE",
     "IN_PROCESS",
     "FREE_FORM",
+    "PRELOAD",
 )
 
 
@@ -58,9 +58,15 @@ class ModuleInfo:
     def free_form(self) -> Optional[str]:
         return self.constants.get("FREE_FORM")
 
+    @property
+    def preload(self) -> Tuple[str, ...]:
+        """What the module imports that a warm spare should import ahead (PRELOAD)."""
+        names = self.constants.get("PRELOAD") or ()
+        return tuple(sorted(n for n in names if isinstance(n, str)))
+
 
 def _dirs(extra_dirs: Iterable[str]) -> List[Path]:
-    return [Path(d) for d in extra_dirs] + [paths.modules_dir()]
+    return [Path(d) for d in extra_dirs] + paths.library_dirs() + [paths.modules_dir()]
 
 
 def list_modules(extra_dirs: Iterable[str] = ()) -> List[str]:
@@ -159,9 +165,3 @@ def utils_digest(sources: Dict[str, str]) -> str:
     for name in sorted(sources):
         digest.update(name.encode() + b"\0" + sources[name].encode("utf-8") + b"\0")
     return digest.hexdigest()
-
-
-def module_dirs_from_env() -> List[str]:
-    """Extra module dirs from TK_LIBRARY / ANSIBLE_LIBRARY (colon-separated)."""
-    value = os.environ.get("TK_LIBRARY") or os.environ.get("ANSIBLE_LIBRARY") or ""
-    return [d for d in value.split(os.pathsep) if d]

@@ -1,12 +1,16 @@
 """dnf/yum package management with Ansible's dnf semantics (stdlib, Python 3.6+).
 
 What is installed comes from `rpm -qa --qf` (a query format, never human output), what is
-available and upgradable from `dnf repoquery --qf`. Changes go through `dnf -y install/upgrade/
-remove`; the result's `results` list ("Installed: NEVRA", "Removed: NEVRA") is the difference
-of two rpm snapshots (or, in check mode, the predicted one).
+available and upgradable from `dnf repoquery --qf`. Changes go through dnf's Python API where
+this interpreter has it (modules/_utils/dnfapi.py: the same transaction without the CLI's
+start-up), else `dnf -y install/upgrade/remove`; the result's `results` list ("Installed:
+NEVRA", "Removed: NEVRA") is the difference of two rpm snapshots (or, in check mode, the
+predicted one).
 """
 
 import fnmatch
+
+from modules._utils import dnfapi
 
 RPM_QF = "%{NAME}\\t%|EPOCH?{%{EPOCH}}:{0}|\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\n"
 REPO_QF = "%{name}\\t%{epoch}\\t%{version}\\t%{release}\\t%{arch}"
@@ -110,7 +114,11 @@ class Dnf(object):
             argv.append("--cacheonly")
         if params["skip_broken"]:
             argv.append("--skip-broken")
+        argv.append("--setopt=clean_requirements_on_remove=%s" % bool(params["autoremove"]))
+        if not (params.get("sslverify", True) and params.get("validate_certs", True)):
+            argv.append("--setopt=sslverify=False")
         self.base = argv
+        self.api = False  # dnf's Python API: looked up on the first change (None: the CLI)
 
     def rpm_installed(self):
         argv = ["rpm", "-qa", "--qf", RPM_QF.replace("\\t", "\t").replace("\\n", "\n")]
@@ -122,7 +130,12 @@ class Dnf(object):
         return parse_rows(out)
 
     def dnf(self, *args, **kw):
-        rc, out, err = self.module.run_command(self.base + list(args))
+        if self.api is False:
+            self.api = dnfapi.load()
+        if self.api is not None and args[0] in dnfapi.VERBS:
+            rc, out, err = dnfapi.run(self.api, self.params, args[0], list(args[1:]))
+        else:
+            rc, out, err = self.module.run_command(self.base + list(args))
         if rc != 0 and kw.get("check", True):
             self.module.fail(
                 kw.get("msg") or (err.strip() or out.strip() or "dnf %s failed" % args[0]),

@@ -89,3 +89,26 @@ def test_bad_arguments(centos: Host, module: str, args: dict, message: str) -> N
     assert result["failed"] is True and message in result["msg"], result
     if module == "dnf" and args.get("name") == ["nosuch-pkg"]:
         assert result["failures"] == ["No package nosuch-pkg available."]
+
+
+@pytest.mark.parametrize("backend", ["api", "cli"])
+def test_api_and_cli_backends_agree(centos: Host, backend: str) -> None:
+    """Changes go through dnf's Python API where the host's Python has dnf, else (or with
+    TK_DNF_CLI set) through the dnf command: same results, same end state. dnf's history
+    tells which one ran (the CLI records its command line)."""
+    env = {"TK_DNF_CLI": "1"} if backend == "cli" else None
+    args = {"name": ["tk-test-b"], "state": "present"}
+    first = centos.module("dnf", args, env=env)
+    assert first["changed"] is True and first["results"] == [
+        "Installed: tk-test-b-2.3-1.el9.noarch"
+    ]
+    assert rpm_q(centos, "tk-test-b") == "tk-test-b-2.3-1.el9"
+    cmdline = centos.sh("dnf history info last | sed -n 's/^Command Line *: *//p'").strip()
+    assert ("install tk-test-b" in cmdline) == (backend == "cli"), cmdline
+    assert centos.module("dnf", args, env=env)["changed"] is False
+    both = centos.module("dnf", {"name": ["tk-test-a", "nosuch-pkg"]}, env=env)
+    assert both["failed"] is True and both["failures"] == ["No package nosuch-pkg available."]
+    assert "not installed" in rpm_q(centos, "tk-test-a")  # nothing of a failed transaction
+    removed = centos.module("dnf", {"name": "tk-test-b", "state": "absent"}, env=env)
+    assert removed["results"] == ["Removed: tk-test-b-2.3-1.el9.noarch"]
+    assert "not installed" in rpm_q(centos, "tk-test-b")

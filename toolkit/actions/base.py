@@ -40,6 +40,8 @@ class ActionContext:
 
     def run_module(self, name: str, args: Dict[str, Any]) -> Dict[str, Any]:
         """Run a target module on this host with this task's check/diff/env settings."""
+        hints = getattr(self.play, "preload_hints", None) or {}
         return self.connection.run_module(
-            name, args, check=self.check, diff=self.diff, env=self.env or None, timeout=self.timeout
-        )
+            name, args, check=self.check, diff=self.diff, env=self.env or None,
+            timeout=self.timeout, preload=hints.get(id(self.task), ()),
+        )  # fmt: skip

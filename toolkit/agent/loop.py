@@ -58,6 +58,8 @@ class Agent(object):
 
     def op_run_module(self, req):
         name, digest = req["name"], req["digest"]
+        if req.get("preload"):
+            self.forker.preload(req["preload"])
         compiled = self.compiled.get(digest)
         if compiled is None:
             if "source" not in req:

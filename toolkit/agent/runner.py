@@ -5,7 +5,11 @@ pipe (length-prefixed). A crash, a signal, `os._exit` or a timeout in the child 
 task; the agent lives on. When the controller's stream hangs up while a child runs (Ctrl-C, the
 connection cut), the child's process group is killed and `Hangup` ends the agent. To keep
 fork() off the critical path, the agent forks a *spare* child after answering a request; the
-spare waits on a pipe for the next module run. Stdlib, 3.6+.
+spare waits on a pipe for the next module run. A module that declares `PRELOAD = [names]`
+(e.g. dnf) runs in a child of a *zygote* when there is one: the controller names what the rest
+of its play preloads, and the agent forks a zygote that imports those names while other tasks
+run (in a child, never in a thread of the agent: fork and import locks do not mix), then forks
+one child per run of such a module for as long as the agent lives. Stdlib, 3.6+.
 """
 
 import binascii
@@ -34,6 +38,8 @@ def format_exc():
 
 LEARNED = "_tk_learned_imports"  # child -> agent only: never reaches the controller
 _IN_PROCESS = re.compile(r"^IN_PROCESS\s*=\s*True\b", re.M)
+_PRELOAD = re.compile(r"^PRELOAD\s*=\s*[\[(]([^\])]*)[\])]", re.M)
+_QUOTED = re.compile(r"[\"']([\w.]+)[\"']")
 # a top-level (column 0) `import a, b.c as d` or `from pkg import (x, y)`: no ast import (~6 ms
 # of the agent's start-up on a host) and no parse of every module's source
 _IMPORT = re.compile(r"^(?:from[ \t]+([\w.]+)[ \t]+)?import[ \t]+(\([^)]*\)|[^\n#;]*)", re.M)
@@ -59,6 +65,12 @@ def top_level_imports(source):
     return names
 
 
+def preload_names(source):
+    """The names a module's `PRELOAD = [...]` line lists (what a warm spare imports for it)."""
+    found = _PRELOAD.search(source)
+    return tuple(sorted(set(_QUOTED.findall(found.group(1))))) if found else ()
+
+
 def module_filename(name):
     """The file name a module's code is compiled with (what tracebacks show)."""
     return "<tk:modules/%s.py>" % name
@@ -80,6 +92,7 @@ class CompiledModule(object):
         else:
             self.code = compile(source, module_filename(name), "exec")
         self.in_process = bool(_IN_PROCESS.search(source))
+        self.preload = preload_names(source)
         self.learned = None  # what a run imported lazily (e.g. dbus): warmed on the next use
         self.learned_warm = False
 
@@ -203,7 +216,7 @@ def _read_result(rfd, timeout, watch_fd=None):
             raise Hangup()
         if not any(fd == rfd for fd, _ in events):
             continue
-        chunk = os.read(rfd, 1 << 16)
+        chunk = os.read(rfd, (want or 4) - len(buf))  # no further: the next frame stays
         if not chunk:
             return None, False
         buf += chunk
@@ -238,7 +251,7 @@ def _child_run(cache, request):
         result = _execute(
             compiled, request.get("args") or {}, request.get("check"), request.get("diff")
         )
-        if isinstance(result, dict):
+        if isinstance(result, dict) and not compiled.preload:  # preloads: by warm spares
             new = [n for n in sys.modules if n not in before and sys.modules[n] is not None]
             result[LEARNED] = [n for n in new if not n.startswith("modules.")]
         return result
@@ -304,6 +317,119 @@ class Spare(object):
                 pass
 
 
+def _read_request(fd):
+    head = _read_exact(fd, 4)
+    if head is None:
+        return None
+    return json.loads(_read_exact(fd, struct.unpack(">I", head)[0]).decode("utf-8"))
+
+
+def _frame(data):
+    return struct.pack(">I", len(data)) + data
+
+
+def _zygote_main(cache, req_r, res_w, preload):
+    """The zygote: import `preload`, then per request fork a child that runs it; answer with
+    a frame holding the child's pid, then one with its exit status and result. Never returns."""
+    try:
+        _child_setup()
+        _import_all(preload)
+        while True:
+            request = _read_request(req_r)
+            if request is None:
+                os._exit(0)
+            digest = request.get("digest")
+            if request.get("source") and digest not in cache:
+                try:
+                    cache[digest] = CompiledModule(request["name"], request["source"])
+                except BaseException:  # the child fails to compile it again and says why
+                    pass
+            out_r, out_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(out_r)
+                os.setpgid(0, 0)
+                _child_reply(request.get("name", "?"), _child_run(cache, request), out_w)
+            os.close(out_w)
+            _write_all(res_w, _frame(struct.pack(">i", pid)))
+            body = b""
+            while True:
+                chunk = os.read(out_r, 1 << 16)
+                if not chunk:
+                    break
+                body += chunk
+            os.close(out_r)
+            _write_all(res_w, _frame(struct.pack(">i", _reap(pid)) + body[4:]))
+    except BaseException:
+        os._exit(1)
+
+
+class Zygote(object):
+    """A child that imported a module's PRELOAD names and forks one child per run of such a
+    module (that child's result reaches the agent through the zygote, with its exit status)."""
+
+    def __init__(self, cache, preload):
+        self.known = set(cache)
+        self.preload = preload
+        req_r, req_w = os.pipe()
+        res_r, res_w = os.pipe()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.close(req_w)
+            os.close(res_r)
+            _zygote_main(dict(cache), req_r, res_w, preload)
+        os.close(req_r)
+        os.close(res_w)
+        self.pid, self.req_w, self.res_r = pid, req_w, res_r
+
+    def serves(self, compiled):
+        return bool(compiled.preload) and set(compiled.preload) <= set(self.preload)
+
+    def run(self, compiled, digest, request, timeout, watch_fd):
+        """(result or None, child's wait status or None when it timed out). Raises Hangup,
+        OSError (the zygote is gone)."""
+        deadline = None if timeout is None else time.monotonic() + float(timeout)
+        if digest not in self.known:
+            request = dict(request, source=compiled.source)
+        _write_all(self.req_w, _frame(json.dumps(request).encode("utf-8")))
+        self.known.add(digest)
+        pid = self._read(deadline, watch_fd, None)
+        if pid is None:
+            raise OSError(errno.EPIPE, "zygote gone")
+        pid = struct.unpack(">i", pid)[0]
+        try:
+            done = self._read(deadline, watch_fd, pid)
+        except Hangup:
+            _kill_group(pid)
+            raise
+        if done is None:  # timed out: the child is killed, its status read (zygote stays)
+            _kill_group(pid)
+            self._read(time.monotonic() + 10, watch_fd, pid)
+            return None, None
+        status, body = struct.unpack(">i", done[:4])[0], done[4:]
+        try:
+            return (json.loads(body.decode("utf-8")) if body else None), status
+        except ValueError:
+            return None, status
+
+    def _read(self, deadline, watch_fd, pid):
+        wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+        body, timed_out = _read_result(self.res_r, wait, watch_fd)
+        if timed_out:
+            return None
+        if body is None:
+            raise OSError(errno.EPIPE, "zygote gone")
+        return body
+
+    def close(self):
+        for fd in (self.req_w, self.res_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
 class Forker(object):
     """Runs modules in forked children, keeping one spare child ready."""
 
@@ -311,8 +437,23 @@ class Forker(object):
         self.cache = cache
         self.watch_fd = watch_fd  # the agent's input: its hang-up abandons a running module
         self.spare = None
+        self.zygotes = []  # children that imported what modules' PRELOAD names
         self.used = False
         self.zombies = []
+
+    def preload(self, names):
+        """Have a zygote that imported `names` (from the controller: what the rest of its
+        play's modules PRELOAD); forked now, so the imports run while other tasks do."""
+        names = tuple(sorted(set(n for n in names if isinstance(n, str) and n)))
+        if not names or any(set(names) <= set(z.preload) for z in self.zygotes):
+            return
+        self.zygotes.append(Zygote(self.cache, names))
+        while len(self.zygotes) > 2:
+            self._drop(self.zygotes.pop(0))
+
+    def _drop(self, spare):
+        spare.close()  # EOF on its request pipe: it exits
+        self.zombies.append(spare.pid)
 
     def prepare(self):
         """Fork the spare now (call after answering a request, when nothing is waiting)."""
@@ -320,17 +461,22 @@ class Forker(object):
         if self.used and self.spare is None:
             self.spare = Spare(self.cache)
 
-    def discard(self):
-        """Drop the spare (it no longer matches the agent, e.g. after new utils)."""
+    def discard(self, warm=True):
+        """Drop the spare (it no longer matches the agent, e.g. after new utils), and the warm
+        ones unless `warm` is False."""
         spare, self.spare = self.spare, None
         if spare is not None:
-            spare.close()  # EOF on its request pipe: it exits
-            self.zombies.append(spare.pid)
+            self._drop(spare)
+        while warm and self.zygotes:
+            self._drop(self.zygotes.pop())
 
     def run(self, compiled, digest, request, timeout=None):
+        for zygote in self.zygotes:
+            if zygote.serves(compiled):
+                return self._run_in(zygote, compiled, digest, request, timeout)
         self.used = True
         if compiled.warm_learned():
-            self.discard()  # forked before those imports: a new child inherits them
+            self.discard(warm=False)  # forked before those imports: a new child inherits them
         spare, self.spare = self.spare, None
         if spare is None:
             spare = Spare(self.cache)
@@ -364,6 +510,20 @@ class Forker(object):
                 pass
         status = _reap(spare.pid)
         return _failure(name, "died: %s" % _describe(status), rc=_rc(status))
+
+    def _run_in(self, zygote, compiled, digest, request, timeout):
+        try:
+            result, status = zygote.run(compiled, digest, request, timeout, self.watch_fd)
+        except OSError:  # the zygote died (killed?): drop it, run as any other module
+            self.zygotes.remove(zygote)
+            self._drop(zygote)
+            return self.run(compiled, digest, request, timeout)
+        if status is None:
+            return _failure(compiled.name, "timed out after %s seconds" % timeout, timeout=True)
+        if isinstance(result, dict):
+            result.pop(LEARNED, None)
+            return result
+        return _failure(compiled.name, "died: %s" % _describe(status), rc=_rc(status))
 
     def reap_finished(self):
         for pid in list(self.zombies):

@@ -6,7 +6,7 @@ import fnmatch
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from toolkit import vars as varlib
 from toolkit.errors import ParseError, TemplateError, TkError
@@ -129,6 +129,7 @@ class PlayContext:
         self._lock = threading.Lock()
         self._includes: Dict[Any, Any] = {}
         self.prompted: Dict[str, Any] = {}  # vars_prompt answers (level 13)
+        self.preload_hints: Dict[int, Tuple[str, ...]] = {}  # set by the strategy
         self.start_at_hosts: set = set()
         self.refresh_inventory()
 

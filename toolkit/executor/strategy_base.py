@@ -7,8 +7,9 @@ from concurrent.futures import as_completed
 from typing import Any, Dict, List, Optional
 
 from toolkit.errors import TemplateError
+from toolkit.executor import preload
 from toolkit.executor.context import PlayContext
-from toolkit.executor.host_state import FlushPoint, HostState, Step
+from toolkit.executor.host_state import FlushPoint, HostState, Step, flatten
 from toolkit.executor.process import Processor
 from toolkit.executor.task_runner import TaskRunner
 from toolkit.playbook.model import Task
@@ -26,6 +27,9 @@ class StrategyBase:
         self.runner = TaskRunner(pc)
         self.processor = Processor(pc, states)
         self.break_play = False  # max_fail_percentage / any_errors_fatal ended the play
+        first = next(iter(states.values()), None)
+        tasks = [t for _, items in first.sections for t in flatten(items)] if first else []
+        pc.preload_hints = preload.hints(tasks)
 
     # -- banners -----------------------------------------------------------------------------
     def task_name(self, task: Task, host: str, step: Optional[Step] = None) -> str:

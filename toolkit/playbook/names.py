@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import functools
 import importlib
-from typing import Callable, FrozenSet, Optional
+from pathlib import Path
+from typing import Callable, FrozenSet, List, Optional
 
-from toolkit.paths import modules_dir
+from toolkit.paths import library_dirs, modules_dir
 
 # Collection prefixes whose members resolve to tk's modules by their last name component.
 FQCN_PREFIXES = (
@@ -106,11 +107,13 @@ def canonical_action(name: str) -> str:
 
 @functools.cache
 def module_names() -> FrozenSet[str]:
-    """Short names of the target modules shipped in `modules/`."""
-    try:
-        entries = list(modules_dir().glob("*.py"))
-    except OSError:
-        return frozenset()
+    """Short names of the target modules shipped in `modules/` and in the library path."""
+    entries: List[Path] = []
+    for directory in library_dirs() + [modules_dir()]:
+        try:
+            entries += directory.glob("*.py")
+        except OSError:
+            continue
     return frozenset(p.stem for p in entries if not p.stem.startswith("_"))
 
 

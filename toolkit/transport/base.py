@@ -12,7 +12,7 @@ import base64
 import hashlib
 import os
 import tempfile
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from toolkit import modindex
 from toolkit.errors import AgentError, HostUnreachable
@@ -147,14 +147,16 @@ class Connection:
         env: Optional[Dict[str, str]] = None,
         timeout: Optional[float] = None,
         cwd: Optional[str] = None,
+        preload: Sequence[str] = (),
     ) -> Dict[str, Any]:
-        """Run a target module; the result dict always has `changed` and `failed`."""
+        """Run a target module; the result dict always has `changed` and `failed`. `preload`:
+        what later tasks' modules PRELOAD (toolkit/executor/preload.py)."""
         info = modindex.find_module(name, self.module_dirs)
         client = self._client()
         self._ensure_utils()
         return client.run_module(
-            info.name, info.digest, info.source, dict(args or {}),
-            check=check, diff=diff, env=env or None, cwd=cwd, timeout=timeout,
+            info.name, info.digest, info.source, dict(args or {}), check=check, diff=diff,
+            env=env or None, cwd=cwd, timeout=timeout, preload=list(preload) or None,
         )  # fmt: skip
 
     def stat(self, path: str, checksum: bool = True, follow: bool = False) -> Dict[str, Any]:
