@@ -22,6 +22,7 @@ INTERPRETERS found by the shell. Nothing is written to the host's disk.
 from __future__ import annotations
 
 import functools
+import hashlib
 import marshal
 import shlex
 import struct
@@ -96,11 +97,15 @@ def agent_files() -> Dict[str, str]:
     return files
 
 
+def _importer_source() -> str:
+    return (AGENT_DIR / "importer.py").read_text(encoding="utf-8")
+
+
 @functools.cache
 def agent_source(compiled: bool = False) -> str:
     """The agent as one Python program: the in-memory importer, then the agent package in it
     (as sources, or `compiled`: a marshal literal of code objects for our own interpreter)."""
-    head = (AGENT_DIR / "importer.py").read_text(encoding="utf-8")
+    head = _importer_source()
     files = agent_files()
     if compiled:
         blob = marshal.dumps(precompiled.package_code("toolkit.agent", files))
@@ -115,16 +120,29 @@ def agent_source(compiled: bool = False) -> str:
     )
 
 
-@precompiled.computed_once
 def payload(magic: Optional[str] = None) -> bytes:
     """Bytes to write after READY and the magic line: 4-byte big-endian length + zlib of the
     agent's source, or of NUL + marshal(compiled program) when `magic` is our interpreter's."""
-    if precompiled.matches(magic):
-        code = compile(agent_source(compiled=True), "<tk:agent>", "exec")
-        body = b"\0" + marshal.dumps(code)
-    else:
-        body = agent_source().encode("utf-8")
-    data = zlib.compress(body, 9)
+    return _payload(precompiled.matches(magic))
+
+
+@precompiled.computed_once
+def _payload(compiled: bool) -> bytes:
+    if not compiled:
+        return _framed(agent_source().encode("utf-8"))
+    sources = hashlib.sha1()
+    for name, text in sorted(agent_files().items()) + [("importer", _importer_source())]:
+        sources.update(f"{name}\0{text}\0".encode())
+    return precompiled.disk_cached("agent", sources.hexdigest(), _compiled_payload)
+
+
+def _compiled_payload() -> bytes:
+    code = compile(agent_source(compiled=True), "<tk:agent>", "exec")
+    return _framed(b"\0" + marshal.dumps(code))
+
+
+def _framed(body: bytes) -> bytes:
+    data = zlib.compress(body, 6)  # level 9: 1.5% smaller, 10 ms more per process
     return struct.pack(">I", len(data)) + data
 
 
