@@ -289,11 +289,11 @@ def _spare_main(cache, req_r, res_w):
     _child_reply(request["name"], result, res_w)
 
 
-class Spare(object):
-    """A forked child waiting for its request."""
+class _Child(object):
+    """A forked child the agent writes requests to and reads answers from, through pipes."""
 
-    def __init__(self, cache):
-        self.known = frozenset(cache)
+    def _fork(self, main):
+        """Fork; the child runs `main(req_r, res_w)`, which never returns."""
         req_r, req_w = os.pipe()
         res_r, res_w = os.pipe()
         sys.stderr.flush()
@@ -304,7 +304,7 @@ class Spare(object):
         if pid == 0:
             os.close(req_w)
             os.close(res_r)
-            _spare_main(cache, req_r, res_w)
+            main(req_r, res_w)
         os.close(req_r)
         os.close(res_w)
         self.pid, self.req_w, self.res_r = pid, req_w, res_r
@@ -315,6 +315,14 @@ class Spare(object):
                 os.close(fd)
             except OSError:
                 pass
+
+
+class Spare(_Child):
+    """A forked child waiting for its request."""
+
+    def __init__(self, cache):
+        self.known = frozenset(cache)
+        self._fork(lambda req_r, res_w: _spare_main(cache, req_r, res_w))
 
 
 def _read_request(fd):
@@ -364,24 +372,14 @@ def _zygote_main(cache, req_r, res_w, preload):
         os._exit(1)
 
 
-class Zygote(object):
+class Zygote(_Child):
     """A child that imported a module's PRELOAD names and forks one child per run of such a
     module (that child's result reaches the agent through the zygote, with its exit status)."""
 
     def __init__(self, cache, preload):
         self.known = set(cache)
         self.preload = preload
-        req_r, req_w = os.pipe()
-        res_r, res_w = os.pipe()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            os.close(req_w)
-            os.close(res_r)
-            _zygote_main(dict(cache), req_r, res_w, preload)
-        os.close(req_r)
-        os.close(res_w)
-        self.pid, self.req_w, self.res_r = pid, req_w, res_r
+        self._fork(lambda req_r, res_w: _zygote_main(dict(cache), req_r, res_w, preload))
 
     def serves(self, compiled):
         return bool(compiled.preload) and set(compiled.preload) <= set(self.preload)
@@ -421,13 +419,6 @@ class Zygote(object):
         if body is None:
             raise OSError(errno.EPIPE, "zygote gone")
         return body
-
-    def close(self):
-        for fd in (self.req_w, self.res_r):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
 
 class Forker(object):
