@@ -40,7 +40,7 @@ def run(dnf, params, verb, specs):
             return 0, "Metadata cache created.\n", ""
         base.fill_sack(load_system_repo=True, load_available_repos=True)
         mark(base, verb, specs, params)
-        base.resolve(allow_erasing=bool(params.get("allowerasing")))
+        base.resolve(allow_erasing=_erasing(params, [verb]))
         if not base.transaction:
             return 0, "Nothing to do.\n", ""
         installs = list(base.transaction.install_set)
@@ -53,6 +53,43 @@ def run(dnf, params, verb, specs):
         return 1, "", "Error: %s\n" % exc
     finally:
         base.close()
+
+
+def predict(dnf, params, marks):
+    """What a transaction would do, resolved as `run` resolves it, changing nothing:
+    (installs, removes, unknown) where installs and removes are (name, epoch, version,
+    release, arch) tuples (dependencies included) and `unknown` the specs no repository or
+    installed package matches. `marks`: [(verb, [specs])]."""
+    _quiet(dnf)
+    base = dnf.Base()
+    try:
+        configure(dnf, base, params)
+        base.fill_sack(load_system_repo=True, load_available_repos=True)
+        unknown = []
+        for verb, specs in marks:
+            for spec in specs:
+                try:
+                    mark(base, verb, [spec], params)
+                except dnf.exceptions.MarkingError:
+                    unknown.append(spec)
+            if verb == "upgrade" and not specs:
+                base.upgrade_all()
+        if unknown:
+            return [], [], unknown
+        base.resolve(allow_erasing=_erasing(params, [verb for verb, _ in marks]))
+        tx = base.transaction
+        return _rows(tx.install_set), _rows(tx.remove_set), []
+    finally:
+        base.close()
+
+
+def _erasing(params, verbs):
+    """dnf's CLI lets `remove` and `autoremove` erase what requires the packages removed."""
+    return bool(params.get("allowerasing")) or any(v in ("remove", "autoremove") for v in verbs)
+
+
+def _rows(pkgs):
+    return sorted((p.name, str(p.epoch), p.version, p.release, p.arch) for p in pkgs)
 
 
 def _quiet(dnf):

@@ -129,10 +129,14 @@ class Dnf(object):
             self.module.fail("rpm -qa failed: %s" % err.strip(), rc=rc)
         return parse_rows(out)
 
-    def dnf(self, *args, **kw):
+    def has_api(self):
+        """Whether dnf's Python API is there (imported on the first ask)."""
         if self.api is False:
             self.api = dnfapi.load()
-        if self.api is not None and args[0] in dnfapi.VERBS:
+        return self.api is not None
+
+    def dnf(self, *args, **kw):
+        if self.has_api() and args[0] in dnfapi.VERBS:
             rc, out, err = dnfapi.run(self.api, self.params, args[0], list(args[1:]))
         else:
             rc, out, err = self.module.run_command(self.base + list(args))
@@ -218,7 +222,8 @@ class Plan(object):
 
 def plan_install(d, plan, names, before, latest, update_only, predict):
     """Fill `plan`; missing packages are looked up in the repositories only to predict (check
-    mode): otherwise `dnf install` is tried at once and a failure explains itself afterwards."""
+    mode: the transaction resolved through dnf's API where there is one, else `repoquery`):
+    otherwise `dnf install` is tried at once and a failure explains itself afterwards."""
     missing, present = [], []
     for spec in names:
         if spec == "*" and latest:
@@ -232,6 +237,11 @@ def plan_install(d, plan, names, before, latest, update_only, predict):
             present.append(spec)
         elif not update_only:
             missing.append(spec)
+    upgrades = present if latest else []
+    if predict and (missing or upgrades) and d.has_api():
+        marks = [(verb, specs) for verb, specs in (("install", missing), ("upgrade", upgrades))]
+        predict_by_api(d, plan, [m for m in marks if m[1]], before)
+        return
     if missing and not predict:
         plan.install += missing
         plan.unverified = missing
@@ -254,12 +264,41 @@ def plan_install(d, plan, names, before, latest, update_only, predict):
 
 
 def plan_remove(d, plan, names, before):
+    found = []
     for spec in names:
         if spec.startswith("/"):
             d.module.fail("Cannot remove paths -- please specify package name.", results=[])
-        found = find(before, spec)
-        plan.remove += [p.nevra() for p in found]
-        plan.drops += found
+        found += find(before, spec)
+    removes = [p.nevra() for p in found]
+    if removes and d.module.check_mode and d.has_api():  # what requires them goes too
+        predict_by_api(d, plan, [("remove", removes)], before)
+        return
+    plan.remove += removes
+    plan.drops += found
+
+
+def predict_by_api(d, plan, marks, before):
+    """Check mode through dnf's API: the transaction resolved as the real run would resolve
+    it (dependencies, and what requires a removed package), its effect on `before` put in
+    `plan` as the rpm snapshots of a real run would show it."""
+    try:
+        installs, removes, unknown = dnfapi.predict(d.api, d.params, marks)
+    except d.api.exceptions.Error as exc:
+        d.module.fail("Depsolve Error occurred: %s" % exc, rc=1, results=[], failures=[str(exc)])
+    if unknown:
+        plan.failures += ["No package %s available." % s for s in unknown]
+        return
+    old = dict(((p.name, p.arch), p) for p in before)
+    new = dict(old)
+    for row in removes:
+        new.pop((row[0], row[4]), None)
+    for row in installs:
+        new[(row[0], row[4])] = Pkg(*row)
+    plan.adds += [p for k, p in sorted(new.items()) if k not in old or old[k].nevra() != p.nevra()]
+    plan.drops += [p for k, p in sorted(old.items()) if k not in new]
+    if plan.adds or plan.drops:
+        for verb, specs in marks:
+            getattr(plan, verb).extend(specs)
 
 
 def manage(module, params):

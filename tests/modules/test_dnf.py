@@ -112,3 +112,28 @@ def test_api_and_cli_backends_agree(centos: Host, backend: str) -> None:
     removed = centos.module("dnf", {"name": "tk-test-b", "state": "absent"}, env=env)
     assert removed["results"] == ["Removed: tk-test-b-2.3-1.el9.noarch"]
     assert "not installed" in rpm_q(centos, "tk-test-b")
+
+
+def test_check_mode_predicts_dependencies_as_the_real_run_installs_them(centos: Host) -> None:
+    """tk-test-dep requires tk-test-a: --check names both (dnf's resolver, as Ansible's check
+    mode), and the real run then installs exactly what it predicted; removing tk-test-a
+    takes tk-test-dep with it, in check mode and for real."""
+    args = {"name": "tk-test-dep", "state": "present"}
+    check = centos.module("dnf", args, check=True, diff=True)
+    assert check["changed"] is True and check["results"] == [
+        "Installed: tk-test-a-1.0-1.el9.noarch",
+        "Installed: tk-test-dep-0.1-1.el9.noarch",
+    ]
+    assert "+tk-test-a: tk-test-a-1.0-1.el9.noarch" in render(check["diff"])
+    assert "not installed" in rpm_q(centos, "tk-test-dep")
+    real = centos.module("dnf", args)
+    assert real["results"] == check["results"]
+    assert rpm_q(centos, "tk-test-a") == "tk-test-a-1.0-1.el9"
+    gone = {"name": "tk-test-a", "state": "absent"}
+    predicted = centos.module("dnf", gone, check=True)
+    assert predicted["results"] == [
+        "Removed: tk-test-a-1.0-1.el9.noarch",
+        "Removed: tk-test-dep-0.1-1.el9.noarch",
+    ]
+    assert centos.module("dnf", gone)["results"] == predicted["results"]
+    assert "not installed" in rpm_q(centos, "tk-test-dep")

@@ -16,6 +16,7 @@ import fcntl
 import glob
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -235,10 +236,26 @@ def safe_rmtree(path: str) -> None:
 
 
 def _remove_stale(prefix: str, keep: str) -> None:
-    """Drop older builds of the same kind (a changed recipe leaves its predecessor unused)."""
+    """Drop older builds of the same kind (a changed recipe leaves its predecessor unused),
+    except those a running host still has as an overlay layer (another session's lab)."""
     for path in glob.glob(os.path.join(cache_dir(), prefix + "*")):
-        if path != keep and not path.endswith(".tmp"):
+        if path != keep and not path.endswith(".tmp") and not overlay_uses(path):
             safe_rmtree(path)
+
+
+def overlay_uses(path: str) -> bool:
+    """Whether a mount in any process's mount namespace has `path` in its overlay layers
+    (booted hosts mount theirs in private namespaces, invisible in ours)."""
+    needle = re.compile(r"[=:,]" + re.escape(path.rstrip("/")) + r"(?=[,:/\s]|$)")
+    for mountinfo in glob.glob("/proc/[0-9]*/mountinfo"):
+        try:
+            with open(mountinfo, encoding="utf-8", errors="replace") as fh:
+                text = fh.read()
+        except OSError:  # the process ended meanwhile
+            continue
+        if " overlay " in text and needle.search(text):
+            return True
+    return False
 
 
 def _require(tools: List[str], hint: str) -> None:

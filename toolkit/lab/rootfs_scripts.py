@@ -34,9 +34,9 @@ apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log
 """
 
-# Test rpms: name version release [preinstalled]. "pre" marks stand-ins of what a CentOS
+# Test rpms: name version release where [requires]. "pre" marks stand-ins of what a CentOS
 # install already has (rpm -q answers like on CentOS); tk-test-up 1.0 is installed, 1.1 is in
-# the repository (for state=latest).
+# the repository (for state=latest); tk-test-dep pulls tk-test-a in (dependencies).
 RPMS = r"""
 python3 3.9.18 1 pre
 openssh-server 8.7p1 38 pre
@@ -47,6 +47,7 @@ tk-test-up 1.0 1 pre
 tk-test-up 1.1 1 repo
 tk-test-a 1.0 1 repo
 tk-test-b 2.3 1 repo
+tk-test-dep 0.1 1 repo tk-test-a
 crun 1.14.4 1 repo
 runc 1.1.12 1 repo
 iptables-nft 1.8.10 2 repo
@@ -136,9 +137,10 @@ EOF
 
 # Build the test rpms and the repository.
 mkdir -p /var/lib/tk-lab/repo /var/lib/tk-lab/pre /tmp/rpm/SPECS
-echo "$RPMS" | while read name version release where; do
+echo "$RPMS" | while read name version release where requires; do
   [ -n "$name" ] || continue
   spec=/tmp/rpm/SPECS/$name-$version.spec
+  req=""; [ -z "$requires" ] || req="Requires: $requires"
   cat > "$spec" <<EOF
 %global debug_package %{nil}
 %global __os_install_post %{nil}
@@ -148,6 +150,7 @@ Release: $release.el9
 Summary: tk lab test package $name
 License: MIT
 BuildArch: noarch
+$req
 %description
 Stand-in package $name for tk lab hosts.
 %install
