@@ -336,15 +336,34 @@ def _frame(data):
     return struct.pack(">I", len(data)) + data
 
 
+def _stamps(names):
+    """What identifies the files `names` were imported from (a package upgrade changes it)."""
+    found = []
+    for name in names:
+        path = getattr(sys.modules.get(name), "__file__", None)
+        try:
+            info = os.stat(path) if path else None
+        except OSError:
+            info = None
+        found.append((name, info and (info.st_ino, info.st_mtime_ns, info.st_size)))
+    return found
+
+
 def _zygote_main(cache, req_r, res_w, preload):
     """The zygote: import `preload`, then per request fork a child that runs it; answer with
-    a frame holding the child's pid, then one with its exit status and result. Never returns."""
+    a frame holding the child's pid, then one with its exit status and result. A pid of 0
+    says the preloaded files changed on disk since (the play upgraded them): the zygote
+    exits rather than mix old imports with new files. Never returns."""
     try:
         _child_setup()
         _import_all(preload)
+        stamps = _stamps(preload)
         while True:
             request = _read_request(req_r)
             if request is None:
+                os._exit(0)
+            if _stamps(preload) != stamps:
+                _write_all(res_w, _frame(struct.pack(">i", 0)))
                 os._exit(0)
             digest = request.get("digest")
             if request.get("source") and digest not in cache:
@@ -396,6 +415,8 @@ class Zygote(_Child):
         if pid is None:
             raise OSError(errno.EPIPE, "zygote gone")
         pid = struct.unpack(">i", pid)[0]
+        if pid == 0:
+            raise OSError(errno.ESTALE, "zygote's imports are stale")
         try:
             done = self._read(deadline, watch_fd, pid)
         except Hangup:

@@ -150,3 +150,17 @@ def test_a_play_hints_at_later_tasks_preloads(library, tmp_path):
     proc = subprocess.run(tk, capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert '"msg": "RESULT True True True"' in proc.stdout, proc.stdout
+
+
+def test_a_zygote_whose_preloaded_files_changed_steps_aside(conn, library):
+    """A play that upgrades the preloaded package (dnf upgrading dnf): later runs must not
+    mix the zygote's old imports with the new files."""
+    hinted(conn)
+    zygote = conn.run_module("tkt_heavy", {})["ppid"]
+    dep = library.parent / "deps" / "tkt_heavy_dep.py"
+    dep.write_text(DEP + "UPGRADED = True\n")
+    after = conn.run_module("tkt_heavy", {})
+    assert after["failed"] is False and after["ppid"] != zygote and not after["inherited"]
+    hinted(conn)  # the next hint makes a new zygote, with the new files imported
+    fresh = conn.run_module("tkt_heavy", {})
+    assert fresh["inherited"] and fresh["ppid"] not in (zygote, after["ppid"])
