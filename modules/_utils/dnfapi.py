@@ -187,5 +187,5 @@ def check_signatures(dnf, base, pkgs):
         if code == 1:
             base.package_import_key(pkg, askcb=lambda *a: True, fullaskcb=lambda *a: True)
             code, msg = base.package_signature_check(pkg)
-        if code != 0:
-            raise dnf.exceptions.Error(msg or "signature check failed for %s" % pkg)
+        if code != 0:  # the CLI's words, which rpmpkg recognises
+            raise dnf.exceptions.Error("%s: GPG check FAILED" % (msg or pkg))

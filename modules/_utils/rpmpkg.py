@@ -365,12 +365,9 @@ def explain_failure(d, plan, rc, out, err):
         d.module.fail(
             "Failed to install some of the specified packages", failures=failures, rc=1, results=[]
         )
-    d.module.fail(
-        "Depsolve Error occurred: %s" % (err or out).strip(),
-        rc=rc,
-        results=[],
-        failures=[(err or out).strip()],
-    )
+    text = (err or out).strip()
+    what = "Failed to validate GPG signature" if "GPG check FAILED" in text else "Depsolve Error occurred"
+    d.module.fail("%s: %s" % (what, text), rc=rc, results=[], failures=[text])
 
 
 def _snapshot_diff(before, after):

@@ -137,3 +137,37 @@ def test_check_mode_predicts_dependencies_as_the_real_run_installs_them(centos: 
     ]
     assert centos.module("dnf", gone)["results"] == predicted["results"]
     assert "not installed" in rpm_q(centos, "tk-test-dep")
+
+
+@pytest.mark.parametrize("backend", ["api", "cli"])
+def test_unsigned_package_from_a_gpgcheck_repo_is_refused(centos: Host, backend: str) -> None:
+    """A repository with gpgcheck=1 whose packages are unsigned: the install fails and
+    installs nothing, unless disable_gpg_check; enablerepo/disablerepo pick the repo."""
+    env = {"TK_DNF_CLI": "1"} if backend == "cli" else None
+    centos.sh(
+        "sed -e 's/^\\[tk-lab\\]/[tk-signed]/' -e 's/^gpgcheck=0/gpgcheck=1/'"
+        " -e 's/^enabled=1/enabled=0/' /etc/yum.repos.d/tk-lab.repo"
+        " > /etc/yum.repos.d/tk-signed.repo"
+    )
+    try:
+        args = {"name": "tk-test-b", "enablerepo": "tk-signed", "disablerepo": "tk-lab"}
+        refused = centos.module("dnf", args, env=env)
+        assert refused["failed"] is True, refused
+        assert refused["msg"].startswith("Failed to validate GPG signature: ")
+        assert "tk-test-b-2.3-1.el9.noarch.rpm is not signed" in refused["msg"]
+        assert "not installed" in rpm_q(centos, "tk-test-b")
+        allowed = centos.module("dnf", dict(args, disable_gpg_check=True), env=env)
+        assert allowed["changed"] is True, allowed
+        assert rpm_q(centos, "tk-test-b") == "tk-test-b-2.3-1.el9"
+    finally:
+        centos.sh("rm -f /etc/yum.repos.d/tk-signed.repo; rpm -e tk-test-b || true")
+
+
+def test_a_local_rpm_file(centos: Host) -> None:
+    path = "/var/lib/tk-lab/repo/tk-test-b-2.3-1.el9.noarch.rpm"
+    first = centos.module("dnf", {"name": path, "state": "present"})
+    assert first["changed"] is True and first["results"] == [
+        "Installed: tk-test-b-2.3-1.el9.noarch"
+    ]
+    assert centos.module("dnf", {"name": path, "state": "present"})["changed"] is False
+    assert centos.module("dnf", {"name": "tk-test-b", "state": "absent"})["changed"] is True
