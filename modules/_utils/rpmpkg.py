@@ -366,7 +366,9 @@ def explain_failure(d, plan, rc, out, err):
             "Failed to install some of the specified packages", failures=failures, rc=1, results=[]
         )
     text = (err or out).strip()
-    what = "Failed to validate GPG signature" if "GPG check FAILED" in text else "Depsolve Error occurred"
+    what = "Depsolve Error occurred"
+    if "GPG check FAILED" in text:
+        what = "Failed to validate GPG signature"
     d.module.fail("%s: %s" % (what, text), rc=rc, results=[], failures=[text])
 
 
