@@ -23,7 +23,7 @@ def module_preload(action: str, module_dirs: Iterable[str]) -> Tuple[str, ...]:
     actions and unknown names)."""
     try:
         info = modindex.find_module(action, module_dirs)
-    except TkError:
+    except (TkError, SyntaxError, ValueError, OSError):  # its own task reports it, in order
         return ()
     return info.preload
 

@@ -25,3 +25,13 @@ def test_unknown_actions_and_controller_actions_hint_nothing():
 def test_preload_is_read_from_the_module_source():
     assert modindex.find_module("ansible.builtin.dnf").preload == ("dnf",)
     assert modindex.find_module("copy").preload == ()
+
+
+def test_a_broken_module_in_the_library_hints_nothing_and_fails_only_its_task(
+    tmp_path, monkeypatch
+):
+    (tmp_path / "tkt_broken.py").write_text("def main(:\n")
+    monkeypatch.setenv("TK_LIBRARY", str(tmp_path))
+    play = tasks("ping", "tkt_broken", "dnf")
+    found = hints(play)
+    assert [found.get(id(t), ()) for t in play] == [("dnf",), ("dnf",), ()]
