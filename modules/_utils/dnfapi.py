@@ -4,10 +4,10 @@
 the module's options applied as Ansible's dnf module applies them (dnf.conf read, plugins,
 repositories enabled/disabled, excludes, releasever, best/nobest, skip_broken, weak deps,
 signature checks with the repository's key imported as `-y` would), and answers with the
-CLI's (rc, out, err). It exists for speed: dnf's CLI spends ~100 ms importing dnf on every
-run, and an agent's warm spare (PRELOAD in modules/dnf.py) has imported it before the task
-arrives. Where the interpreter has no dnf (or TK_DNF_CLI is set), `load()` says None and
-rpmpkg runs the CLI.
+CLI's (rc, out, err); `predict` resolves the same transaction for check mode. It exists for
+speed: dnf's CLI spends ~100 ms importing dnf on every run, and the agent's zygote (PRELOAD in
+modules/dnf.py) has imported it before the task arrives. Where the interpreter has no dnf (or
+TK_DNF_CLI is set), `load()` says None and rpmpkg runs the CLI.
 """
 
 import os
@@ -39,7 +39,7 @@ def run(dnf, params, verb, specs):
             base.update_cache()
             return 0, "Metadata cache created.\n", ""
         base.fill_sack(load_system_repo=True, load_available_repos=True)
-        mark(base, verb, specs, params)
+        mark(base, verb, specs)
         base.resolve(allow_erasing=_erasing(params, [verb]))
         if not base.transaction:
             return 0, "Nothing to do.\n", ""
@@ -67,13 +67,11 @@ def predict(dnf, params, marks):
         base.fill_sack(load_system_repo=True, load_available_repos=True)
         unknown = []
         for verb, specs in marks:
-            for spec in specs:
+            for group in [[s] for s in specs] or [[]]:  # one at a time: which one is unknown
                 try:
-                    mark(base, verb, [spec], params)
+                    mark(base, verb, group)
                 except dnf.exceptions.MarkingError:
-                    unknown.append(spec)
-            if verb == "upgrade" and not specs:
-                base.upgrade_all()
+                    unknown += group
         if unknown:
             return [], [], unknown
         base.resolve(allow_erasing=_erasing(params, [verb for verb, _ in marks]))
@@ -153,7 +151,7 @@ def configure(dnf, base, params):
     base.configure_plugins()
 
 
-def mark(base, verb, specs, params):
+def mark(base, verb, specs):
     """Mark the specs as the CLI's verb would (files and URLs of .rpm packages too)."""
     strict = bool(base.conf.strict)
     files = [s for s in specs if s.endswith(".rpm") and ("/" in s or "://" in s)]
