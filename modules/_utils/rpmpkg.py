@@ -239,8 +239,8 @@ def plan_install(d, plan, names, before, latest, update_only, predict):
             missing.append(spec)
     upgrades = present if latest else []
     if predict and (missing or upgrades) and d.has_api():
-        marks = [(verb, specs) for verb, specs in (("install", missing), ("upgrade", upgrades))]
-        predict_by_api(d, plan, [m for m in marks if m[1]], before)
+        marks = [m for m in (("install", missing), ("upgrade", upgrades)) if m[1]]
+        predict_by_api(d, plan, marks, before)
         return
     if missing and not predict:
         plan.install += missing
