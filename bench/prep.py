@@ -5,6 +5,8 @@ Each tool gets freshly booted hosts (`SystemdLab`, see toolkit/lab/systemd.py): 
 playbook twice, tear down. tk's keeper (agents kept between runs) lives in this bench's own
 dir and is stopped before tk's first run, which therefore starts cold; the second run reuses
 the first run's agents, as ansible-core's second run reuses its ControlPersist connections.
+tk's compiled-code cache (~/.cache/tk/compiled) stays as earlier runs left it, as Python's
+bytecode does; point XDG_CACHE_HOME at an empty directory to time a first run without it.
 Both run with forks >= hosts. ansible-core with ansible.posix comes from
 bench/.venvs/ansible-full (made here on first use: `pip install 'ansible>=12,<13'`).
 Results go to bench/results/prep.json. Needs root.
