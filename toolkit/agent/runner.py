@@ -66,7 +66,7 @@ def top_level_imports(source):
 
 
 def preload_names(source):
-    """The names a module's `PRELOAD = [...]` line lists (what a warm spare imports for it)."""
+    """The names a module's `PRELOAD = [...]` line lists (what a zygote imports for it)."""
     found = _PRELOAD.search(source)
     return tuple(sorted(set(_QUOTED.findall(found.group(1))))) if found else ()
 
@@ -251,7 +251,7 @@ def _child_run(cache, request):
         result = _execute(
             compiled, request.get("args") or {}, request.get("check"), request.get("diff")
         )
-        if isinstance(result, dict) and not compiled.preload:  # preloads: by warm spares
+        if isinstance(result, dict) and not compiled.preload:  # those are the zygote's
             new = [n for n in sys.modules if n not in before and sys.modules[n] is not None]
             result[LEARNED] = [n for n in new if not n.startswith("modules.")]
         return result
@@ -398,6 +398,7 @@ class Zygote(_Child):
     def __init__(self, cache, preload):
         self.known = set(cache)
         self.preload = preload
+        self.broken = False  # out of step with its answers: to be dropped
         self._fork(lambda req_r, res_w: _zygote_main(dict(cache), req_r, res_w, preload))
 
     def serves(self, compiled):
@@ -411,20 +412,23 @@ class Zygote(_Child):
             request = dict(request, source=compiled.source)
         _write_all(self.req_w, _frame(json.dumps(request).encode("utf-8")))
         self.known.add(digest)
-        pid = self._read(deadline, watch_fd, None)
+        pid = self._read(deadline, watch_fd)
         if pid is None:
             raise OSError(errno.EPIPE, "zygote gone")
         pid = struct.unpack(">i", pid)[0]
         if pid == 0:
             raise OSError(errno.ESTALE, "zygote's imports are stale")
         try:
-            done = self._read(deadline, watch_fd, pid)
+            done = self._read(deadline, watch_fd)
         except Hangup:
             _kill_group(pid)
             raise
-        if done is None:  # timed out: the child is killed, its status read (zygote stays)
+        if done is None:  # timed out: the child is killed and its status read (zygote stays)
             _kill_group(pid)
-            self._read(time.monotonic() + 10, watch_fd, pid)
+            try:
+                self.broken = self._read(time.monotonic() + 10, watch_fd) is None
+            except OSError:
+                self.broken = True
             return None, None
         status, body = struct.unpack(">i", done[:4])[0], done[4:]
         try:
@@ -432,7 +436,7 @@ class Zygote(_Child):
         except ValueError:
             return None, status
 
-    def _read(self, deadline, watch_fd, pid):
+    def _read(self, deadline, watch_fd):
         wait = None if deadline is None else max(0.0, deadline - time.monotonic())
         body, timed_out = _read_result(self.res_r, wait, watch_fd)
         if timed_out:
@@ -463,6 +467,10 @@ class Forker(object):
         while len(self.zygotes) > 2:
             self._drop(self.zygotes.pop(0))
 
+    def _forget(self, zygote):
+        self.zygotes.remove(zygote)
+        self._drop(zygote)
+
     def _drop(self, spare):
         spare.close()  # EOF on its request pipe: it exits
         self.zombies.append(spare.pid)
@@ -473,13 +481,13 @@ class Forker(object):
         if self.used and self.spare is None:
             self.spare = Spare(self.cache)
 
-    def discard(self, warm=True):
-        """Drop the spare (it no longer matches the agent, e.g. after new utils), and the warm
-        ones unless `warm` is False."""
+    def discard(self, zygotes=True):
+        """Drop the spare (it no longer matches the agent, e.g. after new utils), and the
+        zygotes unless told not to."""
         spare, self.spare = self.spare, None
         if spare is not None:
             self._drop(spare)
-        while warm and self.zygotes:
+        while zygotes and self.zygotes:
             self._drop(self.zygotes.pop())
 
     def run(self, compiled, digest, request, timeout=None):
@@ -488,7 +496,7 @@ class Forker(object):
                 return self._run_in(zygote, compiled, digest, request, timeout)
         self.used = True
         if compiled.warm_learned():
-            self.discard(warm=False)  # forked before those imports: a new child inherits them
+            self.discard(zygotes=False)  # forked before those imports: a new one inherits them
         spare, self.spare = self.spare, None
         if spare is None:
             spare = Spare(self.cache)
@@ -526,10 +534,11 @@ class Forker(object):
     def _run_in(self, zygote, compiled, digest, request, timeout):
         try:
             result, status = zygote.run(compiled, digest, request, timeout, self.watch_fd)
-        except OSError:  # the zygote died (killed?): drop it, run as any other module
-            self.zygotes.remove(zygote)
-            self._drop(zygote)
+        except OSError:  # the zygote died or its imports went stale: run as any other module
+            self._forget(zygote)
             return self.run(compiled, digest, request, timeout)
+        if zygote.broken:
+            self._forget(zygote)
         if status is None:
             return _failure(compiled.name, "timed out after %s seconds" % timeout, timeout=True)
         if isinstance(result, dict):
