@@ -80,14 +80,20 @@ def utils_blob(digest: str, package: str = "modules._utils") -> str:
     sources, current = modindex.utils_bundle()
     if current != digest:
         raise ValueError("utils bundle changed while running")
-    make = lambda: _b64(marshal.dumps(package_code(package, sources))).encode()  # noqa: E731
+
+    def make() -> bytes:
+        return _b64(marshal.dumps(package_code(package, sources))).encode()
+
     return disk_cached("utils", f"{package}\0{digest}", make).decode("ascii")
 
 
 @computed_once
 def module_blob(name: str, digest: str, source: str) -> str:
     """One module's code, encoded by `_b64` (cached by digest)."""
-    make = lambda: _b64(marshal.dumps(compile(source, module_filename(name), "exec"))).encode()  # noqa: E731
+
+    def make() -> bytes:
+        return _b64(marshal.dumps(compile(source, module_filename(name), "exec"))).encode()
+
     return disk_cached("module", f"{name}\0{digest}", make).decode("ascii")
 
 
