@@ -26,7 +26,7 @@ import sys
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
-    from typing import Callable, Optional
+    from typing import Any, Callable, Optional
 
 VERB_MODULES = [
     "toolkit.engine.cli_images",
@@ -235,21 +235,30 @@ def _register_common(reg: Registrar) -> None:
 
 def _inspect(ctx: Context, args: argparse.Namespace) -> int:
     reg: Registrar = args._reg
-    results, rc = [], 0
-    for name in args.names:
-        found = None
+
+    def find_any(ctx: Context, name: str) -> Any:
         for kind, find in reg.inspectors:
-            if args.type and kind != args.type:
-                continue
-            found = find(ctx, name)
-            if found is not None:
-                break
+            if not args.type or kind == args.type:
+                found = find(ctx, name)
+                if found is not None:
+                    return found
+        return None
+
+    return inspect_each(ctx, args.names, find_any, "object", args.format)
+
+
+def inspect_each(ctx: Context, names: list, find: Callable, what: str, fmt: Optional[str]) -> int:
+    """docker's `inspect` verbs: print what `find(ctx, name)` gives for each name, an error
+    line for each it does not (None); exit 1 if any was missing."""
+    results, rc = [], 0
+    for name in names:
+        found = find(ctx, name)
         if found is None:
-            ctx.err.write(f"Error: No such object: {name}\n")
+            ctx.err.write(f"Error: No such {what}: {name}\n")
             rc = 1
-            continue
-        results.append(found)
-    print_objects(ctx, results, args.format)
+        else:
+            results.append(found)
+    print_objects(ctx, results, fmt)
     return rc
 
 

@@ -7,7 +7,7 @@ import json
 import subprocess
 import time
 
-from toolkit.engine.cli import Context, Registrar, print_objects
+from toolkit.engine.cli import Context, Registrar, inspect_each
 from toolkit.engine.humanize import table
 from toolkit.errors import TkError, UsageError
 
@@ -73,16 +73,7 @@ def find_for_inspect(ctx: Context, name: str):
 
 
 def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    results, rc = [], 0
-    for name in args.containers:
-        found = find_for_inspect(ctx, name)
-        if found is None:
-            ctx.err.write(f"Error: No such container: {name}\n")
-            rc = 1
-        else:
-            results.append(found)
-    print_objects(ctx, results, args.format)
-    return rc
+    return inspect_each(ctx, args.containers, find_for_inspect, "container", args.format)
 
 
 # --- ps -------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import getpass
 import sys
 from typing import Optional
 
-from toolkit.engine.cli import Context, Registrar, print_objects
+from toolkit.engine.cli import Context, Registrar, inspect_each
 from toolkit.errors import UsageError
 
 # register() touches nothing but reg.verb(): cli.py may build only the verb being run.
@@ -313,16 +313,7 @@ def _find_image(ctx: Context, name: str) -> Optional[dict]:
 
 
 def image_inspect(ctx: Context, args: argparse.Namespace) -> int:
-    docs, rc = [], 0
-    for name in args.images:
-        doc = _find_image(ctx, name)
-        if doc is None:
-            ctx.err.write(f"Error: No such image: {name}\n")
-            rc = 1
-        else:
-            docs.append(doc)
-    print_objects(ctx, docs, args.format)
-    return rc
+    return inspect_each(ctx, args.images, _find_image, "image", args.format)
 
 
 def image_prune(ctx: Context, args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from toolkit.engine.cli import Context, Registrar, print_objects
+from toolkit.engine.cli import Context, Registrar, inspect_each
 from toolkit.errors import TkError
 
 
@@ -85,16 +85,7 @@ def volume_ls(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def volume_inspect(ctx: Context, args: argparse.Namespace) -> int:
-    docs, rc = [], 0
-    for name in args.names:
-        doc = _find_volume(ctx, name)
-        if doc is None:
-            ctx.err.write(f"Error: No such volume: {name}\n")
-            rc = 1
-        else:
-            docs.append(doc)
-    print_objects(ctx, docs, args.format)
-    return rc
+    return inspect_each(ctx, args.names, _find_volume, "volume", args.format)
 
 
 def volume_rm(ctx: Context, args: argparse.Namespace) -> int:

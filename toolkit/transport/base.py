@@ -24,6 +24,21 @@ WINDOW = 8  # put_chunk requests in flight before waiting for an answer
 SKIP_CHECK_MIN = 1 << 20  # files this big are checksummed on the host before sending
 
 ReadExact = Callable[[int], bytes]
+
+
+def take_exact(buffer: bytearray, recv: Callable[[int], bytes], n: int) -> bytes:
+    """`n` bytes from `buffer`, topped up by `recv` (fewer only at end of stream): the exact
+    reads of the SSH channel and of the keeper socket."""
+    while len(buffer) < n:
+        data = recv(max(65536, n - len(buffer)))
+        if not data:
+            break
+        buffer += data
+    out = bytes(buffer[:n])
+    del buffer[:n]
+    return out
+
+
 Write = Callable[[bytes], None]
 
 

@@ -22,7 +22,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 from toolkit import errors
 from toolkit.transport import keeperpath
-from toolkit.transport.base import Connection, ReadExact, Write
+from toolkit.transport.base import Connection, ReadExact, Write, take_exact
 from toolkit.transport.keeper import DEATH
 
 START_WAIT = 10.0
@@ -153,13 +153,7 @@ class _Reader:
         self.buffer = bytearray()
 
     def read_exact(self, n: int) -> bytes:
-        while len(self.buffer) < n:
-            data = self.sock.recv(max(65536, n - len(self.buffer)))
-            if not data:
-                break
-            self.buffer += data
-        out = bytes(self.buffer[:n])
-        del self.buffer[:n]
+        out = take_exact(self.buffer, self.sock.recv, n)
         if n == 4 and out == DEATH:
             self._read_death()
             raise EOFError("end of stream")

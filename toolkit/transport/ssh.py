@@ -21,7 +21,7 @@ from typing import Any, Mapping, Optional, Tuple
 from toolkit.agent.stage1 import FIRST_STAGE, READY
 from toolkit.errors import HostUnreachable
 from toolkit.transport import bootstrap
-from toolkit.transport.base import Connection, ReadExact, Write
+from toolkit.transport.base import Connection, ReadExact, Write, take_exact
 from toolkit.transport.hostkeys import HostKeyChecker
 from toolkit.transport.local import become_from_vars
 from toolkit.transport.sshclient import ClientCache, SSHClient
@@ -81,14 +81,7 @@ class ChannelStream:
         return bool(data)
 
     def read_exact(self, n: int) -> bytes:
-        while len(self.buffer) < n:
-            data = self.chan.recv(max(65536, n - len(self.buffer)))
-            if not data:
-                break
-            self.buffer += data
-        out = bytes(self.buffer[:n])
-        del self.buffer[:n]
-        return out
+        return take_exact(self.buffer, self.chan.recv, n)
 
     def write(self, data: bytes) -> None:
         self.chan.sendall(data)
