@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.engine.ctrhelpers import PYTHON, ctr_runc_fixture, shim_pids  # noqa: F401
+from tests.engine.ctrhelpers import PYTHON, ctr_fixture, ctr_runc_fixture, shim_pids  # noqa: F401
 
 pytestmark = [pytest.mark.engine]
 
@@ -180,4 +180,49 @@ def test_container_gone_before_the_runtime_returns_has_its_times_and_code(ctr_ru
     r = ctr.run("run", "--rm", ctr.image, "sh", "-c", "echo out; echo err >&2; exit 5")
     assert (r.returncode, r.stdout, r.stderr) == (5, "out\n", "err\n")
     ctr.ok("rm", cid)
+    assert no_shims_left(ctr.root)
+
+
+def proc_state(pid: int) -> str:
+    """The process's state letter from /proc/PID/stat ("" once it is reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return ""
+
+
+def test_shim_is_its_starters_child_in_its_own_session_and_is_reaped(ctr, monkeypatch):
+    """No second fork on the way to the container: the shim is the starting process's child,
+    in a session of its own (a terminal's signals do not reach it). A caller that lives on
+    (the Python API, in this process) collects an exited shim at its next start: no zombie."""
+    from toolkit.engine import lifecycle
+    from toolkit.engine.containers import Containers
+    from toolkit.engine.store import Store
+
+    monkeypatch.setenv("TKE_RUNTIME", ctr.runtime)
+    ctrs = Containers(Store(ctr.root))
+    first = lifecycle.create(ctrs, ctr.image, {"Cmd": ["sleep", "30"]}, {})["Id"]
+    lifecycle.start(ctrs, first)
+    shim = ctrs.raw_state(first)["ShimPid"]
+    with open(f"/proc/{shim}/stat") as fh:
+        ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+    assert (ppid, os.getsid(shim)) == (os.getpid(), shim)
+    assert os.getsid(shim) != os.getsid(0)
+    lifecycle.stop(ctrs, first, timeout=1)
+    lifecycle.wait_shim_gone(ctrs, first, 10)
+    assert proc_state(shim) == "Z"  # exited, ours to collect
+    second = lifecycle.create(ctrs, ctr.image, {"Cmd": ["true"]}, {})["Id"]
+    lifecycle.start(ctrs, second)
+    assert proc_state(shim) == ""
+    assert ctrs.state(first)["Status"] == "exited"
+
+
+def test_run_output_printed_at_once_is_not_lost(ctr):
+    """The foreground client is the shim's first attach client before the container starts
+    (a connected socket pair, not a connect after the start): nothing is missed."""
+    script = "echo out; echo err >&2; exit 7"
+    for _ in range(5):
+        r = ctr.run("run", "--rm", ctr.image, "sh", "-c", script)
+        assert (r.returncode, r.stdout, r.stderr) == (7, "out\n", "err\n")
     assert no_shims_left(ctr.root)

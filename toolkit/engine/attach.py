@@ -1,6 +1,7 @@
 """Client side of the shim's attach socket: stream a container's stdio to this terminal.
 
     sock = connect(path, stdin=True, stdout=True, stderr=True, claim_rm=False)
+    # or, starting the container: lifecycle.start(..., attach=request(...), on_attached=...)
     code = pump(sock, tty=True, stdin=True, out=sys.stdout, err=sys.stderr)
 
 `pump` returns the container's exit code, or None when the user detached with the detach keys
@@ -57,12 +58,17 @@ def window_size() -> tuple:
         return 0, 0
 
 
+def request(**want) -> dict:
+    """What an attach client wants (stdin, stdout, stderr, claim_rm), with this terminal's size:
+    the line `connect` sends, or the `attach` of a shim's instructions (lifecycle.start)."""
+    rows, cols = window_size()
+    return dict(want, rows=rows, cols=cols)
+
+
 def connect(path: str, **want) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(path)
-    rows, cols = window_size()
-    want.update(rows=rows, cols=cols)
-    sock.sendall(jsonc.dumps(want).encode() + b"\n")
+    sock.sendall(jsonc.dumps(request(**want)).encode() + b"\n")
     return sock
 
 

@@ -368,33 +368,29 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         _start_or_clean(ctrs, cid, args.rm, shim=shim)
         ctx.out.write(cid + "\n")
         return 0
+    from toolkit.engine import attach as attach_mod
+
+    want = attach_mod.request(
+        stdin=args.interactive,
+        stdout="stdout" in streams,
+        stderr="stderr" in streams,
+        claim_rm=args.rm,
+    )
     holder = {}
 
     def on_sent() -> None:
-        # attach (and _socket) is imported while the shim sets up: off the start path; the
-        # collector `main` turned off for the start is on again for the container's life
+        # the collector `main` turned off for the start is on again for the container's life
         import gc
 
-        from toolkit.engine import attach
-
-        holder["attach"] = attach
         gc.enable()
 
-    def on_listening() -> None:
-        holder["sock"] = holder["attach"].connect(
-            ctrs.sock(cid),
-            stdin=args.interactive,
-            stdout="stdout" in streams,
-            stderr="stderr" in streams,
-            claim_rm=args.rm,
-        )
-
     _start_or_clean(
-        ctrs, cid, args.rm, attach_first=True, on_listening=on_listening, shim=shim, on_sent=on_sent
-    )
-    if "attach" not in holder:  # the container was running already: no hand-over
+        ctrs, cid, args.rm, attach=want, on_attached=lambda s: holder.update(sock=s), shim=shim,
+        on_sent=on_sent,
+    )  # fmt: skip
+    if "sock" not in holder:  # the container was running already: attach to it
         on_sent()
-    attach_mod = holder["attach"]
+        holder["sock"] = attach_mod.connect(ctrs.sock(cid), **want)
     code = attach_mod.pump(
         holder["sock"],
         tty=args.tty,
@@ -465,16 +461,11 @@ def start(ctx: Context, args: argparse.Namespace) -> int:
     cid = ctrs.find(args.containers[0])
     rec = ctrs.record(cid)
     holder = {}
-
-    def on_listening() -> None:
-        holder["sock"] = attach_mod.connect(
-            ctrs.sock(cid), stdin=args.interactive, stdout=True, stderr=True
-        )
-
-    if ctrs.state(cid)["Running"]:
-        on_listening()
-    else:
-        lifecycle.start(ctrs, cid, attach_first=True, on_listening=on_listening)
+    want = attach_mod.request(stdin=args.interactive, stdout=True, stderr=True)
+    if not ctrs.state(cid)["Running"]:
+        lifecycle.start(ctrs, cid, attach=want, on_attached=lambda s: holder.update(sock=s))
+    if "sock" not in holder:  # running already
+        holder["sock"] = attach_mod.connect(ctrs.sock(cid), **want)
     code = attach_mod.pump(
         holder["sock"],
         tty=rec["Config"].get("Tty"),

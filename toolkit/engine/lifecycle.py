@@ -271,7 +271,7 @@ def prepare_start(ctrs: Containers, rec: dict) -> tuple:
     return rt, fill_cache
 
 
-def shim_config(ctrs: Containers, rec: dict, rt: runtime.Runtime, attach_first: bool) -> dict:
+def shim_config(ctrs: Containers, rec: dict, rt: runtime.Runtime, attach: Optional[dict]) -> dict:
     cid = rec["Id"]
     cfg, host = rec["Config"], rec["HostConfig"]
     return {
@@ -297,7 +297,7 @@ def shim_config(ctrs: Containers, rec: dict, rt: runtime.Runtime, attach_first: 
             cid,
         ],
         "merged": ctrs.path(cid, "merged"),
-        "attach_first": attach_first,
+        "attach": attach,
         "tmp_dir": ctrs.store.tmp_dir,
         "runtime_state": os.path.join(rt.state_root, cid),
         "cgroup": cgroups.cgroup_path(cid),
@@ -307,18 +307,19 @@ def shim_config(ctrs: Containers, rec: dict, rt: runtime.Runtime, attach_first: 
 def start(
     ctrs: Containers,
     cid: str,
-    attach_first: bool = False,
-    on_listening=None,
+    attach: Optional[dict] = None,
+    on_attached=None,
     shim: Optional[shimproc.ShimProc] = None,
     on_sent=None,
 ) -> int:
     """Start a created or exited container; returns the container's pid.
 
-    With `attach_first`, `on_listening()` is called once the shim listens and must connect an
-    attach client (the shim starts the container after the first client arrives). `shim`: one
-    from `launch_shim` (started earlier to overlap its start-up); used or abandoned here.
-    `on_sent()`: called once the shim has its instructions, while it sets up (work done there
-    is off the start path, e.g. imports that only `on_listening` needs)."""
+    `attach`: what the caller wants as an attach client (stdin, stdout, stderr, claim_rm,
+    rows, cols; attach.py): the shim's first client, connected before the container starts
+    (nothing it prints is missed); `on_attached(sock)` gets the socket as soon as the shim has
+    its instructions. `shim`: one from `launch_shim` (started earlier to overlap its
+    start-up); used or abandoned here. `on_sent()`: called once the shim has its
+    instructions, while it starts the container (work done there is off the start path)."""
     try:
         with ctrs.locked_one(cid):
             rec = ctrs.record(cid)
@@ -328,13 +329,13 @@ def start(
             if state["Running"] or state["Restarting"]:
                 return state["Pid"]
             launched, shim = shim, None
-            hooks = (on_listening, on_sent)
-            return _start_locked(ctrs, cid, rec, attach_first, hooks, launched)
+            hooks = (on_attached, on_sent)
+            return _start_locked(ctrs, cid, rec, attach, hooks, launched)
     finally:
         abandon_shim(shim)
 
 
-def _start_locked(ctrs, cid, rec, attach_first, hooks, shim) -> int:
+def _start_locked(ctrs, cid, rec, attach, hooks, shim) -> int:
     try:
         # the previous shim may still be deleting the runtime state and unmounting the rootfs
         wait_shim_gone(ctrs, cid, 10)
@@ -346,7 +347,7 @@ def _start_locked(ctrs, cid, rec, attach_first, hooks, shim) -> int:
         rt, fill_cache = prepare_start(ctrs, rec)
         runtime.favor_dynmods(ctrs.store.settings())
         os.makedirs(ctrs.run_dir, exist_ok=True)  # the shim's sockets
-        conf = shim_config(ctrs, rec, rt, attach_first)
+        conf = shim_config(ctrs, rec, rt, attach)
         conf["bpf_cache"] = fill_cache
         conf["restart_count"] = ctrs.raw_state(cid).get("RestartCount", 0)
     except BaseException:
@@ -373,27 +374,28 @@ def abandon_shim(proc: Optional[shimproc.ShimProc]) -> None:
         proc.abandon()
 
 
-def _run_shim(ctrs, cid: str, proc: shimproc.ShimProc, conf: dict, on_listening, on_sent) -> int:
+def _run_shim(ctrs, cid: str, proc: shimproc.ShimProc, conf: dict, on_attached, on_sent) -> int:
     """Hand the shim its instructions, then follow its status lines until the container runs."""
+    sock = proc.attach_socket() if conf.get("attach") is not None else None
     proc.send(jsonc.dumps(conf).encode())
+    if sock is not None:
+        on_attached(sock)
     if on_sent is not None:
         on_sent()
-    proc.wait()
     reader = os.fdopen(proc.status_r, "rb")
     proc.status_r = -1
     try:
         for line in reader:
             msg = jsonc.loads(line)
-            if msg.get("listening") and on_listening is not None:
-                on_listening()
-            elif "started" in msg:
+            if "started" in msg:
                 return int(msg["started"])
-            elif "error" in msg:
+            if "error" in msg:
                 raise start_error(msg["error"])
-        early = proc.read_stderr()  # the shim died: its pipe end is closed
+        proc.wait()  # the shim died: its pipe ends are closed
+        early = proc.read_stderr()
     finally:
         reader.close()
-        proc.close()
+        proc.release()
     detail = early.decode(errors="replace").strip().splitlines()[-1:]
     with suppress(OSError), open(ctrs.path(cid, "shim.err"), "rb") as fh:
         detail = detail or fh.read().decode(errors="replace").strip().splitlines()[-1:]

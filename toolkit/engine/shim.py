@@ -1,9 +1,10 @@
 """Per-container supervisor: one small process per running container (podman's conmon).
 
-Started by tke as `python3 -I -S shim.py CTRDIR STATUS_FD` (in practice imported by a one-line
-`-c` program so its bytecode is cached; stdlib only, imports nothing of the
-engine, so it stays a few MB). It detaches (setsid + fork), becomes a child subreaper, listens on
-the container's attach socket, runs `RUNTIME run --detach`, then:
+Started by tke as `python3 -I -S shim.py CONTAINERS_DIR STATUS_FD ATTACH_FD` in its own
+session (in practice imported by a one-line `-c` program so its bytecode is cached; stdlib
+only, imports nothing of the engine, so it stays a few MB; shimproc.py). It becomes a child
+subreaper, runs `RUNTIME run --detach` and, while that runs, listens on the container's attach
+socket; then:
 
 - owns the container's stdio: pipes, or the pty master received over `--console-socket` (-t);
 - writes docker's json-file log (`{"log": "...\\n", "stream": "stdout", "time": "..."}` lines);
@@ -17,17 +18,19 @@ the container's attach socket, runs `RUNTIME run --detach`, then:
   only `RUNTIME delete`, after the exit frame, while the client unmounts and moves the
   container's directory to STORE/tmp/trash-SHIMPID-ID, which the shim then deletes.
 
-Status lines to STATUS_FD (JSON): {"listening": true}, then {"started": PID} or {"error": MSG}.
+Status lines to STATUS_FD (JSON): {"started": PID} or {"error": MSG}.
 
 Attach protocol: the client sends one JSON line {"stdin","stdout","stderr","claim_rm","rows",
 "cols"}, then frames `>BI` (type, length) + payload: 0 stdin data, 1 stdin closed, 2 resize
 ("ROWS COLS"). The shim sends frames 1 stdout, 2 stderr, 3 exit (the exit code in ASCII).
+The first client, on ATTACH_FD, is connected already and sends no line: what it wants is the
+instructions' `attach` (without one, ATTACH_FD is closed).
 
 Instructions (JSON on the shim's stdin, written by tke while the shim's interpreter starts
 and the rootfs is mounted): id, bundle, runtime (argv prefix), hide_hybrid_cgroup2 (run the
 runtime in a private mount namespace without /sys/fs/cgroup/unified: crun on hybrid hosts),
 tty, stdin, stdin_once, log, sock, console_sock, pidfile, restart {Name, MaximumRetryCount},
-autoremove, cleanup (argv), merged, attach_first, tmp_dir (the store's), runtime_state (the
+autoremove, cleanup (argv), merged, attach, tmp_dir (the store's), runtime_state (the
 runtime's directory of this container), cgroup (its cgroupsPath), bpf_cache ({"from",
 "to"}: copy the runtime's compiled seccomp program there once the container runs; bpfcache.py).
 """
@@ -253,6 +256,7 @@ class Shim:
         self.exit_time = 0.0
         self.started_mono = 0.0
         self.log = None  # opened while the runtime starts the container (settle_in)
+        self.listener = None  # the attach socket, made then too
 
     # --- status and state ----------------------------------------------------------------
     def status(self, **msg):
@@ -336,13 +340,14 @@ class Shim:
     def settle_in(self):
         """The shim's own files, made while the runtime's `run` (~10 ms) starts the container
         rather than before it: stderr to CTRDIR/shim.err, the json-file log, a first state.json
-        (with ShimPid). Each file made costs ~0.2 ms on a journalled disk."""
+        (with ShimPid), the attach socket. Each file made costs ~0.2 ms on a journalled disk."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
         err = os.open(os.path.join(self.dir, "shim.err"), flags, 0o600)
         os.dup2(err, 2)
         os.close(err)
         self.log = open(self.cfg["log"], "ab", buffering=0)
         self.save()
+        self.listener = listen(self.cfg["sock"])
 
     def wait_create(self, pid, console):
         if console is None:
@@ -436,6 +441,10 @@ class Shim:
         except (OSError, ValueError):
             sock.close()
             return None
+        return self.add_client(sock, want)
+
+    def add_client(self, sock, want):
+        sock.settimeout(5)
         client = Client(sock, want)
         self.clients.append(client)
         if want.get("rows"):
@@ -597,7 +606,8 @@ class Shim:
         remove_tree(os.path.join(tmp_dir, f"trash-{os.getpid()}-{self.id[:12]}"))
 
     # --- main loop -----------------------------------------------------------------------
-    def serve(self, listener, wake_r):
+    def serve(self, wake_r):
+        listener = self.listener
         drain_deadline = None
         while True:
             fds = [listener, wake_r] + list(self.outputs) + [c.sock for c in self.clients]
@@ -731,10 +741,8 @@ def listen(path):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    status_fd = int(argv[1])  # argv[0]: the store's containers dir, for ps readers only
-    os.setsid()
-    if os.fork():
-        os._exit(0)
+    # argv[0]: the store's containers dir, for ps readers only
+    status_fd, attach_fd = int(argv[1]), int(argv[2])
     for sig in (_signal.SIGHUP, _signal.SIGINT, _signal.SIGTERM, _signal.SIGPIPE):
         _signal.signal(sig, _signal.SIG_IGN)
     become_subreaper()
@@ -743,16 +751,15 @@ def main(argv=None):
     except (OSError, TypeError, ValueError, KeyError):  # no instructions: tke gave up
         return 1
     os.chdir(shim.dir)
+    first = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, attach_fd)
+    if isinstance(shim.cfg.get("attach"), dict):
+        shim.add_client(first, shim.cfg["attach"])
+    else:
+        first.close()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     _signal.signal(_signal.SIGCHLD, lambda *_: None)
     _signal.set_wakeup_fd(wake_w)
-    listener = listen(shim.cfg["sock"])
-    shim.status(listening=True)
-    if shim.cfg.get("attach_first"):
-        ready, _, _ = select.select([listener], [], [], 10)
-        if ready:
-            shim.accept(listener)
     try:
         shim.start_container()
     except (OSError, RuntimeError) as exc:
@@ -770,8 +777,8 @@ def main(argv=None):
     shim.status_fd = -1
     keep_bpf(shim.cfg.get("bpf_cache"))
     shim.reap()
-    shim.serve(listener, wake_r)
-    listener.close()
+    shim.serve(wake_r)
+    shim.listener.close()
     try:
         os.unlink(shim.cfg["sock"])
     except OSError:

@@ -1,18 +1,29 @@
-"""Starting a container's shim, cheaply and early (stdlib `os` and `sys` only).
+"""Starting a container's shim, cheaply and early (stdlib `os` and `sys`, and `_socket`).
 
     proc = launch(store_root)      # the shim's interpreter starts now...
     ...                            # ...while tke parses, creates and mounts
-    proc.send(b'{"id": ...}')      # its instructions (then it detaches and runs the container)
-    proc.abandon()                 # or: no container after all; it exits
+    sock = proc.attach_socket()    # (an attached caller: its end of the shim's first client)
+    proc.send(b'{"id": ...}')      # its instructions (then it runs the container)
+    proc.release()                 # once it reported; or:
+    proc.abandon()                 # no container after all; it exits
 
 `tke run` calls `launch` first thing in `main()`, before argparse and the engine are imported,
-so the shim's start-up (~10-15 ms of interpreter) is over by the time its instructions are
-ready. posix_spawn rather than subprocess: importing subprocess costs more than the spawn.
+so the shim's start-up (~8-10 ms of interpreter) overlaps the client's work. posix_spawn rather
+than subprocess: importing subprocess costs more than the spawn.
+
+The shim starts in its own session (POSIX_SPAWN_SETSID) as the caller's child: it does not
+fork again before it runs the container (that fork was on the way to every start). It is
+reaped by later launches in a long-lived caller, or by init once a `tke` command exits; it
+opens no terminal, so being a session leader gives it none.
 
 The shim reads its instructions from stdin until EOF; its stderr is a pipe until it has them
-(an early failure is read from there), and it reports on the status pipe (see shim.py).
+(an early failure is read from there), and it reports on the status pipe (see shim.py). One
+end of a socket pair is its first attach client, already connected: a caller that attaches
+(`run` in the foreground, `start -a`) puts what it wants in the instructions and talks over
+the other end, so the container starts without a listen/connect round trip.
 """
 
+import _socket
 import os
 import sys
 
@@ -29,16 +40,26 @@ PYTHON = os.path.realpath(sys.executable)
 PASSED_ENV = ("TKE_ROOT", "TKE_RUNTIME", "PYTHONPATH")
 
 
+_unreaped: list = []  # pids of children nobody waits for (released shims, spawn.background)
+
+
 class ShimProc:
     """A launched shim that has not been given its container yet."""
 
-    def __init__(self, pid: int, stdin_w: int, stderr_r: int, status_r: int) -> None:
+    def __init__(self, pid: int, stdin_w: int, stderr_r: int, status_r: int, sock) -> None:
         self.pid = pid
         self.stdin_w = stdin_w
         self.stderr_r = stderr_r
         self.status_r = status_r
+        self.sock = sock  # our end of the shim's first attach client, until taken
         self.returncode = None
         self.store_root = ""
+
+    def attach_socket(self):
+        """Our end of the shim's first attach client (the instructions say what it wants);
+        the shim sees no client if nobody takes it."""
+        sock, self.sock = self.sock, None
+        return sock
 
     def send(self, data: bytes) -> None:
         """Write the instructions and close the shim's stdin (a shim that died is not an
@@ -53,7 +74,7 @@ class ShimProc:
             self._close("stdin_w")
 
     def wait(self) -> int:
-        """Wait for the launched process (it forks the real shim and exits at once)."""
+        """Wait for the shim to exit (one that was abandoned, or died)."""
         if self.returncode is None:
             self.returncode = wait_pid(self.pid)
         return self.returncode
@@ -73,14 +94,24 @@ class ShimProc:
     def abandon(self) -> None:
         """No container for this shim: without instructions it exits."""
         self._close("stdin_w")
+        self._close_sock()
         self.wait()
         self._close("stderr_r")
         self._close("status_r")
 
-    def close(self) -> None:
-        """Release the pipes tke still holds (after the hand-over)."""
+    def release(self) -> None:
+        """The shim runs its container: release the pipes tke still holds; the shim is reaped
+        when it exits (by a later launch, or by init once this process is gone)."""
         self._close("stderr_r")
         self._close("status_r")
+        self._close_sock()
+        if self.returncode is None:
+            reap_later(self.pid)
+
+    def _close_sock(self) -> None:
+        sock, self.sock = self.sock, None
+        if sock is not None:
+            sock.close()
 
     def _close(self, name: str) -> None:
         fd = getattr(self, name)
@@ -103,28 +134,51 @@ def launch(store_root: str) -> ShimProc:
     where = os.path.join(os.path.abspath(store_root), "containers")
     # above 2: a tke started with a closed stdin or stderr gets a pipe there otherwise, which
     # the dup2 actions below would clobber
+    reap()
     stdin_r, stdin_w = map(_above_stdio, os.pipe())
     stderr_r, stderr_w = map(_above_stdio, os.pipe())
     status_r, status_w = map(_above_stdio, os.pipe())
-    os.set_inheritable(status_w, True)
-    argv = [PYTHON, "-I", "-S", "-c", SHIM_BOOT, ENGINE_DIR, where, str(status_w)]
+    ours, theirs = _socketpair()
+    shim_fds = (status_w, theirs.fileno())
+    for fd in shim_fds:
+        os.set_inheritable(fd, True)
+    argv = [PYTHON, "-I", "-S", "-c", SHIM_BOOT, ENGINE_DIR, where] + [str(fd) for fd in shim_fds]
     actions = [(os.POSIX_SPAWN_DUP2, stdin_r, 0), (os.POSIX_SPAWN_DUP2, stderr_w, 2)]
     actions.append((os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0))
     # fds tke inherited without close-on-exec (a caller's pipes) must not live on in the
     # shim: a caller reading such a pipe to EOF would wait for the container's whole life
-    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in inherited_fds(status_w)]
+    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in inherited_fds(*shim_fds)]
     try:
-        pid = os.posix_spawn(PYTHON, argv, env, file_actions=actions)
+        pid = os.posix_spawn(PYTHON, argv, env, file_actions=actions, setsid=True)
     except BaseException:
         for fd in (stdin_w, stderr_r, status_r):
             os.close(fd)
+        ours.close()
         raise
     finally:
         for fd in (stdin_r, stderr_w, status_w):
             os.close(fd)
-    proc = ShimProc(pid, stdin_w, stderr_r, status_r)
+        theirs.close()
+    proc = ShimProc(pid, stdin_w, stderr_r, status_r, ours)
     proc.store_root = os.path.abspath(store_root)
     return proc
+
+
+def reap_later(pid: int) -> None:
+    """A child this process will not wait for: `reap` collects it once it has exited."""
+    _unreaped.append(pid)
+
+
+def reap() -> None:
+    """Collect the children given to `reap_later` that have exited (no zombies in a
+    long-lived caller; a `tke` command leaves them to init)."""
+    for pid in list(_unreaped):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _unreaped.remove(pid)
 
 
 def wait_pid(pid: int) -> int:
@@ -138,6 +192,20 @@ def wait_pid(pid: int) -> int:
             return 0
 
 
+def _socketpair() -> tuple:
+    """A connected pair of unix stream sockets, both on fds above 2."""
+    pair = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    out = []
+    for sock in pair:
+        fd = sock.fileno()
+        if fd > 2:
+            out.append(sock)
+        else:
+            out.append(_socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, _above_stdio(fd)))
+            sock.detach()
+    return tuple(out)
+
+
 def _above_stdio(fd: int) -> int:
     if fd > 2:
         return fd
@@ -149,8 +217,8 @@ def _above_stdio(fd: int) -> int:
         os.close(fd)
 
 
-def inherited_fds(keep: int = -1) -> list:
-    """This process's fds above 2 that a child would inherit (not close-on-exec)."""
+def inherited_fds(*keep: int) -> list:
+    """This process's fds above 2 that a child would inherit (not close-on-exec), but `keep`."""
     try:
         names = os.listdir("/proc/self/fd")
     except OSError:
@@ -158,7 +226,7 @@ def inherited_fds(keep: int = -1) -> list:
     fds = []
     for name in names:
         fd = int(name)
-        if fd > 2 and fd != keep:
+        if fd > 2 and fd not in keep:
             try:
                 if os.get_inheritable(fd):
                     fds.append(fd)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import os
 
-from toolkit.engine.shimproc import inherited_fds, wait_pid
-
-_unreaped: list = []  # pids of background children, reaped by later calls
+from toolkit.engine.shimproc import inherited_fds, reap, reap_later, wait_pid
 
 
 class Child:
@@ -41,15 +39,4 @@ def spawn(argv: list, setsid: bool = False) -> Child:
 
 def background(argv: list) -> None:
     """Start argv in its own session and do not wait for it."""
-    _unreaped.append(spawn(argv, setsid=True).pid)
-
-
-def reap() -> None:
-    """Collect background children that have exited (no zombies in long-lived callers)."""
-    for pid in list(_unreaped):
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            done = pid
-        if done:
-            _unreaped.remove(pid)
+    reap_later(spawn(argv, setsid=True).pid)
