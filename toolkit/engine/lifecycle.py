@@ -12,6 +12,7 @@ PidsLimit, Privileged, CapAdd, CapDrop, ReadonlyRootfs, NetworkMode, PortBinding
 
 from __future__ import annotations
 
+import marshal
 import os
 import select
 import sys
@@ -377,7 +378,7 @@ def abandon_shim(proc: Optional[shimproc.ShimProc]) -> None:
 def _run_shim(ctrs, cid: str, proc: shimproc.ShimProc, conf: dict, on_attached, on_sent) -> int:
     """Hand the shim its instructions, then follow its status lines until the container runs."""
     sock = proc.attach_socket() if conf.get("attach") is not None else None
-    proc.send(jsonc.dumps(conf).encode())
+    proc.send(marshal.dumps(conf))  # shim.py: read by the same interpreter
     if sock is not None:
         on_attached(sock)
     if on_sent is not None:

@@ -26,30 +26,76 @@ Attach protocol: the client sends one JSON line {"stdin","stdout","stderr","clai
 The first client, on ATTACH_FD, is connected already and sends no line: what it wants is the
 instructions' `attach` (without one, ATTACH_FD is closed).
 
-Instructions (JSON on the shim's stdin, written by tke while the shim's interpreter starts
-and the rootfs is mounted): id, bundle, runtime (argv prefix), hide_hybrid_cgroup2 (run the
-runtime in a private mount namespace without /sys/fs/cgroup/unified: crun on hybrid hosts),
+Instructions (a `marshal`led dict on the shim's stdin, written by tke while the shim's
+interpreter starts and the rootfs is mounted; the same interpreter reads it, and `marshal` is
+built in where `_json` is a library to load): id, bundle, runtime (argv prefix),
+hide_hybrid_cgroup2 (run the runtime in a private mount namespace without
+/sys/fs/cgroup/unified: crun on hybrid hosts),
 tty, stdin, stdin_once, log, sock, console_sock, pidfile, restart {Name, MaximumRetryCount},
 autoremove, cleanup (argv), merged, attach, tmp_dir (the store's), runtime_state (the
 runtime's directory of this container), cgroup (its cgroupsPath), bpf_cache ({"from",
 "to"}: copy the runtime's compiled seccomp program there once the container runs; bpfcache.py).
 """
 
-# Only C modules past the interpreter's own: `json`, `socket`, `signal` and `ctypes` would pull
-# in `re` and `enum` and cost ~2 MB per container (PSS); `_json`, `_socket`, `_signal`,
-# `_struct` and `_ctypes` do the same work here.
+# Only C modules past the interpreter's own, and not `os` either (~1 ms of a `-I -S`
+# interpreter's start: `_collections_abc` and the path modules; `posix` is what it wraps):
+# everything the shim does before the runtime starts is on the way to every container start.
+# `json`, `socket`, `signal` and `ctypes` would pull in `re` and `enum` and cost ~2 MB per
+# container (PSS). `_json` and `_socket` are imported once the runtime runs (`_c`).
 import _ctypes
-import _json
 import _signal
-import _socket
 import _struct
 import errno
-import os
+import marshal
+import posix
 import select
 import sys
 import time
 
 FRAME = _struct.Struct(">BI")
+DEVNULL = "/dev/null"
+_C = {}
+
+
+def _c(name):
+    """`_json` or `_socket`, imported on first use (after the runtime has started)."""
+    mod = _C.get(name)
+    if mod is None:
+        mod = _C[name] = __import__(name)
+    return mod
+
+
+def join(*parts):
+    return "/".join(parts)
+
+
+def exists(path):
+    try:
+        posix.stat(path)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def lexists(path):
+    try:
+        posix.lstat(path)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def execvp(argv):
+    """posix.execv, PATH searched for a bare program name (as os.execvp)."""
+    if "/" in argv[0]:
+        posix.execv(argv[0], argv)
+    path = posix.environ.get(b"PATH", b"/usr/sbin:/usr/bin:/sbin:/bin").decode()
+    for entry in path.split(":"):
+        try:
+            posix.execv(join(entry or ".", argv[0]), argv)
+        except OSError:
+            continue
+    raise FileNotFoundError(errno.ENOENT, "No such file or directory", argv[0])
 
 
 class _JsonContext:
@@ -62,14 +108,14 @@ class _JsonContext:
     memo: dict = {}
 
 
-_scan = _json.make_scanner(_JsonContext())
-
-
 def loads(text):
     if isinstance(text, bytes):
         text = text.decode()
     text = text.strip()
-    value, end = _scan(text, 0)
+    scan = _C.get("scan")
+    if scan is None:
+        scan = _C["scan"] = _c("_json").make_scanner(_JsonContext())
+    value, end = scan(text, 0)
     if end != len(text):
         raise ValueError("trailing data")
     return value
@@ -83,26 +129,28 @@ def dumps(value):
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        return _json.encode_basestring_ascii(value)
+        return _c("_json").encode_basestring_ascii(value)
     if isinstance(value, dict):
         return "{" + ",".join(dumps(str(k)) + ":" + dumps(v) for k, v in value.items()) + "}"
     return "[" + ",".join(dumps(v) for v in value) + "]"
 
 
-def unix_socket():
-    return _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+def unix_socket(fd=None):
+    sock = _c("_socket")
+    return sock.socket(sock.AF_UNIX, sock.SOCK_STREAM, 0, fd)
 
 
 def accept(listener):
     fd, _ = listener._accept()
-    return _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, fd)
+    return unix_socket(fd)
 
 
 def recv_fd(conn):
     """One file descriptor sent with SCM_RIGHTS (the runtime's --console-socket)."""
-    _, ancdata, _, _ = conn.recvmsg(1024, _socket.CMSG_SPACE(4))
+    sock = _c("_socket")
+    _, ancdata, _, _ = conn.recvmsg(1024, sock.CMSG_SPACE(4))
     for level, kind, data in ancdata:
-        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS and len(data) >= 4:
+        if level == sock.SOL_SOCKET and kind == sock.SCM_RIGHTS and len(data) >= 4:
             return _struct.unpack("i", data[:4])[0]
     return -1
 
@@ -117,26 +165,26 @@ def now():
 
 
 def write_json(path, data):
-    tmp = f"{path}.tmp-{os.getpid()}"
+    tmp = f"{path}.tmp-{posix.getpid()}"
     with open(tmp, "w") as fh:
         fh.write(dumps(data))
-    os.replace(tmp, path)
+    posix.replace(tmp, path)
 
 
 def spawn(argv, stdin, stdout, stderr, private_cgroup_ns=False):
-    pid = os.fork()
+    pid = posix.fork()
     if pid == 0:
         try:
-            os.dup2(stdin, 0)
-            os.dup2(stdout, 1)
-            os.dup2(stderr, 2)
-            os.closerange(3, 65536)
+            posix.dup2(stdin, 0)
+            posix.dup2(stdout, 1)
+            posix.dup2(stderr, 2)
+            posix.closerange(3, 65536)
             _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
             if private_cgroup_ns:
                 hide_hybrid_cgroup2()
-            os.execvp(argv[0], argv)
+            execvp(argv)
         finally:
-            os._exit(127)
+            posix._exit(127)
     return pid
 
 
@@ -145,8 +193,8 @@ def hide_hybrid_cgroup2():
     so crun sees a pure v1 host (what `unshare -m sh -c 'umount ...; exec crun'` does, without
     three extra programs)."""
     if libc("unshare", 0x00020000) != 0:  # CLONE_NEWNS
-        os.write(2, b"unshare(CLONE_NEWNS) failed\n")
-        os._exit(125)
+        posix.write(2, b"unshare(CLONE_NEWNS) failed\n")
+        posix._exit(125)
     libc("mount", None, b"/", None, 0x4000 | 0x80000, None)  # MS_REC | MS_SLAVE
     libc("umount2", b"/sys/fs/cgroup/unified", 2)  # MNT_DETACH
 
@@ -154,8 +202,8 @@ def hide_hybrid_cgroup2():
 def wait_pid(pid):
     while True:
         try:
-            _, status = os.waitpid(pid, 0)
-            return os.waitstatus_to_exitcode(status)
+            _, status = posix.waitpid(pid, 0)
+            return posix.waitstatus_to_exitcode(status)
         except InterruptedError:
             continue
         except ChildProcessError:
@@ -166,22 +214,22 @@ def read_all(fd):
     """Everything until EOF (blocking), then fd is pointed at /dev/null."""
     chunks = []
     while True:
-        data = os.read(fd, 65536)
+        data = posix.read(fd, 65536)
         if not data:
             break
         chunks.append(data)
-    null = os.open(os.devnull, os.O_RDWR)
-    os.dup2(null, fd)
-    os.close(null)
+    null = posix.open(DEVNULL, posix.O_RDWR)
+    posix.dup2(null, fd)
+    posix.close(null)
     return b"".join(chunks)
 
 
 def read_available(fd):
     out = b""
-    os.set_blocking(fd, False)
+    posix.set_blocking(fd, False)
     try:
         while True:
-            data = os.read(fd, 65536)
+            data = posix.read(fd, 65536)
             if not data:
                 break
             out += data
@@ -231,12 +279,17 @@ class Client:
 
 
 class Shim:
-    def __init__(self, status_fd):
+    def __init__(self, status_fd, attach_fd):
         self.status_fd = status_fd
-        self.cfg = loads(read_all(0) or b"null")
+        self.cfg = marshal.loads(read_all(0))  # tke's own interpreter wrote it (shimproc.py)
+        if isinstance(self.cfg.get("attach"), dict):
+            self.first_client = attach_fd  # connected: becomes a Client in settle_in
+        else:
+            self.first_client = -1
+            posix.close(attach_fd)
         self.dir = ctrdir = self.cfg["bundle"]
         self.id = self.cfg["id"]
-        self.state_path = os.path.join(ctrdir, "state.json")
+        self.state_path = join(ctrdir, "state.json")
         self.state = {
             "Status": "created",
             "Pid": 0,
@@ -244,7 +297,7 @@ class Shim:
             "StartedAt": "",
             "FinishedAt": "",
             "RestartCount": 0,
-            "ShimPid": os.getpid(),
+            "ShimPid": posix.getpid(),
             "Error": "",
         }
         self.clients = []
@@ -262,39 +315,39 @@ class Shim:
     def status(self, **msg):
         if self.status_fd >= 0:
             try:
-                os.write(self.status_fd, (dumps(msg) + "\n").encode())
+                posix.write(self.status_fd, (dumps(msg) + "\n").encode())
             except OSError:
                 pass
 
     def save(self, **changes):
         self.state.update(changes)
-        self.state["ShimPid"] = os.getpid()
+        self.state["ShimPid"] = posix.getpid()
         write_json(self.state_path, self.state)
 
     # --- container start -----------------------------------------------------------------
     def start_container(self):
         cfg = self.cfg
         rt = cfg["runtime"]
-        devnull = os.open(os.devnull, os.O_RDWR)
-        err_r, err_w = os.pipe()
+        devnull = posix.open(DEVNULL, posix.O_RDWR)
+        err_r, err_w = posix.pipe()
         child_in, out_w = devnull, devnull
         console = None
         if cfg["tty"]:
             console = unix_socket()
             try:
-                os.unlink(cfg["console_sock"])
+                posix.unlink(cfg["console_sock"])
             except FileNotFoundError:
                 pass
             console.bind(cfg["console_sock"])
             console.listen(1)
         else:
             if cfg["stdin"]:
-                child_in, self.stdin_fd = os.pipe()
-            out_r, out_w = os.pipe()
+                child_in, self.stdin_fd = posix.pipe()
+            out_r, out_w = posix.pipe()
             self.outputs[out_r] = STDOUT
             self.outputs[err_r] = STDERR
         try:
-            os.unlink(cfg["pidfile"])
+            posix.unlink(cfg["pidfile"])
         except FileNotFoundError:
             pass
         # `run --detach` = create + start in one runtime process (one exec less than two calls)
@@ -309,11 +362,11 @@ class Shim:
             except OSError as exc:
                 unsettled = exc
         if child_in != devnull:
-            os.close(child_in)
+            posix.close(child_in)
         if out_w != devnull:
-            os.close(out_w)
-        os.close(err_w)
-        os.close(devnull)
+            posix.close(out_w)
+        posix.close(err_w)
+        posix.close(devnull)
         rc = self.wait_create(pid, console)
         if unsettled is not None:  # no log, no state: the container must not run
             if rc == 0:
@@ -322,10 +375,10 @@ class Shim:
         if rc != 0:
             msg = read_available(err_r).decode("utf-8", "replace").strip()
             self.outputs.pop(err_r, None)
-            os.close(err_r)
+            posix.close(err_r)
             raise RuntimeError(msg or f"runtime run failed (exit {rc})")
         if console is not None:
-            os.close(err_r)
+            posix.close(err_r)
         with open(cfg["pidfile"]) as fh:
             self.pid = int(fh.read().strip())
         self.exit_code = None
@@ -341,13 +394,16 @@ class Shim:
         """The shim's own files, made while the runtime's `run` (~10 ms) starts the container
         rather than before it: stderr to CTRDIR/shim.err, the json-file log, a first state.json
         (with ShimPid), the attach socket. Each file made costs ~0.2 ms on a journalled disk."""
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-        err = os.open(os.path.join(self.dir, "shim.err"), flags, 0o600)
-        os.dup2(err, 2)
-        os.close(err)
+        flags = posix.O_WRONLY | posix.O_CREAT | posix.O_APPEND
+        err = posix.open(join(self.dir, "shim.err"), flags, 0o600)
+        posix.dup2(err, 2)
+        posix.close(err)
         self.log = open(self.cfg["log"], "ab", buffering=0)
         self.save()
         self.listener = listen(self.cfg["sock"])
+        if self.first_client >= 0:
+            fd, self.first_client = self.first_client, -1
+            self.add_client(unix_socket(fd), self.cfg["attach"])
 
     def wait_create(self, pid, console):
         if console is None:
@@ -365,13 +421,13 @@ class Shim:
                     self.stdin_fd = fd
                     self.resize(self.cfg.get("rows"), self.cfg.get("cols"))
                 break
-            done, status = os.waitpid(pid, os.WNOHANG)
+            done, status = posix.waitpid(pid, posix.WNOHANG)
             if done:
-                rc = os.waitstatus_to_exitcode(status)
+                rc = posix.waitstatus_to_exitcode(status)
                 break
         console.close()
         try:
-            os.unlink(self.cfg["console_sock"])
+            posix.unlink(self.cfg["console_sock"])
         except OSError:
             pass
         return wait_pid(pid) if rc is None else rc
@@ -404,7 +460,7 @@ class Shim:
                 self.drop(client)
 
     def log_line(self, raw, name):
-        text = _json.encode_basestring_ascii(raw.decode("utf-8", "replace"))
+        text = _c("_json").encode_basestring_ascii(raw.decode("utf-8", "replace"))
         self.log.write(
             b'{"log":'
             + text.encode()
@@ -432,7 +488,7 @@ class Shim:
         try:
             # peek, then take exactly the header line: frames behind it stay in the socket
             while not header.endswith(b"\n") and len(header) < 4096:
-                peek = sock.recv(4096, _socket.MSG_PEEK)
+                peek = sock.recv(4096, _c("_socket").MSG_PEEK)
                 if not peek:
                     break
                 end = peek.find(b"\n")
@@ -482,12 +538,12 @@ class Shim:
     def client_frame(self, kind, payload):
         if kind == STDIN and self.stdin_fd >= 0:
             try:
-                os.write(self.stdin_fd, payload)
+                posix.write(self.stdin_fd, payload)
             except OSError:
                 pass
         elif kind == STDIN_CLOSE and not self.cfg["tty"] and self.cfg.get("stdin_once"):
             if self.stdin_fd >= 0:
-                os.close(self.stdin_fd)
+                posix.close(self.stdin_fd)
                 self.stdin_fd = -1
         elif kind == RESIZE:
             parts = payload.split()
@@ -498,13 +554,13 @@ class Shim:
     def reap(self):
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status = posix.waitpid(-1, posix.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
             if pid == self.pid and self.exit_code is None:
-                self.exit_code = os.waitstatus_to_exitcode(status)
+                self.exit_code = posix.waitstatus_to_exitcode(status)
                 if self.exit_code < 0:
                     self.exit_code = 128 - self.exit_code
                 self.exit_time = time.monotonic()
@@ -512,7 +568,7 @@ class Shim:
     def will_restart(self):
         policy = self.cfg.get("restart") or {}
         name = policy.get("Name") or "no"
-        if name == "no" or os.path.exists(os.path.join(self.dir, "stopped")):
+        if name == "no" or exists(join(self.dir, "stopped")):
             return False
         if name == "on-failure":
             limit = int(policy.get("MaximumRetryCount") or 0)
@@ -522,21 +578,21 @@ class Shim:
     def close_outputs(self):
         for fd in list(self.outputs):
             try:
-                os.close(fd)
+                posix.close(fd)
             except OSError:
                 pass
         self.outputs.clear()
         if self.stdin_fd >= 0 and not self.cfg["tty"]:
             try:
-                os.close(self.stdin_fd)
+                posix.close(self.stdin_fd)
             except OSError:
                 pass
         self.stdin_fd = -1
 
     def runtime(self, *args):
-        devnull = os.open(os.devnull, os.O_RDWR)
+        devnull = posix.open(DEVNULL, posix.O_RDWR)
         pid = spawn(list(args), devnull, devnull, devnull)
-        os.close(devnull)
+        posix.close(devnull)
         return wait_pid(pid)
 
     def finish(self):
@@ -553,7 +609,7 @@ class Shim:
             delay = 0.1 if ran >= 10 else min(0.1 * 2 ** self.state["RestartCount"], 60)
             self.save(Status="restarting", RestartCount=self.state["RestartCount"] + 1)
             time.sleep(delay)
-            if not os.path.exists(os.path.join(self.dir, "stopped")):
+            if not exists(join(self.dir, "stopped")):
                 try:
                     self.start_container()
                     return True
@@ -575,9 +631,9 @@ class Shim:
         if self.cfg.get("autoremove") and self.cfg.get("cleanup"):
             if self.log is not None:
                 self.log.close()
-            os.closerange(3, 65536)
+            posix.closerange(3, 65536)
             try:
-                os.execvp(self.cfg["cleanup"][0], self.cfg["cleanup"])
+                execvp(self.cfg["cleanup"])
             except OSError:
                 pass
         return False
@@ -601,9 +657,9 @@ class Shim:
             self.log.close()
             self.log = None
         deadline = time.monotonic() + 2
-        while os.path.lexists(self.dir) and time.monotonic() < deadline:
+        while lexists(self.dir) and time.monotonic() < deadline:
             time.sleep(0.002)
-        remove_tree(os.path.join(tmp_dir, f"trash-{os.getpid()}-{self.id[:12]}"))
+        remove_tree(join(tmp_dir, f"trash-{posix.getpid()}-{self.id[:12]}"))
 
     # --- main loop -----------------------------------------------------------------------
     def serve(self, wake_r):
@@ -639,14 +695,14 @@ class Shim:
 
     def read_output(self, fd):
         try:
-            data = os.read(fd, 65536)
+            data = posix.read(fd, 65536)
         except OSError as exc:
             data = b"" if exc.errno in (errno.EIO, errno.EBADF) else None
             if data is None:
                 return
         if not data:
             self.outputs.pop(fd, None)
-            os.close(fd)
+            posix.close(fd)
             if fd == self.stdin_fd:
                 self.stdin_fd = -1
             return
@@ -664,34 +720,34 @@ def delete_stopped(state_dir, cgroup):
     if not state_dir or not cgroup or not cgroup.startswith("/tke/"):
         return False
     try:
-        if os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers")):
+        if exists(join(CGROUP_ROOT, "cgroup.controllers")):
             roots = [CGROUP_ROOT]  # cgroup v2: one hierarchy
         else:
-            roots = [os.path.join(CGROUP_ROOT, n) for n in os.listdir(CGROUP_ROOT)]
+            roots = [join(CGROUP_ROOT, n) for n in posix.listdir(CGROUP_ROOT)]
     except OSError:
         return False
     for root in roots:
         try:
-            os.rmdir(root + cgroup)
+            posix.rmdir(root + cgroup)
         except (FileNotFoundError, NotADirectoryError):
             continue  # not in this hierarchy, or removed through its other name (cpu,cpuacct)
         except OSError:
             return False
     remove_tree(state_dir)
-    return not os.path.lexists(state_dir)
+    return not lexists(state_dir)
 
 
 def remove_tree(path):
     """rm -rf (root: modes do not stop it); what cannot be deleted stays."""
     try:
-        entries = list(os.scandir(path))
+        entries = list(posix.scandir(path))
     except NotADirectoryError:
         entries = None
     except OSError:
         return
     if entries is None:
         try:
-            os.unlink(path)
+            posix.unlink(path)
         except OSError:
             pass
         return
@@ -700,11 +756,11 @@ def remove_tree(path):
             if entry.is_dir(follow_symlinks=False):
                 remove_tree(entry.path)
             else:
-                os.unlink(entry.path)
+                posix.unlink(entry.path)
         except OSError:
             pass
     try:
-        os.rmdir(path)
+        posix.rmdir(path)
     except OSError:
         pass
 
@@ -719,18 +775,21 @@ def keep_bpf(paths):
             data = fh.read()
         if not data or len(data) % 8:
             return
-        os.makedirs(os.path.dirname(paths["to"]), mode=0o700, exist_ok=True)
-        tmp = f"{paths['to']}.tmp-{os.getpid()}"
+        try:
+            posix.mkdir(paths["to"].rpartition("/")[0], 0o700)
+        except FileExistsError:
+            pass
+        tmp = f"{paths['to']}.tmp-{posix.getpid()}"
         with open(tmp, "wb") as fh:
             fh.write(data)
-        os.replace(tmp, paths["to"])
+        posix.replace(tmp, paths["to"])
     except OSError:
         pass
 
 
 def listen(path):
     try:
-        os.unlink(path)
+        posix.unlink(path)
     except FileNotFoundError:
         pass
     sock = unix_socket()
@@ -747,17 +806,12 @@ def main(argv=None):
         _signal.signal(sig, _signal.SIG_IGN)
     become_subreaper()
     try:
-        shim = Shim(status_fd)  # may wait while tke creates the container
-    except (OSError, TypeError, ValueError, KeyError):  # no instructions: tke gave up
-        return 1
-    os.chdir(shim.dir)
-    first = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, attach_fd)
-    if isinstance(shim.cfg.get("attach"), dict):
-        shim.add_client(first, shim.cfg["attach"])
-    else:
-        first.close()
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
+        shim = Shim(status_fd, attach_fd)  # may wait while tke creates the container
+    except (OSError, EOFError, TypeError, ValueError, KeyError, AttributeError):
+        return 1  # no instructions: tke gave up
+    posix.chdir(shim.dir)
+    wake_r, wake_w = posix.pipe()
+    posix.set_blocking(wake_w, False)
     _signal.signal(_signal.SIGCHLD, lambda *_: None)
     _signal.set_wakeup_fd(wake_w)
     try:
@@ -773,14 +827,14 @@ def main(argv=None):
         shim.runtime(*(shim.cfg["runtime"] + ["delete", "--force", shim.id]))
         return 1
     shim.status(started=shim.pid)
-    os.close(status_fd)
+    posix.close(status_fd)
     shim.status_fd = -1
     keep_bpf(shim.cfg.get("bpf_cache"))
     shim.reap()
     shim.serve(wake_r)
     shim.listener.close()
     try:
-        os.unlink(shim.cfg["sock"])
+        posix.unlink(shim.cfg["sock"])
     except OSError:
         pass
     return 0

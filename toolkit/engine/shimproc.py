@@ -34,7 +34,7 @@ ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
 # be gone; everything it writes is unbuffered. An exception still ends with its traceback.
 SHIM_BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); import shim; "
-    "shim.os._exit(shim.main(sys.argv[2:]))"
+    "shim.posix._exit(shim.main(sys.argv[2:]))"
 )
 PYTHON = os.path.realpath(sys.executable)
 PASSED_ENV = ("TKE_ROOT", "TKE_RUNTIME", "PYTHONPATH")
