@@ -7,7 +7,10 @@ Measured (medians of --repeat runs after warm-up):
    as a user runs it: the installed `tke` script next to this interpreter, else
    `python -m toolkit.engine.cli`; `--tke-module` forces the latter), vs
    `podman run --rm --network none` with runc and with crun (where it runs), vs the floor:
-   overlay mount + `crun run` of a prepared bundle + umount (and the same with runc).
+   overlay mount + `crun run` of a prepared bundle + umount (and the same with runc), the
+   bundle's config from `crun spec`, and again with the config.json tke writes for the same
+   container (docker's seccomp filter, a cgroup, the /etc binds: what isolation costs the
+   runtime, so that tke / that floor is what tke itself adds).
 2. `tke ps -a` with 200 containers (100 running + 100 created) vs `podman ps -a`.
 3. `tke commit` of a container with a 10 MB change vs `podman commit`.
 4. Memory per idle running container: PSS of tke's shim vs podman's conmon, with N running.
@@ -138,13 +141,23 @@ def make_image(work: Path) -> Path:
     return layout
 
 
-def floor(work: Path, runtime: str, layer_dir: str, n: int) -> dict:
-    bundle = work / f"bundle-{runtime}"
+def floor(work: Path, runtime: str, layer_dir: str, n: int, spec: dict = None) -> dict:
+    """overlay mount + `RUNTIME run` + umount of a prepared bundle: `RUNTIME spec`'s config,
+    or `spec` (the config.json tke writes: see tke_spec)."""
+    bundle = work / f"bundle-{runtime}{'-tke' if spec else ''}"
     (bundle / "rootfs").mkdir(parents=True)
-    subprocess.run([runtime, "spec"], cwd=bundle, check=True, capture_output=True)
-    spec = json.loads((bundle / "config.json").read_text())
-    spec["process"].update(terminal=False, args=["true"], rlimits=[])
-    spec["root"]["readonly"] = False
+    if spec is None:
+        subprocess.run([runtime, "spec"], cwd=bundle, check=True, capture_output=True)
+        spec = json.loads((bundle / "config.json").read_text())
+        spec["process"].update(terminal=False, args=["true"], rlimits=[])
+        spec["root"]["readonly"] = False
+    else:
+        spec = dict(spec, root={"path": str(bundle / "rootfs"), "readonly": False})
+        for mount in spec["mounts"]:
+            if mount["type"] == "bind":  # tke's /etc/hosts, hostname, resolv.conf
+                mount["source"] = str(bundle / os.path.basename(mount["destination"]))
+                Path(mount["source"]).write_text("\n")
+        spec["linux"]["cgroupsPath"] = f"/tke-bench-floor/{runtime}"
     (bundle / "config.json").write_text(json.dumps(spec))
     wrap = [
         "unshare", "--mount", "--propagation", "slave", "--", "sh", "-c",
@@ -201,7 +214,26 @@ def bench_run(args, tke_roots: dict, podmans: dict, work: Path, layer_dir: str) 
     for runtime in ("crun", "runc"):
         if shutil.which(runtime):
             out[f"floor: overlay + {runtime} run"] = floor(work, runtime, layer_dir, args.repeat)
+    default = next(iter(tke_roots.values()))
+    spec = tke_spec(default)
+    if spec is not None and shutil.which("crun"):
+        name = "floor: overlay + crun run, tke's config.json"
+        out[name] = floor(work, "crun", layer_dir, args.repeat, spec)
     return out
+
+
+def tke_spec(tke: Tke):
+    """The config.json tke writes for `run --network none busybox true` (docker's seccomp
+    filter and crun's compiled copy of it, a cgroup, the /etc binds): the same container for
+    the floor, so that tke / floor is tke's own cost, not the isolation's."""
+    cid = tke.run("run", "-d", "--network", "none", "busybox", "sleep", "600").strip()
+    try:
+        with open(os.path.join(tke.env["TKE_ROOT"], "containers", cid, "config.json")) as fh:
+            spec = json.load(fh)
+    finally:
+        tke.run("rm", "-f", cid, check=False)
+    spec["process"].update(args=["true"], terminal=False)
+    return spec
 
 
 def start_many(argv_for, n: int, workers: int = 4) -> None:
