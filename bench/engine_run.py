@@ -41,22 +41,20 @@ PYTHON = os.path.realpath(sys.executable)  # the real interpreter, never a pyenv
 sys.path.insert(0, str(REPO))
 
 FLOOR_SCRIPT = r"""
-import json, os, subprocess, sys, time
-runtime, bundle, lower, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-work = bundle  # per-runtime scratch: upper/work dirs and runtime state
-times = []
-for i in range(n + 2):
-    up, wk = f"{work}/upper{i}", f"{work}/work{i}"
+import os, subprocess, sys, time
+runtime, bundle, lower = sys.argv[1], sys.argv[2], sys.argv[3]
+i = 0
+for _ in sys.stdin:  # one timed start per line: the bench interleaves it with the others
+    up, wk = f"{bundle}/upper{i}", f"{bundle}/work{i}"  # also the runtime's scratch
     os.makedirs(up); os.makedirs(wk)
     t = time.perf_counter()
     subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
                     f"lowerdir={lower},upperdir={up},workdir={wk}", f"{bundle}/rootfs"], check=True)
-    subprocess.run([runtime, "--root", f"{work}/state", "run", "-b", bundle, f"floor{i}"],
+    subprocess.run([runtime, "--root", f"{bundle}/state", "run", "-b", bundle, f"floor{i}"],
                    check=True, stdin=subprocess.DEVNULL)
     subprocess.run(["umount", f"{bundle}/rootfs"], check=True)
-    if i >= 2:
-        times.append(time.perf_counter() - t)
-print(json.dumps(times))
+    print(time.perf_counter() - t, flush=True)
+    i += 1
 """
 
 
@@ -65,18 +63,41 @@ def median_ms(samples: list) -> float:
 
 
 def timed(argv: list, env: dict = None, n: int = 10, warm: int = 2) -> dict:
-    samples, error = [], None
+    return summary(interleave({"x": lambda: run_once(argv, env)}, n, warm)["x"])
+
+
+def run_once(argv: list, env: dict = None) -> float:
+    """Seconds one command takes; RuntimeError with its stderr if it fails."""
+    t = time.perf_counter()
+    proc = subprocess.run(argv, env=env, capture_output=True, stdin=subprocess.DEVNULL)
+    dt = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr.decode(errors="replace").strip()[-300:])
+    return dt
+
+
+def interleave(cases: dict, n: int, warm: int = 2) -> dict:
+    """Round after round, one sample of each case (a callable returning seconds): the machine's
+    swings hit every case alike. {name: [seconds...]} or {name: "error"} for a case that
+    failed (it is dropped from later rounds)."""
+    out = {name: [] for name in cases}
     for i in range(n + warm):
-        t = time.perf_counter()
-        proc = subprocess.run(argv, env=env, capture_output=True, stdin=subprocess.DEVNULL)
-        dt = time.perf_counter() - t
-        if proc.returncode != 0:
-            error = proc.stderr.decode(errors="replace").strip()[-300:]
-            break
-        if i >= warm:
-            samples.append(dt)
-    if error:
-        return {"error": error}
+        for name, sample in cases.items():
+            if isinstance(out[name], str):
+                continue
+            try:
+                dt = sample()
+            except RuntimeError as exc:
+                out[name] = str(exc)
+                continue
+            if i >= warm:
+                out[name].append(dt)
+    return out
+
+
+def summary(samples) -> dict:
+    if isinstance(samples, str):
+        return {"error": samples}
     return {"median_ms": median_ms(samples), "samples_ms": [round(s * 1000, 1) for s in samples]}
 
 
@@ -141,37 +162,50 @@ def make_image(work: Path) -> Path:
     return layout
 
 
-def floor(work: Path, runtime: str, layer_dir: str, n: int, spec: dict = None) -> dict:
-    """overlay mount + `RUNTIME run` + umount of a prepared bundle: `RUNTIME spec`'s config,
-    or `spec` (the config.json tke writes: see tke_spec)."""
-    bundle = work / f"bundle-{runtime}{'-tke' if spec else ''}"
-    (bundle / "rootfs").mkdir(parents=True)
-    if spec is None:
-        subprocess.run([runtime, "spec"], cwd=bundle, check=True, capture_output=True)
-        spec = json.loads((bundle / "config.json").read_text())
-        spec["process"].update(terminal=False, args=["true"], rlimits=[])
-        spec["root"]["readonly"] = False
-    else:
-        spec = dict(spec, root={"path": str(bundle / "rootfs"), "readonly": False})
-        for mount in spec["mounts"]:
-            if mount["type"] == "bind":  # tke's /etc/hosts, hostname, resolv.conf
-                mount["source"] = str(bundle / os.path.basename(mount["destination"]))
-                Path(mount["source"]).write_text("\n")
-        spec["linux"]["cgroupsPath"] = f"/tke-bench-floor/{runtime}"
-    (bundle / "config.json").write_text(json.dumps(spec))
-    wrap = [
-        "unshare", "--mount", "--propagation", "slave", "--", "sh", "-c",
-        'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"',
-    ]  # fmt: skip
-    proc = subprocess.run(
-        wrap + [PYTHON, "-c", FLOOR_SCRIPT, runtime, str(bundle), layer_dir, str(n)],
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        return {"error": proc.stderr.strip()[-300:]}
-    samples = json.loads(proc.stdout)
-    return {"median_ms": median_ms(samples), "samples_ms": [round(s * 1000, 1) for s in samples]}
+class Floor:
+    """overlay mount + `RUNTIME run` + umount of a prepared bundle, one timed start per
+    `sample()` (a helper process in a mount namespace without the hybrid cgroup2 mount): the
+    bundle's config from `RUNTIME spec`, or `spec` (the config.json tke writes: tke_spec)."""
+
+    def __init__(self, work: Path, runtime: str, layer_dir: str, spec: dict = None) -> None:
+        bundle = work / f"bundle-{runtime}{'-tke' if spec else ''}"
+        (bundle / "rootfs").mkdir(parents=True)
+        if spec is None:
+            subprocess.run([runtime, "spec"], cwd=bundle, check=True, capture_output=True)
+            spec = json.loads((bundle / "config.json").read_text())
+            spec["process"].update(terminal=False, args=["true"], rlimits=[])
+            spec["root"]["readonly"] = False
+        else:
+            spec = dict(spec, root={"path": str(bundle / "rootfs"), "readonly": False})
+            for mount in spec["mounts"]:
+                if mount["type"] == "bind":  # tke's /etc/hosts, hostname, resolv.conf
+                    mount["source"] = str(bundle / os.path.basename(mount["destination"]))
+                    Path(mount["source"]).write_text("\n")
+            spec["linux"]["cgroupsPath"] = f"/tke-bench-floor/{runtime}"
+        (bundle / "config.json").write_text(json.dumps(spec))
+        wrap = [
+            "unshare", "--mount", "--propagation", "slave", "--", "sh", "-c",
+            'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"',
+        ]  # fmt: skip
+        argv = wrap + [PYTHON, "-c", FLOOR_SCRIPT, runtime, str(bundle), layer_dir]
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def sample(self) -> float:
+        try:
+            self.proc.stdin.write("go\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(self.proc.stderr.read().strip()[-300:])
+        return float(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
 
 
 def pss_kb(pids: list) -> float:
@@ -202,24 +236,28 @@ def pids_of(match) -> list:
 
 
 def bench_run(args, tke_roots: dict, podmans: dict, work: Path, layer_dir: str) -> dict:
-    out = {}
+    """All cases interleaved, one start of each per round (see interleave)."""
+    argv = ("run", "--rm", "--network", "none", "busybox", "true")
+    cases = {}
     for name, tke in tke_roots.items():
-        out[name] = timed(
-            tke.argv("run", "--rm", "--network", "none", "busybox", "true"), tke.env, args.repeat
-        )
+        cases[name] = lambda tke=tke: run_once(tke.argv(*argv), tke.env)
     for name, pod in podmans.items():
-        out[name] = timed(
-            pod.argv("run", "--rm", "--network", "none", "busybox", "true"), None, args.repeat
-        )
+        cases[name] = lambda pod=pod: run_once(pod.argv(*argv))
+    floors = {}
     for runtime in ("crun", "runc"):
         if shutil.which(runtime):
-            out[f"floor: overlay + {runtime} run"] = floor(work, runtime, layer_dir, args.repeat)
-    default = next(iter(tke_roots.values()))
-    spec = tke_spec(default)
-    if spec is not None and shutil.which("crun"):
-        name = "floor: overlay + crun run, tke's config.json"
-        out[name] = floor(work, "crun", layer_dir, args.repeat, spec)
-    return out
+            floors[f"floor: overlay + {runtime} run"] = Floor(work, runtime, layer_dir)
+    spec = tke_spec(next(iter(tke_roots.values())))
+    if shutil.which("crun"):
+        same = Floor(work, "crun", layer_dir, spec)
+        floors["floor: overlay + crun run, tke's config.json"] = same
+    try:
+        cases.update({name: floor.sample for name, floor in floors.items()})
+        samples = interleave(cases, args.repeat)
+    finally:
+        for floor in floors.values():
+            floor.close()
+    return {name: summary(s) for name, s in samples.items()}
 
 
 def tke_spec(tke: Tke):
@@ -401,7 +439,8 @@ def main() -> int:
 
 
 def run_ratios(run: dict) -> dict:
-    """For each tke variant: podman time / tke time (target >= 3) and tke / floor (<= 2)."""
+    """For each tke variant: podman time / tke time (target >= 3) and tke / floor (<= 2), as
+    ratios of the medians and, "paired", as the median of the ratios round by round."""
     out = {}
     floors = {k: v for k, v in run.items() if k.startswith("floor") and "median_ms" in v}
     pods = {k: v for k, v in run.items() if k.startswith("podman") and "median_ms" in v}
@@ -410,9 +449,19 @@ def run_ratios(run: dict) -> dict:
             continue
         for pod, pv in pods.items():
             out[f"{pod} / {name}"] = ratio(value, pv)
+            out[f"{pod} / {name} (paired)"] = paired(value, pv)
         for floor_name, fv in floors.items():
             out[f"{name} / {floor_name}"] = ratio(fv, value)
+            out[f"{name} / {floor_name} (paired)"] = paired(fv, value)
     return out
+
+
+def paired(a: dict, b: dict):
+    """Median over rounds of b's sample / a's sample (interleaved runs: same conditions)."""
+    pairs = list(zip(a.get("samples_ms") or [], b.get("samples_ms") or []))
+    if not pairs or len(a["samples_ms"]) != len(b["samples_ms"]):
+        return None
+    return round(statistics.median(y / x for x, y in pairs if x), 2)
 
 
 def report(result: dict, args) -> None:

@@ -540,11 +540,12 @@ def remove(
     shim_deletes=False,
     volumes: bool = False,
 ) -> None:
-    """docker rm. `shim_deletes`: the container's shim runs the runtime's `delete` itself
-    (a foreground `tke run --rm` that claimed the removal): not waited for here. `volumes`
-    (`rm -v`, and `run --rm`): also remove its anonymous volumes no other container uses."""
+    """docker rm. `shim_deletes`: a foreground `tke run --rm` that claimed the removal has
+    the container's exit frame (its shim sends it before it records the exit) and the shim
+    runs the runtime's `delete` itself: not waited for here. `volumes` (`rm -v`, and
+    `run --rm`): also remove its anonymous volumes no other container uses."""
     state = ctrs.state(cid)
-    if state["Running"] or state["Restarting"]:
+    if (state["Running"] or state["Restarting"]) and not shim_deletes:
         if not force:
             raise ContainerError(
                 f"Error response from daemon: You cannot remove a running container {cid}. "

@@ -603,7 +603,10 @@ class Shim:
         # decided before the state says "exited": `tke stop` returns on that state, and a
         # caller may then remove CTRDIR/stopped (`system service --stop` does)
         restart = self.will_restart()
-        self.save(Status="exited", ExitCode=self.exit_code, FinishedAt=now(), Pid=0)
+        exited = {"Status": "exited", "ExitCode": self.exit_code, "FinishedAt": now(), "Pid": 0}
+        if not restart and any(c.want.get("claim_rm") for c in self.clients):
+            return self.hand_over_removal(exited)
+        self.save(**exited)
         if restart:
             self.runtime(*(self.cfg["runtime"] + ["delete", "--force", self.id]))
             delay = 0.1 if ran >= 10 else min(0.1 * 2 ** self.state["RestartCount"], 60)
@@ -617,15 +620,7 @@ class Shim:
                     self.save(Status="exited", Error=str(exc))
             else:
                 self.save(Status="exited")
-        claimed = any(c.want.get("claim_rm") for c in self.clients)
-        for client in list(self.clients):
-            client.send(EXIT, str(self.exit_code).encode())
-            self.drop(client)
-        if claimed:
-            # the attached `tke run --rm` removes the container and does not wait for this
-            self.delete_container()
-            self.take_out_trash()
-            return False
+        self.send_exit()
         self.delete_container()
         self.runtime("umount", self.cfg["merged"])
         if self.cfg.get("autoremove") and self.cfg.get("cleanup"):
@@ -636,6 +631,25 @@ class Shim:
                 execvp(self.cfg["cleanup"])
             except OSError:
                 pass
+        return False
+
+    def send_exit(self):
+        for client in list(self.clients):
+            client.send(EXIT, str(self.exit_code).encode())
+            self.drop(client)
+
+    def hand_over_removal(self, exited):
+        """An attached `tke run --rm` claimed the removal: its exit frame first (it removes the
+        container at once and does not wait for the rest), then the state (for a client that
+        died before it removed anything; gone with the directory otherwise), the runtime's
+        delete and the moved directory."""
+        self.send_exit()
+        try:
+            self.save(**exited)
+        except OSError:
+            pass  # the directory was moved to the trash already
+        self.delete_container()
+        self.take_out_trash()
         return False
 
     def delete_container(self):
