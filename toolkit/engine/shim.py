@@ -69,20 +69,16 @@ def join(*parts):
     return "/".join(parts)
 
 
-def exists(path):
+def exists(path, stat=posix.stat):
     try:
-        posix.stat(path)
+        stat(path)
         return True
     except (OSError, ValueError):
         return False
 
 
 def lexists(path):
-    try:
-        posix.lstat(path)
-        return True
-    except (OSError, ValueError):
-        return False
+    return exists(path, posix.lstat)
 
 
 def execvp(argv):
