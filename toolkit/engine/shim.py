@@ -30,11 +30,11 @@ Instructions (a `marshal`led dict on the shim's stdin, written by tke while the 
 interpreter starts and the rootfs is mounted; the same interpreter reads it, and `marshal` is
 built in where `_json` is a library to load): id, bundle, runtime (argv prefix),
 hide_hybrid_cgroup2 (run the runtime in a private mount namespace without
-/sys/fs/cgroup/unified: crun on hybrid hosts),
-tty, stdin, stdin_once, log, sock, console_sock, pidfile, restart {Name, MaximumRetryCount},
-autoremove, cleanup (argv), merged, attach, tmp_dir (the store's), runtime_state (the
-runtime's directory of this container), cgroup (its cgroupsPath), bpf_cache ({"from",
-"to"}: copy the runtime's compiled seccomp program there once the container runs; bpfcache.py).
+/sys/fs/cgroup/unified: crun on hybrid hosts), tty, stdin, stdin_once, log, sock, console_sock,
+pidfile, restart {Name, MaximumRetryCount}, autoremove, cleanup (argv), merged, attach, tmp_dir
+(the store's), runtime_state (the runtime's directory of this container), cgroup (its
+cgroupsPath), bpf_cache ({"from", "to"}: copy the runtime's compiled seccomp program there once
+the container runs; bpfcache.py).
 """
 
 # Only C modules past the interpreter's own, and not `os` either (~1 ms of a `-I -S`
