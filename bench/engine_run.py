@@ -22,6 +22,7 @@ cgroupfs and file events so it needs no systemd. Results: bench/results/engine_r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -346,6 +347,9 @@ def cleanup(tkes: dict, podmans: dict, dirs: list) -> None:
     for path in dirs:
         subprocess.run(["umount", "-R", "-l", path], capture_output=True)
         shutil.rmtree(path, ignore_errors=True)
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():  # the floor's parent cgroup (Floor)
+        with contextlib.suppress(OSError):
+            (hierarchy / "tke-bench-floor").rmdir()
 
 
 def ratio(a: dict, b: dict):
