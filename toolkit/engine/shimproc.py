@@ -3,7 +3,7 @@
     proc = launch(store_root)      # the shim's interpreter starts now...
     ...                            # ...while tke parses, creates and mounts
     sock = proc.attach_socket()    # (an attached caller: its end of the shim's first client)
-    proc.send(b'{"id": ...}')      # its instructions (then it runs the container)
+    proc.send(marshal.dumps(conf)) # its instructions (then it runs the container; shim.py)
     proc.release()                 # once it reported; or:
     proc.abandon()                 # no container after all; it exits
 
