@@ -85,9 +85,20 @@ def test_resolve_user(tmp_path):
     with pytest.raises(spec.SpecError, match="unable to find user nobody"):
         spec.resolve_user(str(tmp_path), "nobody")
     os.unlink(tmp_path / "etc" / "passwd")
+    on_host = "daemon"  # a user of the host's /etc/passwd, not of the image's
+    assert any(line.startswith(on_host + ":") for line in open("/etc/passwd"))
     os.symlink("/etc/passwd", tmp_path / "etc" / "passwd")  # must not read the host's file
     with pytest.raises(spec.SpecError):
-        spec.resolve_user(str(tmp_path), "root-on-host-only")
+        spec.resolve_user(str(tmp_path), on_host)
+    os.unlink(tmp_path / "etc" / "passwd")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "passwd").write_text("app:x:501:502::/:/bin/sh\n")
+    os.symlink("../data/passwd", tmp_path / "etc" / "passwd")  # a link inside the image: read
+    assert spec.resolve_user(str(tmp_path), "app") == (501, 502, [])
+    os.rename(tmp_path / "etc", tmp_path / "etc.real")
+    os.symlink("/etc", tmp_path / "etc")  # nor through a linked directory
+    with pytest.raises(spec.SpecError):
+        spec.resolve_user(str(tmp_path), on_host)
 
 
 def test_flag_parsing():

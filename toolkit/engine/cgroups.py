@@ -21,31 +21,22 @@ if TYPE_CHECKING:  # typing's import costs more than `tke run` spends on its wor
     from typing import Optional
 
 CGROUP_ROOT = "/sys/fs/cgroup"
-CGROUP2_MAGIC = 0x63677270
-
-
-def _fstype(path: str) -> Optional[str]:
-    best, kind = "", None
-    try:
-        with open("/proc/self/mountinfo") as fh:
-            for line in fh:
-                left, _, right = line.partition(" - ")
-                mountpoint = left.split()[4]
-                if path == mountpoint or path.startswith(mountpoint.rstrip("/") + "/"):
-                    if len(mountpoint) >= len(best):
-                        best, kind = mountpoint, right.split()[0]
-    except OSError:
-        return None
-    return kind if best == path else None
+_MODE: list = []
 
 
 def mode() -> str:
-    """'v2', 'hybrid' or 'v1' for this host (as seen from this mount namespace)."""
-    if _fstype(CGROUP_ROOT) == "cgroup2":
-        return "v2"
-    if _fstype(os.path.join(CGROUP_ROOT, "unified")) == "cgroup2":
-        return "hybrid"
-    return "v1"
+    """'v2', 'hybrid' or 'v1' for this host (as seen from this mount namespace), found once
+    per process. Only a cgroup2 filesystem has `cgroup.controllers` at its root: two stats
+    rather than reading /proc/self/mountinfo, which costs ~0.15 ms each time on `tke run`'s
+    path."""
+    if not _MODE:
+        if os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers")):
+            _MODE.append("v2")
+        elif os.path.exists(os.path.join(CGROUP_ROOT, "unified", "cgroup.controllers")):
+            _MODE.append("hybrid")
+        else:
+            _MODE.append("v1")
+    return _MODE[0]
 
 
 def hybrid_has_controllers() -> bool:

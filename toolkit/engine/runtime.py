@@ -174,11 +174,21 @@ def favor_dynmods(settings: Optional[dict] = None) -> Optional[str]:
     return None
 
 
+_FOUND: dict = {}
+
+
 def which(name: str) -> Optional[str]:
-    """shutil.which for a plain program name (shutil's import costs more than the lookup)."""
-    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+    """shutil.which for a plain program name (shutil's import costs more than the lookup).
+    A program found is remembered for this process and PATH (`tke run` asks for crun, runc
+    and unshare twice); one not found is looked for again (a playbook may install it)."""
+    search = os.environ.get("PATH", os.defpath)
+    known = _FOUND.get((name, search))
+    if known is not None and os.access(known, os.X_OK):
+        return known
+    for folder in search.split(os.pathsep):
         path = os.path.join(folder or ".", name)
         if os.path.isfile(path) and os.access(path, os.X_OK):
+            _FOUND[(name, search)] = path
             return path
     return None
 
@@ -219,7 +229,7 @@ def choose(run_dir: str, wanted: Optional[str] = None, settings: Optional[dict] 
                 "/sys/fs/cgroup/unified (it refuses hybrid mode)"
             )
         return Runtime(name, path, state_root(run_dir, name), wrap, reason)
-    crun, runc = which("crun"), which("runc")
+    crun = which("crun")
     if crun and not crun_refuses:
         return Runtime(
             "crun", crun, state_root(run_dir, "crun"), [], f"crun found ({layout} cgroups)"
@@ -233,6 +243,7 @@ def choose(run_dir: str, wanted: Optional[str] = None, settings: Optional[dict] 
             "hybrid cgroup host with controllers on cgroup2, which crun refuses: crun runs in a "
             "private mount namespace without /sys/fs/cgroup/unified (about twice as fast as runc)",
         )
+    runc = which("runc")
     if runc:
         why = "crun not installed" if not crun else "hybrid cgroup host and no unshare(1) for crun"
         return Runtime("runc", runc, state_root(run_dir, "runc"), [], why)

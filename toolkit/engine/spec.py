@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import resource
+import stat
 
 from toolkit.engine import cgroups, seccomp
 from toolkit.errors import TkError
@@ -302,14 +303,29 @@ def resolve_user(merged: str, spec_user: str) -> tuple:
 
 def _table(merged: str, rel: str) -> list:
     path = os.path.join(merged, rel)
-    real = os.path.realpath(path)
-    if not real.startswith(os.path.realpath(merged) + "/"):
-        return []
+    if _symlink_below(merged, rel):  # the image's own links must not lead out of it
+        path = os.path.realpath(path)
+        if not path.startswith(os.path.realpath(merged) + "/"):
+            return []
     try:
-        with open(real, errors="replace") as fh:
+        with open(path, errors="replace") as fh:
             return [line.rstrip("\n").split(":") for line in fh if ":" in line]
     except OSError:
         return []
+
+
+def _symlink_below(root: str, rel: str) -> bool:
+    """Is a component of `rel` under `root` a symlink? (A few lstats rather than two
+    realpaths of the whole path; the container is not running, so nothing changes them.)"""
+    path = root
+    for part in rel.split("/"):
+        path = os.path.join(path, part)
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return True
+        except OSError:
+            return False
+    return False
 
 
 def _volume_mounts(mounts) -> list:
