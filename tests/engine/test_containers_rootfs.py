@@ -51,3 +51,22 @@ def test_exec_options_and_run_attach(ctr_runc):
     assert nofile["type"] == "RLIMIT_NOFILE" and nofile["hard"] <= hard
     r = ctr.run("run", "--rm", "-a", "stdout", ctr.image, "sh", "-c", "echo o; echo e >&2")
     assert (r.stdout, r.stderr) == ("o\n", "")
+
+
+def test_rootfs_that_cannot_be_mounted_fails_the_start_and_leaves_nothing(ctr_runc):
+    cid = ctr_runc.ok("create", ctr_runc.image, "true").strip()
+    link = os.path.join(ctr_runc.root, "containers", cid, "l", "0")
+    target = os.readlink(link)
+    os.unlink(link)
+    os.symlink(target + ".gone", link)  # the image's bottom layer is missing
+    proc = ctr_runc.run("start", cid)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr  # docker start's code
+    assert proc.stderr.startswith("Error response from daemon: mount overlay on ")
+    assert "/merged: No such file or directory" in proc.stderr
+    merged = os.path.join(ctr_runc.root, "containers", cid, "merged")
+    assert not os.path.ismount(merged)
+    assert ctr_runc.ok("inspect", "-f", "{{.State.Status}}", cid).strip() == "created"
+    os.unlink(link)
+    os.symlink(target, link)  # repaired: it starts
+    ctr_runc.ok("start", "-a", cid)
+    assert ctr_runc.ok("inspect", "-f", "{{.State.ExitCode}}", cid).strip() == "0"

@@ -30,6 +30,9 @@ if TYPE_CHECKING:  # typing's import costs more than `tke run` spends on its wor
     from typing import Optional
 
 
+ROOT = (0, 0, [])  # uid, gid, additional gids
+
+
 class StartError(TkError):
     """The container did not start: 125 (engine), 126 (not executable), 127 (not found)."""
 
@@ -252,22 +255,28 @@ def prepare_start(ctrs: Containers, rec: dict) -> tuple:
     the shim is to put in the seccomp cache (bpfcache.use)."""
     cid = rec["Id"]
     ctrdir = ctrs.path(cid)
-    merged = rootfs.mount_rootfs(ctrdir, volatile=bool(rec["HostConfig"].get("AutoRemove")))
+    # the overlay is mounted while the files and the spec are made (the user is looked up
+    # in the image's /etc/passwd once it is mounted)
+    mounting = rootfs.Mounting(ctrdir, volatile=bool(rec["HostConfig"].get("AutoRemove")))
     try:
+        _write_etc(ctrdir, rec["Config"].get("Hostname") or cid[:12])
+        conf = spec.build(rec, mounting.merged, ctrdir, ROOT)
+        rt = runtime.from_record(ctrs.run_dir, rec["HostConfig"]["Runtime"])
+        fill_cache = bpfcache.use(conf, rt, ctrs.run_dir, cid)
+        merged = mounting.wait()
         if rec.get("Mounts"):
             from toolkit.engine import volumes
 
             volumes.copy_up(merged, rec["Mounts"])
-        user = spec.resolve_user(merged, rec["Config"].get("User") or "")
-        hostname = rec["Config"].get("Hostname") or cid[:12]
-        _write_etc(ctrdir, hostname)
-        conf = spec.build(rec, merged, ctrdir, user)
-        rt = runtime.from_record(ctrs.run_dir, rec["HostConfig"]["Runtime"])
-        fill_cache = bpfcache.use(conf, rt, ctrs.run_dir, cid)
+        spec.set_user(conf, spec.resolve_user(merged, rec["Config"].get("User") or ""))
         with open(os.path.join(ctrdir, "config.json"), "w") as fh:
             fh.write(jsonc.dumps(conf))
-    except BaseException:
+    except BaseException as exc:
+        mounting.settle()
         rootfs.unmount_rootfs(ctrdir)
+        if isinstance(exc, OSError):  # the host's side (mount, files): docker's 125
+            where = f": {exc.filename}" if exc.filename else ""
+            raise StartError(f"Error response from daemon: {exc.strerror}{where}") from None
         raise
     return rt, fill_cache
 

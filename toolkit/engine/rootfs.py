@@ -8,9 +8,10 @@
     ctrdir/merged          the mount point (config.json's root.path)
 
 The mount option string is limited to one page (4096 bytes): with 64-hex layer paths that is
-only ~40 layers. The layers are therefore named by short symlinks and given relative to
-`ctrdir/l` (mount(2) is called with that as the working directory), which fits the kernel's own
-limit of 500 lower layers.
+only ~40 layers. The layers are therefore named by short symlinks, given by their absolute
+paths (`ctrdir/l/N`: some 40 layers in /var/lib/tke) or, when those do not fit, relative to
+`ctrdir/l` (mount(2) is then called with that as the working directory), which fits the
+kernel's own limit of 500 lower layers.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ if TYPE_CHECKING:  # typing's import costs more than `tke run` spends on its wor
     from typing import Optional
 
 MNT_DETACH = 2
+PAGE = 4096  # mount(2)'s limit on the option string
 _cwd_lock = _thread.allocate_lock()  # threading's import: ~1 ms of `tke run`
 
 
@@ -157,24 +159,83 @@ def mount_rootfs(ctrdir: str, volatile: bool = False) -> str:
     merged = os.path.join(ctrdir, "merged")
     if is_mounted(merged):
         return merged
+    absolute = _absolute_options(ctrdir)
+    if absolute is not None:
+        _mount_overlay(merged, absolute, volatile)
+        return merged
     count = lower_count(ctrdir)
     lower = ":".join(str(i) for i in reversed(range(count)))
-    options = f"lowerdir={lower},upperdir=../upper,workdir=../work"
     with _cwd_lock:
         old = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.chdir(os.path.join(ctrdir, "l"))
-            if volatile:
-                try:
-                    mount("overlay", merged, "overlay", 0, options + ",volatile")
-                    return merged
-                except OSError:  # a kernel before 5.10, or a volatile mount's leftovers
-                    pass
-            mount("overlay", merged, "overlay", 0, options)
+            _mount_overlay(merged, f"lowerdir={lower},upperdir=../upper,workdir=../work", volatile)
         finally:
             os.fchdir(old)
             os.close(old)
     return merged
+
+
+def _absolute_options(ctrdir: str) -> Optional[str]:
+    """The overlay's options with absolute paths (no working directory needed), or None when
+    they would not fit in the one page mount(2) takes."""
+    links = os.path.join(ctrdir, "l")
+    lower = ":".join(os.path.join(links, str(i)) for i in reversed(range(lower_count(ctrdir))))
+    options = f"lowerdir={lower},upperdir={ctrdir}/upper,workdir={ctrdir}/work"
+    return options if len(options) < PAGE - len(",volatile") else None
+
+
+def _mount_overlay(merged: str, options: str, volatile: bool) -> None:
+    if volatile:
+        try:
+            mount("overlay", merged, "overlay", 0, options + ",volatile")
+            return
+        except OSError:  # a kernel before 5.10, or a volatile mount's leftovers
+            pass
+    mount("overlay", merged, "overlay", 0, options)
+
+
+class Mounting:
+    """`mount_rootfs` while the caller goes on: the mount(2) call lets go of the GIL, so the
+    kernel's ~0.6 ms of work overlaps the caller's Python (`tke run` writes the container's
+    config meanwhile). `merged = Mounting(ctrdir, volatile).wait()` raises what
+    mount_rootfs raised. A rootfs whose options need a working directory (hundreds of
+    layers) is mounted at once, in the caller's thread: the working directory is the
+    process's, not the thread's."""
+
+    def __init__(self, ctrdir: str, volatile: bool = False) -> None:
+        self.merged = os.path.join(ctrdir, "merged")
+        self._error: Optional[BaseException] = None
+        self._done = _thread.allocate_lock()
+        self._done.acquire()
+        options = None if is_mounted(self.merged) else _absolute_options(ctrdir)
+        if options is None:
+            try:
+                mount_rootfs(ctrdir, volatile)
+            finally:
+                self._done.release()
+            return
+        _thread.start_new_thread(self._mount, (options, volatile))
+
+    def _mount(self, options: str, volatile: bool) -> None:
+        try:
+            _mount_overlay(self.merged, options, volatile)
+        except BaseException as exc:  # handed to wait()
+            self._error = exc
+        finally:
+            self._done.release()
+
+    def wait(self) -> str:
+        """The merged path once mounted (the mount's error, if it failed)."""
+        self.settle()
+        if self._error is not None:
+            raise self._error
+        return self.merged
+
+    def settle(self) -> None:
+        """Wait until the mount is done or failed (before undoing it)."""
+        with self._done:
+            pass
 
 
 def unmount_rootfs(ctrdir: str) -> None:

@@ -218,23 +218,16 @@ def build(rec: dict, merged: str, ctrdir: str, user: tuple, layout: Optional[str
     cfg, host = rec["Config"], rec["HostConfig"]
     privileged = bool(host.get("Privileged"))
     capset = caps(privileged, host.get("CapAdd") or [], host.get("CapDrop") or [])
-    uid, gid, extra = user
     hostname = cfg.get("Hostname") or rec["Id"][:12]
     process = {
         "terminal": bool(cfg.get("Tty")),
-        "user": {"uid": uid, "gid": gid, "additionalGids": extra},
         "args": [rec["Path"], *rec["Args"]],
         "env": environment(cfg, hostname),
         "cwd": cfg.get("WorkingDir") or "/",
-        "capabilities": {k: capset for k in ("bounding", "effective", "permitted")},
+        "capabilities": {"bounding": capset},
         "rlimits": rlimits(),
         "noNewPrivileges": bool(host.get("NoNewPrivileges")),
     }
-    if uid == 0:
-        process["capabilities"]["inheritable"] = []
-    else:
-        process["capabilities"]["effective"] = []
-        process["capabilities"]["permitted"] = []
     if cfg.get("Tty"):
         process["consoleSize"] = {"height": 24, "width": 80}
     kinds = ["pid", "mount", "ipc", "uts"]
@@ -253,7 +246,7 @@ def build(rec: dict, merged: str, ctrdir: str, user: tuple, layout: Optional[str
     profile = seccomp.for_host_config(host, capset)
     if profile is not None:
         linux["seccomp"] = profile
-    return {
+    conf = {
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": merged, "readonly": bool(host.get("ReadonlyRootfs"))},
@@ -263,6 +256,23 @@ def build(rec: dict, merged: str, ctrdir: str, user: tuple, layout: Optional[str
         ),
         "linux": linux,
     }
+    set_user(conf, user)
+    return conf
+
+
+def set_user(conf: dict, user: tuple) -> None:
+    """The process's (uid, gid, additional gids), and its capabilities as docker gives them:
+    root keeps the bounding set effective and permitted, another user starts with none."""
+    uid, gid, extra = user
+    process = conf["process"]
+    process["user"] = {"uid": uid, "gid": gid, "additionalGids": extra}
+    caps = process["capabilities"]
+    held = caps["bounding"] if uid == 0 else []
+    caps.update(effective=held, permitted=held)
+    if uid == 0:
+        caps["inheritable"] = []
+    else:
+        caps.pop("inheritable", None)
 
 
 def resolve_user(merged: str, spec_user: str) -> tuple:
