@@ -214,3 +214,20 @@ def test_rm_all_by_substitution_and_running_refusal(ctr_runc):
     ]
     r = ctr.run("rm", "-f", *ids)
     assert r.returncode == 0 and ctr.ids() == []
+
+
+def test_pull_policy_always_missing_never(ctr_runc):
+    ctr = ctr_runc
+    other = ctr.image.replace("busybox", "multi")  # in the registry, not in the store yet
+    r = ctr.run("run", "--rm", "--pull", "never", other, "true")
+    assert r.returncode == 125 and "No such image: " in r.stderr
+    assert "Unable to find image" not in r.stderr and other not in ctr.ok("images")
+    r = ctr.run("run", "--rm", "--pull", "always", ctr.image, "echo", "fresh")
+    assert r.returncode == 0 and r.stdout == "fresh\n"
+    assert "Unable to find image" not in r.stderr and "Image is up to date" in r.stderr
+    r = ctr.run("create", "--pull", "missing", "--name", "m", other, "true")
+    assert r.returncode == 0 and "Unable to find image" in r.stderr
+    assert "Downloaded newer image" in r.stderr
+    assert ctr.ok("run", "--rm", "--pull", "never", ctr.image, "echo", "ok") == "ok\n"
+    r = ctr.run("run", "--pull", "sometimes", ctr.image, "true")
+    assert r.returncode == 125 and "invalid pull option: 'sometimes'" in r.stderr

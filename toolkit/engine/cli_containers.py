@@ -109,6 +109,9 @@ def register(reg: Registrar) -> None:
     p.add_argument("container", metavar="CONTAINER")
 
 
+PULL_POLICIES = ("always", "missing", "never")
+
+
 def add_run_flags(p) -> None:
     """`tke run`'s flags (also read by runargs.py, the parser of `tke run`'s fast path)."""
     add_create_flags(p)
@@ -141,6 +144,7 @@ def add_create_flags(p) -> None:
     p.add_argument("-l", "--label", action="append", default=[], help="set metadata")
     p.add_argument("--security-opt", action="append", default=[], help="no-new-privileges")
     p.add_argument("--runtime", default=None, help="OCI runtime: crun or runc")
+    p.add_argument("--pull", default="missing", help='pull the image: always, missing, never')
     p.add_argument("-p", "--publish", action="append", default=[], help="publish a port")
     p.add_argument("-P", "--publish-all", action="store_true", help="publish exposed ports")
     p.add_argument("--link", action="append", default=[], help="link to another container")
@@ -314,10 +318,19 @@ def _create(ctx: Context, args: argparse.Namespace):
     if args.publish or args.link or args.publish_all:
         ctx.err.write("WARNING: ports and links are not implemented yet; ignored\n")
     ctrs = _ctrs(ctx)
+    if args.pull not in PULL_POLICIES:
+        raise CreateFailed(
+            f"invalid pull option: '{args.pull}': must be one of \"always\", \"missing\" or "
+            '"never"'
+        )
     img = None
     try:
+        if args.pull == "always":
+            _pull(ctx, args.image, missing=False)
         img = imagedb.resolve(ctx.store, args.image)
-    except imagedb.ImageNotFound:
+    except imagedb.ImageNotFound as exc:
+        if args.pull == "never":
+            raise CreateFailed(f"Error response from daemon: {exc.message}") from None
         _pull(ctx, args.image)
     except UsageError as exc:
         raise CreateFailed(exc.message) from None
@@ -329,17 +342,22 @@ def _create(ctx: Context, args: argparse.Namespace):
         raise CreateFailed(exc.message, hint=exc.hint) from None
 
 
-def _pull(ctx: Context, image: str) -> None:
+def _pull(ctx: Context, image: str, missing: bool = True) -> None:
+    """`missing`: the image was not found (docker says so before it pulls)."""
     from toolkit.engine.pull import pull
     from toolkit.engine.reference import parse
 
     ref = parse(image)
-    ctx.err.write(f"Unable to find image '{ref.familiar}' locally\n")
+    if missing:
+        ctx.err.write(f"Unable to find image '{ref.familiar}' locally\n")
     try:
-        pull(ctx.store, ref, None, None)
+        result = pull(ctx.store, ref, None, None)
     except TkError as exc:
         raise CreateFailed(f"Error response from daemon: {exc.message}") from None
-    ctx.err.write(f"Status: Downloaded newer image for {ref.familiar}\n")
+    if result.get("new", True):
+        ctx.err.write(f"Status: Downloaded newer image for {ref.familiar}\n")
+    else:
+        ctx.err.write(f"Status: Image is up to date for {ref.familiar}\n")
 
 
 def create(ctx: Context, args: argparse.Namespace) -> int:
