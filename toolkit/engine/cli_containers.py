@@ -144,7 +144,7 @@ def add_create_flags(p) -> None:
     p.add_argument("-l", "--label", action="append", default=[], help="set metadata")
     p.add_argument("--security-opt", action="append", default=[], help="no-new-privileges")
     p.add_argument("--runtime", default=None, help="OCI runtime: crun or runc")
-    p.add_argument("--pull", default="missing", help='pull the image: always, missing, never')
+    p.add_argument("--pull", default="missing", help="pull the image: always, missing, never")
     p.add_argument("-p", "--publish", action="append", default=[], help="publish a port")
     p.add_argument("-P", "--publish-all", action="store_true", help="publish exposed ports")
     p.add_argument("--link", action="append", default=[], help="link to another container")
@@ -320,8 +320,7 @@ def _create(ctx: Context, args: argparse.Namespace):
     ctrs = _ctrs(ctx)
     if args.pull not in PULL_POLICIES:
         raise CreateFailed(
-            f"invalid pull option: '{args.pull}': must be one of \"always\", \"missing\" or "
-            '"never"'
+            f'invalid pull option: \'{args.pull}\': must be one of "always", "missing" or "never"'
         )
     img = None
     try:
