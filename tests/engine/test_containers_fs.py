@@ -116,6 +116,42 @@ def test_cp_never_escapes_through_symlinks(ctr_runc, tmp_path):
     assert got == "pwned\npwned\npwned\n"
 
 
+def test_cp_sees_the_containers_volumes_binds_and_etc_files(ctr_runc, tmp_path):
+    ctr = ctr_runc
+    bound = tmp_path / "bound"
+    bound.mkdir()
+    (bound / "b.txt").write_text("bound\n")
+    cid = ctr.ok("run", "-d", "--name", "vols", "-v", "/data", "-v", f"{bound}:/b:ro",
+                 ctr.image, "sh", "-c", "echo in-volume > /data/f; sleep 100").strip()  # fmt: skip
+    out = tmp_path / "out"
+    out.mkdir()
+    assert ctr.ok("exec", "vols", "cat", "/data/f") == "in-volume\n"
+    ctr.ok("cp", "vols:/data/f", str(out / "f"))  # from the volume, not the mount point
+    assert (out / "f").read_text() == "in-volume\n"
+    ctr.ok("cp", "vols:/data", str(out))  # named as in the container
+    assert (out / "data" / "f").read_text() == "in-volume\n"
+    ctr.ok("cp", "vols:/etc/hostname", str(out / "hostname"))  # the bound file, not a stub
+    assert (out / "hostname").read_text() == cid[:12] + "\n"
+    ctr.ok("cp", str(bound / "b.txt"), "vols:/data/copied")  # into the volume: seen inside
+    assert ctr.ok("exec", "vols", "cat", "/data/copied") == "bound\n"
+    r = ctr.run("cp", str(out / "f"), "vols:/b/")
+    assert r.returncode == 1 and "mounted volume is marked read-only" in r.stderr
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        tf.addfile(tarfile.TarInfo("t.txt"), io.BytesIO(b""))
+    r = subprocess.run([PYTHON, "-m", "toolkit.engine.cli", "cp", "-", "vols:/b"],
+                       env=ctr.env, input=buf.getvalue(), capture_output=True)  # fmt: skip
+    assert r.returncode == 1 and b"mounted volume is marked read-only" in r.stderr
+    assert sorted(os.listdir(bound)) == ["b.txt"]
+    ctr.ok("stop", "-t", "0", "vols")
+    ctr.ok("cp", "vols:/data/copied", str(out / "after-stop"))  # a stopped one's volume too
+    assert (out / "after-stop").read_text() == "bound\n"
+    ctr.ok("create", "--name", "ro", "--read-only", "-v", "/scratch", ctr.image, "true")
+    r = ctr.run("cp", str(out / "f"), "ro:/tmp/")
+    assert r.returncode == 1 and "container rootfs is marked read-only" in r.stderr
+    ctr.ok("cp", str(out / "f"), "ro:/scratch/")  # its volume is writable
+
+
 def test_export(ctr_runc, tmp_path):
     ctr = ctr_runc
     ctr.ok("create", "--name", "ex", ctr.image, "true")

@@ -134,6 +134,23 @@ def test_in_root_resolution_never_escapes(tmp_path):
         ctrfs.resolve(r, "/loop1/x")
 
 
+def test_view_maps_mounts_and_keeps_links_inside(tmp_path):
+    root, vol = tmp_path / "root", tmp_path / "vol"
+    (root / "var" / "data").mkdir(parents=True)
+    (root / "etc").mkdir()
+    os.symlink("/var/data", root / "data")  # the image links /data; the volume lands in /var/data
+    vol.mkdir()
+    (vol / "f").write_text("v")
+    os.symlink("/etc/passwd", vol / "abs")  # a link in the volume means the container's file
+    view = ctrfs.View(str(root), {"/data": (str(vol), False)})
+    assert view.host("/data/f") == str(vol / "f")
+    assert view.host("/var/data/f") == str(vol / "f")
+    assert view.host("/data/abs") == str(root / "etc" / "passwd")
+    assert view.host("/data/../etc") == str(root / "var" / "etc")  # the link first, as the kernel
+    assert not view.writable(view.inside("/data/new")) and view.writable("/etc/x")
+    assert view.mount_of(view.inside("/data")) == "/var/data"
+
+
 def test_log_time_filters(tmp_path):
     path = tmp_path / "log"
     path.write_text(

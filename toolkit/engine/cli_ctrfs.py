@@ -178,17 +178,19 @@ def cp(ctx: Context, args: argparse.Namespace) -> int:
     ctrs = _ctrs(ctx)
     cid = ctrs.find(src_ctr or dst_ctr)
     with ctrfs.mounted(ctrs, cid) as merged:
+        # the container's own view: its volumes, binds and /etc files over the rootfs
+        view = ctrfs.view_of(merged, ctrs.record(cid) or {"Mounts": [], "HostConfig": {}})
         if src_ctr is not None:
             if dst_path == "-":
                 ctrfs.tar_out(
-                    merged, src_path, _binary_out(ctx) or sys.stdout.buffer, args.follow_link
+                    view, src_path, _binary_out(ctx) or sys.stdout.buffer, args.follow_link
                 )
             else:
-                ctrfs.copy_out(merged, src_path, dst_path, args.follow_link)
+                ctrfs.copy_out(view, src_path, dst_path, args.follow_link)
         elif src_path == "-":
-            ctrfs.tar_in(merged, dst_path, sys.stdin.buffer)
+            ctrfs.tar_in(view, dst_path, sys.stdin.buffer)
         else:
-            ctrfs.copy_in(merged, src_path, dst_path, keep_owner=args.archive)
+            ctrfs.copy_in(view, src_path, dst_path, keep_owner=args.archive)
     return 0
 
 
