@@ -208,10 +208,13 @@ def test_rm_all_by_substitution_and_running_refusal(ctr_runc):
     assert ctr.ok("ps", "-l", "-q").split() == ids[:1]  # newest first, as docker
     assert ctr.ok("ps", "-n", "2", "-q").split() == ids[:2]
     assert ctr.ok("ps", "-a", "-q", "--filter", "status=created").split() == ids[1:]
-    assert ctr.ok("ps", "-a", "--format", "table {{.Names}}\t{{.State}}").splitlines()[:2] == [
-        "NAMES   STATE",
-        "up      running",
-    ]
+    for tab in ("\t", "\\t"):  # a tab, or backslash-t as a shell passes "\t": docker reads both
+        table = ctr.ok("ps", "-a", "--format", "table {{.Names}}" + tab + "{{.State}}")
+        assert table.splitlines()[:2] == ["NAMES   STATE", "up      running"]
+    rows = [json.loads(line) for line in ctr.ok("ps", "--format", "json").splitlines()]
+    assert [(r["Names"], r["State"]) for r in rows] == [("up", "running")]
+    stats = ctr.ok("stats", "--no-stream", "--format", "table {{.Name}}\\t{{.PIDs}}", "up")
+    assert stats.splitlines() == ["NAME   PIDS", "up     1"]
     r = ctr.run("rm", "-f", *ids)
     assert r.returncode == 0 and ctr.ids() == []
 

@@ -134,7 +134,10 @@ def ps(ctx: Context, args: argparse.Namespace) -> int:
             ctx.out.write(row["ID"] + "\n")
         return 0
     if args.format:
-        return _formatted(ctx, rows, args.format)
+        from toolkit.engine.rowformat import write_rows
+
+        write_rows(ctx.out, rows, args.format, ctrview.PS_HEADERS, ctrview.PS_TABLE)
+        return 0
     cols = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
     header = [ctrview.PS_HEADERS[c] for c in cols]
     table(ctx.out, header, [[row[c] for c in cols] for row in rows])
@@ -148,25 +151,6 @@ def _remove_quietly(ctrs, cid: str) -> None:
         lifecycle.remove(ctrs, cid, force=True)
     except (TkError, OSError):
         pass
-
-
-def _formatted(ctx: Context, rows: list, fmt: str) -> int:
-    from toolkit.engine import ctrview
-    from toolkit.engine.gotemplate import render
-
-    if fmt == "json":
-        fmt = "{{json .}}"
-    if fmt.startswith("table"):
-        body = fmt[5:].strip() or "{{.ID}}\t{{.Image}}\t{{.Names}}"
-        header_tpl = body
-        for key, title in ctrview.PS_HEADERS.items():
-            header_tpl = header_tpl.replace("{{." + key + "}}", title)
-        lines = [header_tpl.split("\t")] + [render(body, row).split("\t") for row in rows]
-        table(ctx.out, lines[0], lines[1:])
-        return 0
-    for row in rows:
-        ctx.out.write(render(fmt, row) + "\n")
-    return 0
 
 
 # --- logs -----------------------------------------------------------------------------------
@@ -295,17 +279,21 @@ def stats(ctx: Context, args: argparse.Namespace) -> int:
                 "PIDs": str(now["pids"]),
             }
         )
-    if args.format:
-        from toolkit.engine.gotemplate import render
+    from toolkit.engine.rowformat import write_rows
 
-        for row in rows:
-            ctx.out.write(render(args.format, row) + "\n")
-        return 0
-    cols = ["ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs"]
-    header = ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O",
-              "BLOCK I/O", "PIDS"]  # fmt: skip
-    table(ctx.out, header, [[r[c] for c in cols] for r in rows])
+    write_rows(ctx.out, rows, args.format or "table", STATS_HEADERS, STATS_TABLE)
     return 0
+
+
+STATS_HEADERS = {
+    "ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME", "CPUPerc": "CPU %",
+    "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O",
+    "BlockIO": "BLOCK I/O", "PIDs": "PIDS",
+}  # fmt: skip
+STATS_TABLE = "\t".join(
+    "{{." + f + "}}"
+    for f in ("ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs")
+)
 
 
 def _bin(value: float) -> str:

@@ -178,7 +178,7 @@ def images_ls(ctx: Context, args: argparse.Namespace) -> int:
         ctx.out.write("".join(i + "\n" for i in seen))
         return 0
     if args.format:
-        return _formatted(ctx, rows, args.format, _IMAGE_HEADERS)
+        return _formatted(ctx, rows, args.format, _IMAGE_HEADERS, IMAGES_TABLE)
     header = (
         ["REPOSITORY", "TAG"]
         + (["DIGEST"] if args.digests else [])
@@ -197,6 +197,8 @@ def images_ls(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+IMAGES_TABLE = "{{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+HISTORY_TABLE = "{{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
 _IMAGE_HEADERS = {
     "Repository": "REPOSITORY",
     "Tag": "TAG",
@@ -223,28 +225,10 @@ def _matches(row: dict, pattern: str) -> bool:
     return fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(row["Repository"], pattern)
 
 
-def _formatted(ctx: Context, rows: list, fmt: str, headers: dict) -> int:
-    from toolkit.engine.gotemplate import render
-    from toolkit.engine.humanize import table
+def _formatted(ctx: Context, rows: list, fmt: str, headers: dict, default: str = "") -> int:
+    from toolkit.engine.rowformat import write_rows
 
-    fmt = fmt.replace("\\t", "\t").replace("\\n", "\n")
-    if fmt.startswith("table"):
-        body = fmt[len("table") :].strip() or "\t".join("{{." + h + "}}" for h in headers)
-        import re
-
-        head = re.sub(
-            r"{{\s*\.(\w+)\s*}}", lambda m: headers.get(m.group(1), m.group(1).upper()), body
-        )
-        lines = [head.split("\t")] + [render(body, r).split("\t") for r in rows]
-        width = max(len(line) for line in lines)
-        table(
-            ctx.out,
-            lines[0] + [""] * (width - len(lines[0])),
-            [line + [""] * (width - len(line)) for line in lines[1:]],
-        )
-        return 0
-    for row in rows:
-        ctx.out.write(render(fmt, row) + "\n")
+    write_rows(ctx.out, rows, fmt, headers, default)
     return 0
 
 
@@ -291,7 +275,7 @@ def history(ctx: Context, args: argparse.Namespace) -> int:
         ctx.out.write("".join(r["ID"] + "\n" for r in rows))
         return 0
     if args.format:
-        return _formatted(ctx, rows, args.format, _IMAGE_HEADERS)
+        return _formatted(ctx, rows, args.format, _IMAGE_HEADERS, HISTORY_TABLE)
     table(
         ctx.out,
         ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],

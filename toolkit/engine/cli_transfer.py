@@ -183,6 +183,9 @@ def _catalog_search(ctx: Context, registry: str, term: str, limit: int) -> list[
     ]
 
 
+SEARCH_TABLE = "{{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}\t{{.IsAutomated}}"
+
+
 def search(ctx: Context, args: argparse.Namespace) -> int:
     from toolkit.engine.humanize import table
 
@@ -205,7 +208,7 @@ def search(ctx: Context, args: argparse.Namespace) -> int:
     if args.format:
         from toolkit.engine.cli_images import _IMAGE_HEADERS, _formatted
 
-        return _formatted(ctx, rows, args.format, _IMAGE_HEADERS)
+        return _formatted(ctx, rows, args.format, _IMAGE_HEADERS, SEARCH_TABLE)
     out_rows = []
     for r in rows:
         desc = r["Description"].replace("\n", " ")

@@ -11,6 +11,9 @@ from toolkit.engine.humanize import duration
 from toolkit.engine.humanize import parse_time as _parse_time_slow
 from toolkit.errors import UsageError
 
+PS_TABLE = "\t".join(
+    "{{." + f + "}}" for f in ("ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names")
+)
 PS_HEADERS = {
     "ID": "CONTAINER ID",
     "Image": "IMAGE",
