@@ -43,6 +43,11 @@ def test_exec_options_and_run_attach(ctr_runc):
     assert ctr.ok("exec", "-d", "svc", "sh", "-c", "sleep 0.2; echo bg > /tmp/bg") == ""
     time.sleep(1)
     assert ctr.ok("exec", "svc", "cat", "/tmp/bg") == "bg\n"
+    # -d returns at once, the process runs on (it is not waited for through its stdio)
+    assert ctr.ok("exec", "-d", "svc", "sleep", "60") == ""
+    assert "sleep 60" in ctr.ok("top", "svc")
+    r = ctr.run("exec", "-d", "svc", "/no/such")
+    assert r.returncode == 126 and "OCI runtime exec failed" in r.stderr and "no/such" in r.stderr
     r = ctr.run("exec", "-i", "svc", "cat", input="to stdin\n")
     assert r.stdout == "to stdin\n"
     limits = json.load(open(os.path.join(ctr.root, "containers", ctr.ids()[0], "config.json")))

@@ -99,21 +99,36 @@ def exec_(ctx: Context, args: argparse.Namespace) -> int:
     path = ctrs.path(cid, f"exec-{uuid.uuid4().hex[:12]}.json")
     with open(path, "w") as fh:
         json.dump(process, fh)
+    rt = lifecycle.runtime_of(ctrs, cid)
     try:
-        rt = lifecycle.runtime_of(ctrs, cid)
-        argv = rt.argv("exec", "--process", path) + (["--detach"] if args.detach else []) + [cid]
-        return _run_exec(ctx, argv, args)
+        if args.detach:
+            return _run_detached(rt, path, cid)
+        return _run_exec(ctx, rt.argv("exec", "--process", path, cid), args)
     finally:
         with contextlib.suppress(OSError):
             os.unlink(path)
 
 
-def _run_exec(ctx: Context, argv: list, args: argparse.Namespace) -> int:
-    if args.detach:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+def _run_detached(rt, process_path: str, cid: str) -> int:
+    """`exec -d`: the process gets /dev/null for stdio (it inherits the runtime's, and a pipe
+    to us would keep this command waiting for it, as docker's does not); the runtime's own
+    errors come from its log file."""
+    log = process_path[: -len(".json")] + ".log"
+    argv = rt.argv("exec", "--process", process_path, "--detach", cid, log=log)
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
         if proc.returncode != 0:
-            raise _exec_failure(proc.stderr)
-        return 0
+            with contextlib.suppress(OSError), open(log) as fh:
+                raise _exec_failure(fh.read())
+            raise _exec_failure("")
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(log)
+    return 0
+
+
+def _run_exec(ctx: Context, argv: list, args: argparse.Namespace) -> int:
     stdin = sys.stdin if args.interactive else subprocess.DEVNULL
     if stdin is sys.stdin and not _has_fd(sys.stdin):
         stdin = subprocess.PIPE

@@ -60,11 +60,13 @@ class Runtime:
     def __repr__(self) -> str:
         return f"Runtime({self.name!r}, {self.path!r}, wrap={bool(self.wrap)})"
 
-    def argv(self, *args: str) -> list:
+    def argv(self, *args: str, log: str = "") -> list:
         """The command line; the hybrid-cgroup wrapper only where crun checks the layout
-        (creating a container): kill, delete, exec, pause, ps work without it."""
+        (creating a container): kill, delete, exec, pause, ps work without it. `log`: a file
+        for the runtime's own messages (JSON lines), for a caller that cannot read stderr."""
         wrap = self.wrap if args[:1] in (("run",), ("create",)) else []
-        return [*wrap, self.path, "--root", self.state_root, *args]
+        logging = ["--log", log, "--log-format", "json"] if log else []
+        return [*wrap, self.path, *logging, "--root", self.state_root, *args]
 
     def run(
         self, *args: str, check: bool = True, timeout: float = 30
