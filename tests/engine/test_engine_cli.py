@@ -102,6 +102,8 @@ def test_go_templates():
         gotemplate.render("{{range .X}}", data)
     with pytest.raises(UsageError, match="not defined"):
         gotemplate.render("{{bogus .X}}", data)
+    with pytest.raises(UsageError, match="unclosed action"):
+        gotemplate.render("{{.Config.Env}} and {{", data)
 
 
 def test_human_units():

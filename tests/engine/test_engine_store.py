@@ -148,7 +148,7 @@ def test_images_output_formats(registry, tke):
     assert header[:3] == ["REPOSITORY", "TAG", "DIGEST"]
     assert out.splitlines()[1].split()[2].startswith("sha256:")
     rc, out, err = tke("images", "-f", "bogus=1")
-    assert rc == 5 and "invalid filter 'bogus'" in err
+    assert rc == 1 and "invalid filter 'bogus'" in err
 
 
 def test_commit_dir_from_upper(registry, tke, tke_root, tmp_path):

@@ -338,6 +338,11 @@ def _quick_exit(code: int) -> None:
     os._exit(code)
 
 
+# docker's CLI exits 125 for its own flags and run/create failures, 126/127 when the command
+# cannot run, 1 otherwise; tk's Ansible-like statuses (5 usage, 4 unreachable) are not tke's
+DOCKER_STATUSES = (1, 125, 126, 127)
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -376,7 +381,7 @@ def main(argv: Optional[list[str]] = None) -> int:
 
             traceback.print_exc()
         sys.stderr.write(exc.render() + "\n")
-        return exc.exit_code
+        return exc.exit_code if exc.exit_code in DOCKER_STATUSES else 1
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130

@@ -37,6 +37,8 @@ def _tokens(template: str) -> list:
         out.append(("text", text))
         out.append(("action", m.group(2).strip(), bool(m.group(3))))
         pos = m.end()
+    if "{{" in template[pos:]:
+        raise UsageError(f"template parsing error: {template!r}: unclosed action")
     out.append(("text", template[pos:]))
     cleaned = []
     for i, tok in enumerate(out):
