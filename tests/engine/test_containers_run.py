@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import time
 
@@ -234,3 +235,32 @@ def test_pull_policy_always_missing_never(ctr_runc):
     assert ctr.ok("run", "--rm", "--pull", "never", ctr.image, "echo", "ok") == "ok\n"
     r = ctr.run("run", "--pull", "sometimes", ctr.image, "true")
     assert r.returncode == 125 and "invalid pull option: 'sometimes'" in r.stderr
+
+
+def test_ulimit_shm_size_tmpfs_host_hostname_and_it_without_a_terminal(ctr_runc):
+    ctr = ctr_runc
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    script = "ulimit -n; ulimit -Hn; ulimit -u; df -k /dev/shm /run | tail -2"
+    flags = ["--ulimit", "nofile=100:200", "--ulimit", "nproc=50", "--shm-size", "1m",
+             "--tmpfs", "/run:size=2m"]  # fmt: skip
+    out = ctr.ok("run", "--rm", *flags, ctr.image, "sh", "-c", script)
+    lines = out.splitlines()
+    assert lines[:3] == ["100", "200", "50"]
+    assert lines[3].split()[1] == "1024" and lines[4].split()[1] == "2048"  # KiB of shm, /run
+    # above the host's hard limit the runtime's setrlimit would fail: clamped, as the default
+    out = ctr.ok("run", "--rm", "--ulimit", f"nofile={hard * 4}", ctr.image, "sh", "-c",
+                 "ulimit -Hn")  # fmt: skip
+    assert out == f"{hard}\n"
+    for bad in ("bogus=1", "nofile=x", "nofile=10:5"):
+        r = ctr.run("run", "--rm", "--ulimit", bad, ctr.image, "true")
+        assert r.returncode == 125 and '"--ulimit" flag' in r.stderr, (bad, r.stderr)
+    # a read-only rootfs with a writable tmpfs, docker's noexec by default
+    r = ctr.run("run", "--rm", "--read-only", "--tmpfs", "/tmp", ctr.image, "sh", "-c",
+                "touch /tmp/ok && cp /bin/busybox /tmp/b && /tmp/b true")  # fmt: skip
+    assert r.returncode == 126 and "Permission denied" in r.stderr
+    assert ctr.ok("run", "--rm", "--network", "host", ctr.image, "hostname") == (
+        os.uname().nodename + "\n"
+    )
+    r = ctr.run("run", "-it", "--rm", ctr.image, "true")  # stdin is /dev/null, not a terminal
+    assert r.returncode == 1 and "the input device is not a TTY" in r.stderr
+    assert ctr.ids() == []

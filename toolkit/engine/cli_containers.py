@@ -145,6 +145,9 @@ def add_create_flags(p) -> None:
     p.add_argument("--security-opt", action="append", default=[], help="no-new-privileges")
     p.add_argument("--runtime", default=None, help="OCI runtime: crun or runc")
     p.add_argument("--pull", default="missing", help="pull the image: always, missing, never")
+    p.add_argument("--ulimit", action="append", default=[], help="ulimit (nofile=1024:2048)")
+    p.add_argument("--shm-size", default=None, help="size of /dev/shm (e.g. 128m)")
+    p.add_argument("--tmpfs", action="append", default=[], help="tmpfs mount (/run:size=64m)")
     p.add_argument("-p", "--publish", action="append", default=[], help="publish a port")
     p.add_argument("-P", "--publish-all", action="store_true", help="publish exposed ports")
     p.add_argument("--link", action="append", default=[], help="link to another container")
@@ -256,11 +259,53 @@ def create_options(args: argparse.Namespace) -> tuple:
         "Binds": args.volume or None,
         "VolumesFrom": args.volumes_from or None,
     }
+    if args.ulimit:
+        host["Ulimits"] = [parse_ulimit(u) for u in args.ulimit]
+    if args.shm_size:
+        host["ShmSize"] = parse_size(args.shm_size, "--shm-size")
+    if args.tmpfs:
+        host["Tmpfs"] = parse_tmpfs(args.tmpfs)
+    if network == "host" and not args.hostname:
+        config["Hostname"] = os.uname().nodename  # docker: the host's name, with its network
     if args.runtime:
         host["Runtime"] = args.runtime
     if host["Memory"] and host["Memory"] < 6 << 20:
         raise CreateFailed("Minimum memory limit allowed is 6MB")
     return config, host
+
+
+ULIMITS = (
+    "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
+    "rss", "rtprio", "rttime", "sigpending", "stack",
+)  # fmt: skip
+
+
+def parse_ulimit(text: str) -> dict:
+    """`--ulimit NAME=SOFT[:HARD]` as docker's HostConfig.Ulimits entry (-1: unlimited)."""
+    name, _, values = text.partition("=")
+    soft, _, hard = values.partition(":")
+    bad = f'invalid argument "{text}" for "--ulimit" flag'
+    if name not in ULIMITS:
+        raise CreateFailed(f"{bad}: invalid ulimit type: {name}")
+    try:
+        soft_n = int(soft)
+        hard_n = int(hard) if hard else soft_n
+    except ValueError:
+        raise CreateFailed(f"{bad}: invalid ulimit argument: {values}") from None
+    if soft_n > hard_n and hard_n != -1:
+        raise CreateFailed(f"{bad}: ulimit soft limit must be less than or equal to hard limit")
+    return {"Name": name, "Soft": soft_n, "Hard": hard_n}
+
+
+def parse_tmpfs(items: list) -> dict:
+    """`--tmpfs PATH[:OPTIONS]` as docker's HostConfig.Tmpfs ({path: options})."""
+    out = {}
+    for item in items:
+        path, _, options = item.partition(":")
+        if not path.startswith("/"):
+            raise CreateFailed(f'invalid argument "{item}" for "--tmpfs" flag: not absolute')
+        out[path] = options
+    return out
 
 
 def _security_opt(items: list) -> list | None:
@@ -368,6 +413,8 @@ def create(ctx: Context, args: argparse.Namespace) -> int:
 def run(ctx: Context, args: argparse.Namespace) -> int:
     from toolkit.engine import lifecycle
 
+    if args.tty and args.interactive and not args.detach:
+        require_tty_stdin()
     streams = {s.lower() for s in args.attach} or {"stdin", "stdout", "stderr"}
     bad = streams - {"stdin", "stdout", "stderr"}
     if bad:
@@ -422,6 +469,16 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     if args.rm:
         lifecycle.remove(ctrs, cid, force=True, shim_deletes=True, volumes=True)
     return code
+
+
+def require_tty_stdin() -> None:
+    """`-it` reads a terminal: docker refuses a pipe or a file there."""
+    try:
+        ok = os.isatty(sys.stdin.fileno())
+    except (AttributeError, OSError, ValueError):
+        ok = False
+    if not ok:
+        raise TkError("the input device is not a TTY")
 
 
 def _start_or_clean(ctrs, cid: str, autoremove: bool, **kw) -> None:

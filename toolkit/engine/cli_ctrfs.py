@@ -73,6 +73,10 @@ def exec_(ctx: Context, args: argparse.Namespace) -> int:
 
     if not args.command:
         raise UsageError('"tke exec" requires at least 2 arguments.')
+    if args.tty and args.interactive and not args.detach:
+        from toolkit.engine.cli_containers import require_tty_stdin
+
+        require_tty_stdin()
     ctrs = _ctrs(ctx)
     cid = ctrs.find(args.container)
     state = ctrs.state(cid)

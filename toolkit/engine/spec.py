@@ -139,14 +139,28 @@ def _cap(name: str) -> str:
     return full
 
 
-def rlimits() -> list:
-    """docker's default RLIMIT_NOFILE (1048576), clamped to this host's hard limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    limit = 1048576 if hard == resource.RLIM_INFINITY else min(1048576, hard)
-    return [{"type": "RLIMIT_NOFILE", "hard": limit, "soft": limit}]
+def rlimits(ulimits: Optional[list] = None) -> list:
+    """docker's default RLIMIT_NOFILE (1048576) and the `--ulimit`s, each clamped to this
+    host's hard limit (the runtime's setrlimit fails above it)."""
+    asked = {"nofile": (1048576, 1048576)}
+    for item in ulimits or []:
+        asked[item["Name"]] = (item["Soft"], item["Hard"])
+    out = []
+    for name, (soft, hard) in asked.items():
+        kind = "RLIMIT_" + name.upper()
+        host_hard = resource.getrlimit(getattr(resource, kind, resource.RLIMIT_NOFILE))[1]
+        hard = _clamp(hard, host_hard)
+        out.append({"type": kind, "hard": hard, "soft": min(_clamp(soft, host_hard), hard)})
+    return out
 
 
-def mounts(ctrdir: str, read_only_sys: bool = True) -> list:
+def _clamp(value: int, host_hard: int) -> int:
+    unlimited = resource.RLIM_INFINITY
+    value = unlimited if value < 0 else value
+    return value if host_hard == unlimited else min(value, host_hard)
+
+
+def mounts(ctrdir: str, read_only_sys: bool = True, host: Optional[dict] = None) -> list:
     sys_opts = ["nosuid", "noexec", "nodev"] + (["ro"] if read_only_sys else [])
     nosx = ["nosuid", "noexec", "nodev"]
     out = [
@@ -161,8 +175,12 @@ def mounts(ctrdir: str, read_only_sys: bool = True) -> list:
         _mount("/sys", "sysfs", "sysfs", sys_opts),
         _mount("/sys/fs/cgroup", "cgroup", "cgroup", nosx + ["relatime", "ro"]),
         _mount("/dev/mqueue", "mqueue", "mqueue", nosx),
-        _mount("/dev/shm", "tmpfs", "shm", nosx + ["mode=1777", "size=65536k"]),
+        _mount("/dev/shm", "tmpfs", "shm", nosx + ["mode=1777", f"size={_shm_kib(host)}k"]),
     ]
+    for path, options in ((host or {}).get("Tmpfs") or {}).items():
+        # docker's --tmpfs: noexec, nosuid, nodev unless the options say otherwise
+        given = [o for o in options.split(",") if o]
+        out.append(_mount(path, "tmpfs", "tmpfs", _tmpfs_defaults(given) + given))
     for name in ("resolv.conf", "hostname", "hosts"):
         out.append(
             {
@@ -173,6 +191,16 @@ def mounts(ctrdir: str, read_only_sys: bool = True) -> list:
             }
         )
     return out
+
+
+def _shm_kib(host: Optional[dict]) -> int:
+    size = (host or {}).get("ShmSize") or 64 << 20
+    return max(size // 1024, 1)
+
+
+def _tmpfs_defaults(given: list) -> list:
+    opposite = {"noexec": "exec", "nosuid": "suid", "nodev": "dev"}
+    return [flag for flag, other in opposite.items() if flag not in given and other not in given]
 
 
 def _parents_first(items: list) -> list:
@@ -225,7 +253,7 @@ def build(rec: dict, merged: str, ctrdir: str, user: tuple, layout: Optional[str
         "env": environment(cfg, hostname),
         "cwd": cfg.get("WorkingDir") or "/",
         "capabilities": {"bounding": capset},
-        "rlimits": rlimits(),
+        "rlimits": rlimits(host.get("Ulimits")),
         "noNewPrivileges": bool(host.get("NoNewPrivileges")),
     }
     if cfg.get("Tty"):
@@ -252,7 +280,7 @@ def build(rec: dict, merged: str, ctrdir: str, user: tuple, layout: Optional[str
         "root": {"path": merged, "readonly": bool(host.get("ReadonlyRootfs"))},
         "hostname": hostname,
         "mounts": _parents_first(
-            mounts(ctrdir, read_only_sys=not privileged) + _volume_mounts(rec.get("Mounts"))
+            mounts(ctrdir, not privileged, host) + _volume_mounts(rec.get("Mounts"))
         ),
         "linux": linux,
     }
