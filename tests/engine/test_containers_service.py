@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 
 import pytest
 
+import toolkit
 from tests.engine.ctrhelpers import ctr_runc_fixture  # noqa: F401 - provides ctr_runc
 
 pytestmark = [pytest.mark.engine]
@@ -63,3 +65,15 @@ def test_info_says_which_runtime_and_why(ctr_runc):
         ctr.env = saved
     if cgroups.mode() == "hybrid" and cgroups.hybrid_has_controllers():
         assert auto.startswith("crun: hybrid cgroup host") and "private mount namespace" in auto
+
+
+def test_version_as_the_seed_primer_shows_it(ctr_runc):
+    ctr = ctr_runc
+    out = ctr.ok("version").splitlines()
+    assert out[0] == "Client:" and out[1].split() == ["Version:", toolkit.__version__]
+    runtime_line = out.index(f" {ctr.runtime}:")  # the OCI runtime tke would use, and its own
+    reported = subprocess.run([ctr.runtime, "--version"], capture_output=True, text=True)
+    assert out[runtime_line + 1].split()[-1] == reported.stdout.split()[2]
+    assert ctr.ok("version", "-f", "{{.Client.Version}} {{.Server.KernelVersion}}") == (
+        f"{toolkit.__version__} {os.uname().release}\n"
+    )

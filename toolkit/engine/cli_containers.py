@@ -33,7 +33,7 @@ class CreateFailed(TkError):
 SIBLINGS = {
     "toolkit.engine.cli_ctrinfo": ("ps", "logs", "top", "port", "stats"),
     "toolkit.engine.cli_ctrfs": ("exec", "diff", "cp", "commit", "export"),
-    "toolkit.engine.cli_service": ("info",),
+    "toolkit.engine.cli_service": ("info", "version"),
 }
 
 

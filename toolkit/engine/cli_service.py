@@ -1,4 +1,6 @@
-"""`tke info` (runtime choice and why, cgroup layout, counts) and `tke system service`: start the
+"""`tke info` (runtime choice and why, cgroup layout, counts), `tke version` (the seed primer's
+`docker version`: tke's, Python's, the kernel's and the OCI runtime's versions) and
+`tke system service`: start the
 containers whose restart policy asks for it after a reboot — what `systemctl enable docker` gives
 docker users. `tke system service --install` writes and enables a systemd unit that runs it at
 boot (Type=oneshot: tke has no daemon; each container keeps its own shim)."""
@@ -36,6 +38,9 @@ WantedBy=multi-user.target
 
 def register(reg: Registrar) -> None:
     p = reg.verb("info", info, "Display system-wide information", group="system")
+    p.add_argument("-f", "--format", default=None, help="format output with a Go template")
+
+    p = reg.verb("version", version, "Show the tke version information")
     p.add_argument("-f", "--format", default=None, help="format output with a Go template")
 
     p = reg.verb(None, service, "Start containers whose restart policy asks for it (boot)",
@@ -86,6 +91,51 @@ def info(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     for key, value in data.items():
         ctx.out.write(f" {key}: {value}\n")
+    return 0
+
+
+def version_dict(ctx: Context) -> dict:
+    """docker version's shape: the client (this command) and the engine, with its runtime."""
+    import platform
+
+    from toolkit import __version__
+    from toolkit.engine import runtime
+
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+    client = {"Version": __version__, "PythonVersion": platform.python_version(),
+              "Os": "linux", "Arch": arch}  # fmt: skip
+    server = dict(client, KernelVersion=platform.release(), Components=[])
+    server["Components"].append({"Name": "Engine", "Version": __version__})
+    try:
+        rt = runtime.choose(_ctrs(ctx).run_dir, None, ctx.store.settings())
+    except TkError as exc:  # no runtime installed: say so, as docker says what it cannot reach
+        server["Components"].append({"Name": "runtime", "Version": exc.message})
+        return {"Client": client, "Server": server}
+    proc = subprocess.run([rt.path, "--version"], capture_output=True, text=True)
+    first = (proc.stdout.splitlines() or [""])[0]
+    server["Components"].append({"Name": rt.name, "Version": first.split()[-1] if first else "?"})
+    return {"Client": client, "Server": server}
+
+
+def version(ctx: Context, args: argparse.Namespace) -> int:
+    data = version_dict(ctx)
+    if args.format:
+        from toolkit.engine.gotemplate import render
+
+        ctx.out.write(render(args.format.replace("\\n", "\n"), data) + "\n")
+        return 0
+    client, server = data["Client"], data["Server"]
+    arch = f"{client['Os']}/{client['Arch']}"
+    lines = ["Client:", f" Version:           {client['Version']}",
+             f" Python version:    {client['PythonVersion']}", f" OS/Arch:           {arch}",
+             "", "Server: tke (no daemon: each command is the engine)"]  # fmt: skip
+    for comp in server["Components"]:
+        lines.append(f" {comp['Name']}:")
+        lines.append(f"  Version:          {comp['Version']}")
+        if comp["Name"] == "Engine":
+            lines.append(f"  OS/Arch:          {arch}")
+            lines.append(f"  Kernel version:   {server['KernelVersion']}")
+    ctx.out.write("\n".join(lines) + "\n")
     return 0
 
 
