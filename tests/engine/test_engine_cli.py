@@ -143,3 +143,14 @@ def test_unknown_flag_exits_125_as_docker(tmp_path):
         )
         assert proc.returncode == 125, (argv, proc.stderr)
         assert "unknown flag: --" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unknown_verb_is_docker_s_message_with_the_closest_verb(tmp_path):
+    env = dict(os.environ, TKE_ROOT=str(tmp_path))
+    tke = [sys.executable, "-m", "toolkit.engine.cli"]
+    # the seed primer spells `exec` as `extc` once
+    proc = subprocess.run([*tke, "extc", "-it", "c", "sh"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and "'extc' is not a tke command" in proc.stderr
+    assert "did you mean 'exec'?" in proc.stderr and "choose from" not in proc.stderr
+    proc = subprocess.run([*tke, "container", "lss"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1 and "did you mean 'ls'?" in proc.stderr

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
-from toolkit.errors import UsageError
+from toolkit.errors import UsageError, did_you_mean
 
 
 class FlagError(UsageError):
@@ -31,6 +32,15 @@ class Parser(argparse.ArgumentParser):
             raise FlagError(f"{self.prog}: unknown flag: {flags}", hint=hint)
         if message.startswith("the following arguments are required"):
             raise ArgsError(f"{self.prog}: {message}", hint=hint)
+        verb = re.match(r"argument COMMAND: invalid choice: '([^']*)' \(choose from (.*)\)$",
+                        message)  # fmt: skip
+        if verb:  # docker: "'x' is not a docker command." (1), here with the closest verb
+            choices = re.findall(r"'([^']*)'", verb.group(2))
+            maybe = did_you_mean(verb.group(1), choices)
+            raise ArgsError(
+                f"{self.prog}: '{verb.group(1)}' is not a tke command",
+                hint=f"{maybe} {hint}" if maybe else hint,
+            )
         raise FlagError(f"{self.prog}: {message}", hint=hint)
 
     def _get_formatter(self):
