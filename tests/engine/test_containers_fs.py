@@ -160,3 +160,16 @@ def test_export(ctr_runc, tmp_path):
     with tarfile.open(target) as tf:
         names = set(tf.getnames())
     assert {"bin/busybox", "etc/passwd", "bin/sh"} <= names
+
+
+def test_ps_size_and_system_df_count_the_writable_layers(ctr_runc):
+    ctr = ctr_runc
+    ctr.ok("run", "--name", "fat", ctr.image, "sh", "-c", "head -c 200000 /dev/zero > /big")
+    ctr.ok("run", "-d", "--name", "thin", ctr.image, "sleep", "100")
+    listed = ctr.ok("ps", "-a", "-s", "--format", "{{.Names}} {{.Size}}").splitlines()
+    sizes = dict(line.split(" ", 1) for line in listed)
+    assert sizes["fat"].startswith("200kB (virtual ") and sizes["thin"].startswith("0B (virtual ")
+    rows = {line.split()[0]: line.split() for line in ctr.ok("system", "df").splitlines()[1:]}
+    assert list(rows) == ["Images", "Containers", "Local"]  # docker's rows, in its order
+    assert rows["Containers"][1:4] == ["2", "1", "200kB"]  # total, running, size
+    assert rows["Containers"][4:] == ["200kB", "(100%)"]  # the stopped one's, removable

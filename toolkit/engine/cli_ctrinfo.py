@@ -13,6 +13,7 @@ from toolkit.errors import TkError, UsageError
 
 
 def register(reg: Registrar) -> None:
+    reg.df_row(_df_containers)
     p = reg.verb("ps", ps, "List containers", group="container", group_name="ls")
     p.add_argument("-a", "--all", action="store_true", help="show all containers")
     p.add_argument("-l", "--latest", action="store_true", help="show the latest created")
@@ -53,6 +54,40 @@ def register(reg: Registrar) -> None:
     p.add_argument("--no-trunc", action="store_true", help="don't truncate output")
     p.add_argument("--format", default=None, help="format output with a Go template")
     p.add_argument("containers", nargs="*", metavar="CONTAINER")
+
+
+def _size_text(ctx: Context, ctrs, rec: dict) -> str:
+    """docker ps -s: the writable layer's size, and with the image's ("virtual")."""
+    from toolkit.engine import rootfs
+    from toolkit.engine.humanize import size
+    from toolkit.engine.volumes import tree_size
+
+    own = tree_size(rootfs.upper_dir(ctrs.path(rec["Id"])))
+    db = ctx.store.load()
+    image = db["images"].get(rec["Image"]) or {"layers": []}
+    layers = sum(int(db["layers"].get(x["chain_id"], {}).get("size", 0)) for x in image["layers"])
+    return f"{size(own)} (virtual {size(own + layers)})"
+
+
+def _df_containers(ctx: Context) -> list:
+    """`system df`'s row: containers, the running ones, their writable layers' size and what
+    the stopped ones hold (removable)."""
+    from toolkit.engine import rootfs
+    from toolkit.engine.humanize import size
+    from toolkit.engine.volumes import tree_size
+
+    ctrs = _ctrs(ctx)
+    total = active = reclaim = count = 0
+    for cid in ctrs.ids():
+        count += 1
+        used = tree_size(rootfs.upper_dir(ctrs.path(cid)))
+        total += used
+        if ctrs.state(cid)["Running"]:
+            active += 1
+        else:
+            reclaim += used
+    pct = f" ({100 * reclaim // total}%)" if total else ""
+    return ["Containers", str(count), str(active), size(total), size(reclaim) + pct]
 
 
 def _ctrs(ctx: Context):
@@ -129,6 +164,8 @@ def ps(ctx: Context, args: argparse.Namespace) -> int:
         if rec["Config"].get("Image") and names.get(rec["Image"]) is None:
             shown = rec["Image"][7:19] if not args.no_trunc else rec["Image"]
         rows.append(ctrview.ps_row(ctrs, rec, state, not args.no_trunc, shown))
+        if args.size:
+            rows[-1]["Size"] = _size_text(ctx, ctrs, rec)
     if args.quiet:
         for row in rows:
             ctx.out.write(row["ID"] + "\n")
@@ -139,6 +176,7 @@ def ps(ctx: Context, args: argparse.Namespace) -> int:
         write_rows(ctx.out, rows, args.format, ctrview.PS_HEADERS, ctrview.PS_TABLE)
         return 0
     cols = ["ID", "Image", "Command", "RunningFor", "Status", "Ports", "Names"]
+    cols += ["Size"] if args.size else []
     header = [ctrview.PS_HEADERS[c] for c in cols]
     table(ctx.out, header, [[row[c] for c in cols] for row in rows])
     return 0

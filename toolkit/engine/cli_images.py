@@ -346,7 +346,8 @@ def system_df(ctx: Context, args: argparse.Namespace) -> int:
     from toolkit.engine.humanize import table
 
     _, reg = build_parser()
-    rows = [fn(ctx) for fn in reg.df_rows]
+    order = {"Images": 0, "Containers": 1, "Local Volumes": 2}  # docker's
+    rows = sorted((fn(ctx) for fn in reg.df_rows), key=lambda row: order.get(row[0], 9))
     table(ctx.out, ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"], rows)
     return 0
 

@@ -92,11 +92,15 @@ def names(store) -> list:
 
 def disk_usage(store, name: str) -> int:
     """Bytes of the files in a volume (links counted by their own size)."""
-    return sum(
-        os.lstat(os.path.join(folder, f)).st_size
-        for folder, _, files in os.walk(data_dir(store, name))
-        for f in files
-    )
+    return tree_size(data_dir(store, name))
+
+
+def tree_size(path: str) -> int:
+    """Bytes of the files under `path` (links counted by their own size, not followed)."""
+    total = 0
+    for folder, _, files in os.walk(path):
+        total += sum(os.lstat(os.path.join(folder, name)).st_size for name in files)
+    return total
 
 
 def remove(store, name: str, users: list) -> None:
