@@ -156,3 +156,31 @@ def test_hub_search_api_shape(tke, tke_root):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_pull_and_push_all_tags(fresh_registry, registry, tke):
+    assert tke("pull", "-q", f"{registry.host}/busybox")[0] == 0
+    repo = f"{fresh_registry.host}/all/bb"
+    for tag in ("1", "2", "latest"):
+        assert tke("tag", f"{registry.host}/busybox", f"{repo}:{tag}")[0] == 0
+    rc, out, err = tke("push", "-a", repo)
+    assert rc == 0, err
+    assert out.count("The push refers to repository") == 1
+    assert [line.split(":")[0] for line in out.splitlines() if ": digest: " in line] == [
+        "1", "2", "latest",
+    ]  # fmt: skip
+    assert (
+        tke("push", "-a", f"{repo}:1")[2].strip().endswith("tag can't be used with --all-tags/-a")
+    )
+    for tag in ("1", "2", "latest"):
+        assert tke("rmi", f"{repo}:{tag}")[0] == 0
+    rc, out, err = tke("pull", "-a", repo)
+    assert rc == 0, err
+    assert [line for line in out.splitlines() if "Pulling from" in line] == [
+        "1: Pulling from all/bb", "2: Pulling from all/bb", "latest: Pulling from all/bb",
+    ]  # fmt: skip
+    assert out.splitlines()[-1] == repo
+    rc, out, _ = tke("images", "--format", "{{.Tag}}", repo)
+    assert sorted(out.split()) == ["1", "2", "latest"]
+    rc, _, err = tke("pull", "-a", f"{fresh_registry.host}/all/none")
+    assert rc == 1 and "Traceback" not in err

@@ -9,7 +9,7 @@ import sys
 from typing import Optional
 
 from toolkit.engine.cli import Context, Registrar, inspect_each
-from toolkit.errors import UsageError
+from toolkit.errors import TkError, UsageError
 
 # register() touches nothing but reg.verb(): cli.py may build only the verb being run.
 VERB_FILTER_SAFE = True
@@ -103,18 +103,35 @@ def _store(ctx: Context):
 # --- pull ----------------------------------------------------------------------------------
 def pull(ctx: Context, args: argparse.Namespace) -> int:
     from toolkit.engine.manifests import parse_platform
-    from toolkit.engine.pull import pull as do_pull
     from toolkit.engine.reference import parse
 
-    if args.all_tags:
-        raise UsageError("pull --all-tags is not supported by tke")
     given = parse(args.name, default_tag=False)
-    ref = parse(args.name)
     platform = parse_platform(args.platform) if args.platform else None
-    progress = None
-    if not args.quiet:
-        if given.tag is None and given.digest is None:
+    if not args.all_tags:
+        ref = parse(args.name)
+        if not args.quiet and given.tag is None and given.digest is None:
             ctx.out.write("Using default tag: latest\n")
+        _pull_one(ctx, ref, platform, args.quiet)
+        ctx.out.write(f"{ref}\n")
+        return 0
+    if given.tag is not None or given.digest is not None:
+        raise UsageError("tag can't be used with --all-tags/-a")
+    from toolkit.engine.registry import connect
+
+    tags = connect(given.registry, ctx.store.settings())[0].tags(given.repository)
+    if not tags:
+        raise TkError(f"Error response from daemon: no tags in {given.name}")
+    for tag in sorted(tags):
+        _pull_one(ctx, parse(f"{given.name}:{tag}"), platform, args.quiet)
+    ctx.out.write(f"{given.name}\n")
+    return 0
+
+
+def _pull_one(ctx: Context, ref, platform, quiet: bool) -> None:
+    from toolkit.engine.pull import pull as do_pull
+
+    progress = None
+    if not quiet:
         ctx.out.write(f"{ref.digest or ref.tag}: Pulling from {ref.repository}\n")
         ctx.out.flush()
         from toolkit.engine.progress import LayerProgress
@@ -128,18 +145,32 @@ def pull(ctx: Context, args: argparse.Namespace) -> int:
             ctx.out.write(f"Status: Downloaded newer image for {ref.familiar}\n")
         else:
             ctx.out.write(f"Status: Image is up to date for {ref.familiar}\n")
-    ctx.out.write(f"{ref}\n")
-    return 0
 
 
 def push(ctx: Context, args: argparse.Namespace) -> int:
-    from toolkit.engine.progress import LayerProgress
-    from toolkit.engine.push import push as do_push
     from toolkit.engine.reference import parse
 
-    ref = parse(args.name)
+    given = parse(args.name, default_tag=False)
+    if not args.all_tags:
+        _push_one(ctx, parse(args.name), args, show_repo=True)
+        return 0
+    if given.tag is not None or given.digest is not None:
+        raise UsageError("tag can't be used with --all-tags/-a")
+    prefix = given.name + ":"
+    tags = sorted(t[len(prefix) :] for t in ctx.store.load()["tags"] if t.startswith(prefix))
+    if not tags:
+        raise TkError(f"An image does not exist locally with the tag: {given.familiar}")
+    for i, tag in enumerate(tags):
+        _push_one(ctx, parse(f"{given.name}:{tag}"), args, show_repo=i == 0)
+    return 0
+
+
+def _push_one(ctx: Context, ref, args: argparse.Namespace, show_repo: bool) -> None:
+    from toolkit.engine.progress import LayerProgress
+    from toolkit.engine.push import push as do_push
+
     progress = None if args.quiet else LayerProgress(ctx.out, ctx.isatty())
-    if progress is not None:
+    if progress is not None and show_repo:
         ctx.out.write(f"The push refers to repository [{ref.name}]\n")
     result = do_push(ctx.store, ref, progress, chunk_size=args.chunk_size)
     if progress is not None:
@@ -147,7 +178,6 @@ def push(ctx: Context, args: argparse.Namespace) -> int:
         ctx.out.write(f"{ref.tag}: digest: {result['digest']} size: {result['size']}\n")
     else:
         ctx.out.write(f"{ref}\n")
-    return 0
 
 
 # --- listing -------------------------------------------------------------------------------
