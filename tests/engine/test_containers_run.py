@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import signal
 import subprocess
 import time
 
@@ -264,3 +265,19 @@ def test_ulimit_shm_size_tmpfs_host_hostname_and_it_without_a_terminal(ctr_runc)
     r = ctr.run("run", "-it", "--rm", ctr.image, "true")  # stdin is /dev/null, not a terminal
     assert r.returncode == 1 and "the input device is not a TTY" in r.stderr
     assert ctr.ids() == []
+
+
+def test_stats_streams_until_interrupted_or_the_container_is_gone(ctr_runc):
+    ctr = ctr_runc
+    ctr.ok("run", "-d", "--name", "busy", ctr.image, "sleep", "100")
+    argv = [PYTHON, "-m", "toolkit.engine.cli", "stats", "--format", "{{.Name}} {{.PIDs}}", "busy"]
+    proc = subprocess.Popen(argv, env=ctr.env, stdout=subprocess.PIPE, text=True)
+    lines = [proc.stdout.readline(), proc.stdout.readline()]  # a sample a second, not one
+    proc.send_signal(signal.SIGINT)
+    rest, _ = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and lines == ["busy 1\n", "busy 1\n"]
+    proc = subprocess.Popen(argv, env=ctr.env, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "busy 1\n"
+    ctr.ok("rm", "-f", "busy")
+    proc.communicate(timeout=10)  # ends by itself once the container is gone
+    assert proc.returncode == 0

@@ -282,27 +282,50 @@ def port(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def stats(ctx: Context, args: argparse.Namespace) -> int:
+    """One sample with --no-stream; otherwise a new one every second until interrupted (the
+    screen redrawn on a terminal, as docker's), or until the containers named are gone."""
     from toolkit.engine import cgroups
+    from toolkit.engine.rowformat import write_rows
 
     ctrs = _ctrs(ctx)
-    ids = [ctrs.find(n) for n in args.containers] if args.containers else ctrs.ids()
-    rows = []
-    before = {cid: cgroups.stats(cid) for cid in ids}
+    named = [ctrs.find(n) for n in args.containers]
+    before = {cid: cgroups.stats(cid) for cid in named or ctrs.ids()}
     t0 = time.monotonic()
-    time.sleep(0.5 if args.no_stream else 1.0)
-    elapsed = time.monotonic() - t0
+    redraw = not args.no_stream and ctx.isatty()
+    try:
+        while True:
+            time.sleep(0.5 if args.no_stream else 1.0)
+            now = time.monotonic()
+            rows, before = _stats_rows(ctrs, named, args, before, now - t0)
+            t0 = now
+            if redraw:
+                ctx.out.write("\033[2J\033[H")
+            write_rows(ctx.out, rows, args.format or "table", STATS_HEADERS, STATS_TABLE)
+            ctx.out.flush()
+            if args.no_stream or (named and not rows):
+                return 0
+    except KeyboardInterrupt:
+        return 0
+
+
+def _stats_rows(ctrs, named: list, args: argparse.Namespace, before: dict, elapsed: float):
+    """The rows of one sample and the counters for the next."""
+    from toolkit.engine import cgroups
+
+    rows, counters = [], {}
     host_mem = cgroups.host_memory()
-    for cid in ids:
+    for cid in named or ctrs.ids():
         rec = ctrs.record(cid)
-        state = ctrs.state(cid)
-        if rec is None or (not state["Running"] and not args.all and not args.containers):
+        if rec is None:
             continue
-        now = (
-            cgroups.stats(cid)
-            if state["Running"]
-            else {"mem": 0, "mem_limit": 0, "cpu_ns": 0, "pids": 0}
-        )
-        cpu = max(now["cpu_ns"] - before[cid]["cpu_ns"], 0) / (elapsed * 1e9) * 100
+        state = ctrs.state(cid)
+        if not state["Running"] and not args.all and not named:
+            continue
+        idle = {"mem": 0, "mem_limit": 0, "cpu_ns": 0, "pids": 0}
+        now = cgroups.stats(cid) if state["Running"] else idle
+        counters[cid] = now
+        last = before.get(cid, now)
+        cpu = max(now["cpu_ns"] - last["cpu_ns"], 0) / (elapsed * 1e9) * 100
         limit = now["mem_limit"] or host_mem
         rows.append(
             {
@@ -317,10 +340,7 @@ def stats(ctx: Context, args: argparse.Namespace) -> int:
                 "PIDs": str(now["pids"]),
             }
         )
-    from toolkit.engine.rowformat import write_rows
-
-    write_rows(ctx.out, rows, args.format or "table", STATS_HEADERS, STATS_TABLE)
-    return 0
+    return rows, counters
 
 
 STATS_HEADERS = {
