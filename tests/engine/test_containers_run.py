@@ -112,6 +112,7 @@ def test_logs_tail_timestamps_follow(ctr):
            "while [ ! -f /go ]; do sleep 0.1; done; echo late")  # fmt: skip
     assert wait_for(lambda: "line5" in ctr.ok("logs", "talker"))
     assert ctr.ok("logs", "--tail", "2", "talker") == "line4\nline5\n"
+    assert ctr.ok("logs", "-n", "1", "talker") == "line5\n"  # docker's short spelling
     stamped = ctr.ok("logs", "-t", "--tail", "1", "talker")
     assert stamped.endswith(" line5\n") and stamped[:4].isdigit() and "T" in stamped[:20]
     follower = subprocess.Popen(

@@ -26,7 +26,7 @@ def register(reg: Registrar) -> None:
 
     p = reg.verb("logs", logs, "Fetch the logs of a container", group="container")
     p.add_argument("-f", "--follow", action="store_true", help="follow log output")
-    p.add_argument("--tail", default="all", help="lines to show from the end")
+    p.add_argument("-n", "--tail", default="all", help="lines to show from the end")
     p.add_argument("-t", "--timestamps", action="store_true", help="show timestamps")
     p.add_argument("--since", default=None, help="show logs since (timestamp or 10m)")
     p.add_argument("--until", default=None, help="show logs before (timestamp or 10m)")
