@@ -173,3 +173,28 @@ def test_ps_size_and_system_df_count_the_writable_layers(ctr_runc):
     assert list(rows) == ["Images", "Containers", "Local"]  # docker's rows, in its order
     assert rows["Containers"][1:4] == ["2", "1", "200kB"]  # total, running, size
     assert rows["Containers"][4:] == ["200kB", "(100%)"]  # the stopped one's, removable
+
+
+def test_container_and_system_prune_ask_first_and_remove_what_nothing_uses(ctr_runc):
+    ctr = ctr_runc
+    ctr.ok("run", "--name", "done", ctr.image, "sh", "-c", "head -c 50000 /dev/zero > /f")
+    done_id = ctr.ok("inspect", "-f", "{{.Id}}", "done").strip()
+    ctr.ok("run", "-d", "--name", "up", ctr.image, "sleep", "100")
+    r = ctr.run("container", "prune", input="n\n")
+    assert r.returncode == 0 and "WARNING! This will remove all stopped containers." in r.stdout
+    assert sorted(ctr.ok("ps", "-a", "--format", "{{.Names}}").split()) == ["done", "up"]
+    out = ctr.run("container", "prune", input="y\n").stdout
+    assert f"Deleted Containers:\n{done_id}\n" in out and "Total reclaimed space: 50kB" in out
+    assert ctr.ok("ps", "-a", "--format", "{{.Names}}").split() == ["up"]
+    # system prune --volumes: a stopped container, its anonymous volume, a dangling image
+    ctr.ok("run", "--name", "vol", "-v", "/scratch", ctr.image, "touch", "/scratch/x")
+    ctr.ok("commit", "up", "snap:1")
+    ctr.ok("commit", "up", "snap:1")  # the first one is dangling now
+    assert ctr.ok("images", "-q", "--filter", "dangling=true").strip()
+    out = ctr.ok("system", "prune", "-f", "--volumes")
+    assert "Deleted Containers:" in out and "Deleted Volumes:" in out and "Deleted Images:" in out
+    assert ctr.ok("images", "-q", "--filter", "dangling=true") == ""
+    assert ctr.ok("volume", "ls", "-q") == "" and ctr.ok("ps", "-a", "--format", "{{.Names}}") == (
+        "up\n"
+    )
+    assert ctr.ok("images", "--format", "{{.Repository}}:{{.Tag}}", "snap") == "snap:1\n"

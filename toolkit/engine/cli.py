@@ -96,6 +96,16 @@ class Context:
     def isatty(self) -> bool:
         return hasattr(self.out, "isatty") and self.out.isatty()
 
+    def confirm(self, warning: str) -> bool:
+        """docker's prompt before a prune: the warning, then [y/N] (no answer is no)."""
+        self.out.write(f"WARNING! {warning}\nAre you sure you want to continue? [y/N] ")
+        self.out.flush()
+        try:
+            answer = sys.stdin.readline() if sys.stdin is not None else ""
+        except (OSError, ValueError):
+            answer = ""
+        return answer.strip().lower() in ("y", "yes")
+
 
 class Registrar:
     def __init__(self, sub, groups: dict) -> None:

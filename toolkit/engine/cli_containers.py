@@ -34,6 +34,7 @@ SIBLINGS = {
     "toolkit.engine.cli_ctrinfo": ("ps", "logs", "top", "port", "stats"),
     "toolkit.engine.cli_ctrfs": ("exec", "diff", "cp", "commit", "export"),
     "toolkit.engine.cli_service": ("info", "version"),
+    "toolkit.engine.cli_prune": (),  # `container prune`, `system prune`: group verbs only
 }
 
 

@@ -331,18 +331,28 @@ def image_inspect(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def image_prune(ctx: Context, args: argparse.Namespace) -> int:
-    from toolkit.engine import images as imagedb
     from toolkit.engine.humanize import size
 
-    lines, freed = imagedb.prune(ctx.store, all_images=args.all)
-    if lines:
-        ctx.out.write(
-            "Deleted Images:\n"
-            + "".join(line.lower().replace("deleted:", "deleted:") + "\n" for line in lines)
-            + "\n"
-        )
-    ctx.out.write(f"Total reclaimed space: {size(freed['bytes'])}\n")
+    what = (
+        "This will remove all images without at least one container associated to them."
+        if args.all
+        else "This will remove all dangling images."
+    )
+    if not args.force and not ctx.confirm(what):
+        return 0
+    freed = prune_images(ctx, args.all)
+    ctx.out.write(f"Total reclaimed space: {size(freed)}\n")
     return 0
+
+
+def prune_images(ctx: Context, all_images: bool) -> int:
+    """Remove dangling (or, with all_images, unused) images, listing them; bytes freed."""
+    from toolkit.engine import images as imagedb
+
+    lines, freed = imagedb.prune(ctx.store, all_images=all_images)
+    if lines:
+        ctx.out.write("Deleted Images:\n" + "".join(_lower_verb(x) + "\n" for x in lines) + "\n")
+    return freed["bytes"]
 
 
 def _lower_verb(line: str) -> str:

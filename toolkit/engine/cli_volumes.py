@@ -107,18 +107,28 @@ def volume_rm(ctx: Context, args: argparse.Namespace) -> int:
 
 def volume_prune(ctx: Context, args: argparse.Namespace) -> int:
     """Unused anonymous volumes (all unused volumes with -a), as docker 23+."""
+    from toolkit.engine.humanize import size
+
+    what = "all" if args.all else "all anonymous"
+    if not args.force and not ctx.confirm(f"This will remove {what} local volumes not used by "
+                                          "at least one container."):  # fmt: skip
+        return 0
+    ctx.out.write(f"Total reclaimed space: {size(prune_volumes(ctx, args.all))}\n")
+    return 0
+
+
+def prune_volumes(ctx: Context, named_too: bool) -> int:
+    """Remove the unused anonymous (or all unused) volumes, listing them; bytes freed."""
     from toolkit.engine import lifecycle, volumes
     from toolkit.engine.containers import Containers
-    from toolkit.engine.humanize import size
 
     ctrs, removed, freed = Containers(ctx.store), [], 0
     for name in volumes.names(ctx.store):
         info = volumes.get(ctx.store, name) or {}
-        if (args.all or info.get("Anonymous")) and not lifecycle.volume_users(ctrs, name):
+        if (named_too or info.get("Anonymous")) and not lifecycle.volume_users(ctrs, name):
             freed += volumes.disk_usage(ctx.store, name)
             volumes.remove(ctx.store, name, [])
             removed.append(name)
     if removed:
         ctx.out.write("Deleted Volumes:\n" + "".join(n + "\n" for n in removed) + "\n")
-    ctx.out.write(f"Total reclaimed space: {size(freed)}\n")
-    return 0
+    return freed
