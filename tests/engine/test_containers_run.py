@@ -99,6 +99,8 @@ def test_stop_timeout_kills_and_kill_signal(ctr):
     ctr.ok("run", "-d", "--name", "usr1", ctr.image, "sh", "-c",
            "trap 'exit 7' USR1; sleep 100 & wait")  # fmt: skip
     time.sleep(0.3)
+    r = ctr.run("kill", "-s", "NOPE", "usr1")  # crun alone would take it as signal 0
+    assert r.returncode == 1 and "Invalid signal: NOPE" in r.stderr
     ctr.ok("kill", "-s", "USR1", "usr1")
     assert ctr.ok("wait", "usr1", timeout=20) == "7\n"
     ctr.ok("kill", "stubborn") if "Up" in ctr.ok("ps") else None

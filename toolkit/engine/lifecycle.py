@@ -502,8 +502,21 @@ def stop(ctrs: Containers, cid: str, timeout: Optional[int] = None, signal: str 
 
 
 def _signame(sig: str) -> str:
-    sig = str(sig).upper()
-    return sig[3:] if sig.startswith("SIG") else sig
+    """A signal as the runtime takes it (KILL, 9, RTMIN+3); docker's error for one the host
+    does not have (crun would take an unknown name as signal 0 and say nothing)."""
+    import signal as signals
+
+    name = str(sig).upper()
+    name = name[3:] if name.startswith("SIG") else name
+    if name.isdigit():
+        known = 0 < int(name) < signals.NSIG
+    elif name.startswith(("RTMIN+", "RTMAX-")) and name[6:].isdigit():
+        known = int(name[6:]) <= signals.SIGRTMAX - signals.SIGRTMIN
+    else:
+        known = name in {s.name[3:] for s in signals.Signals if not s.name.startswith("SIG_")}
+    if not known:
+        raise ContainerError(f"Error response from daemon: Invalid signal: {sig}")
+    return name
 
 
 def kill(ctrs: Containers, cid: str, signal: str = "KILL") -> None:
