@@ -147,7 +147,7 @@ def test_interrupted_removal_does_not_pin_the_image(ctr_runc):
     multi = ctr.image.replace("busybox", "multi")
     cid = ctr.ok("create", multi, "true").strip()
     r = ctr.run("rmi", multi)
-    assert r.returncode != 0 and "being used by container" in r.stderr
+    assert r.returncode != 0 and "is using its referenced image" in r.stderr
     Store(ctr.root).trash(os.path.join(ctr.root, "containers", cid))
     ctr.ok("system", "service")
     ctr.ok("rmi", multi)

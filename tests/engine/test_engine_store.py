@@ -66,12 +66,16 @@ def test_rmi_rules_holds_and_prune(registry, tke, tke_root):
     rc, out, _ = tke("rmi", "mine:1")
     assert rc == 0 and out == "Untagged: mine:1\n"
     images.hold(store, image_id, "c0ffee" * 10)
-    rc, _, err = tke("rmi", "-f", f"{host}/multi")
+    rc, _, err = tke("rmi", f"{host}/multi")  # its last name, and a container uses it
+    assert rc == 1 and "(must force) - container c0ffeec0ffee is using its referenced" in err
+    rc, out, _ = tke("rmi", "-f", f"{host}/multi")  # docker: untagged, kept for the container
+    assert rc == 0 and out == f"Untagged: {host}/multi:latest\n"
+    rc, _, err = tke("rmi", "-f", image_id[7:19])
     assert rc == 1 and "being used by container c0ffeec0ffee" in err
     rc, out, _ = tke("system", "df")
     assert out.splitlines()[1].split()[:3] == ["Images", "1", "1"]
     images.release(store, image_id, "c0ffee" * 10)
-    rc, out, _ = tke("rmi", f"{host}/multi")
+    rc, out, _ = tke("rmi", image_id[7:19])
     assert rc == 0
     assert out.splitlines()[-1] == f"Deleted: {image_id}"
     assert os.listdir(store.layers_dir) == [] and os.listdir(store.blobs_dir) == []

@@ -227,10 +227,21 @@ def remove(store: Store, text: str, force: bool = False) -> list[str]:
             if name in db["tags"]:
                 del db["tags"][name]
                 return [f"Untagged: {parse(text).familiar}"]
+        if holders and by_name:
+            # docker: the last name of an image a container uses goes only with -f, and then
+            # the image stays (untagged) for the container
+            if not force:
+                raise ImageConflict(
+                    f'conflict: unable to remove repository reference "{text}" (must force) - '
+                    f"container {holders[0][:12]} is using its referenced image {image_id[7:19]}"
+                )
+            name = str(parse(text))
+            db["tags"].pop(name, None)
+            return [f"Untagged: {parse(text).familiar}"]
         if holders:
             raise ImageConflict(
-                f"conflict: unable to remove {text} (cannot be forced) - image {image_id[7:19]} "
-                f"is being used by container {holders[0][:12]}"
+                f"conflict: unable to delete {image_id[7:19]} (cannot be forced) - image is "
+                f"being used by container {holders[0][:12]}"
             )
         if not by_name and len(tags) > 1 and not force:
             raise ImageConflict(
