@@ -31,6 +31,10 @@ def test_error_messages_and_exit_codes(ctr):
     assert r.returncode == 125 and 'The container name "/taken" is already in use' in r.stderr
     r = ctr.run("inspect", "nosuch")
     assert r.returncode == 1 and "Error: No such object: nosuch" in r.stderr
+    r = ctr.run("inspect", "--type", "container", ctr.image)  # an image, not a container
+    assert r.returncode == 1 and f"Error: No such container: {ctr.image}" in r.stderr
+    r = ctr.run("inspect", "--type", "bogus", "x")
+    assert r.returncode == 1 and '"bogus" is not a valid value for --type' in r.stderr
     for verb in ("stop", "start", "rm", "logs", "kill", "wait", "container inspect"):
         r = ctr.run(*verb.split(), "nosuch")
         assert r.returncode == 1 and "No such container: nosuch" in r.stderr, (verb, r.stderr)

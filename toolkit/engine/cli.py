@@ -254,7 +254,12 @@ def _inspect(ctx: Context, args: argparse.Namespace) -> int:
                     return found
         return None
 
-    return inspect_each(ctx, args.names, find_any, "object", args.format)
+    kinds = [kind for kind, _ in reg.inspectors]
+    if args.type is not None and args.type not in kinds:
+        from toolkit.errors import TkError
+
+        raise TkError(f'"{args.type}" is not a valid value for --type')
+    return inspect_each(ctx, args.names, find_any, args.type or "object", args.format)
 
 
 def inspect_each(ctx: Context, names: list, find: Callable, what: str, fmt: Optional[str]) -> int:
