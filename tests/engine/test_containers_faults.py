@@ -45,6 +45,8 @@ def test_error_messages_and_exit_codes(ctr):
         ["--rm", "--restart", "always"],
         ["-u", "nobody-here"],
         ["--cap-add", "BOGUS"],
+        ["-e", "=x"],
+        ["--security-opt", "bogus"],
     ]
     for bad in bad_flags:
         r = ctr.run("run", *bad, ctr.image, "true")

@@ -197,6 +197,8 @@ def read_env_files(paths: list) -> list:
 
 
 def env_item(item: str) -> str:
+    if not item or item.startswith("="):
+        raise CreateFailed(f"invalid environment variable: {item}")
     if "=" in item:
         return item
     value = os.environ.get(item)
@@ -309,10 +311,18 @@ def parse_tmpfs(items: list) -> dict:
     return out
 
 
+SECURITY_OPTS = ("no-new-privileges", "seccomp", "apparmor", "label")
+
+
 def _security_opt(items: list) -> list | None:
-    """As docker's CLI: a `seccomp=FILE` profile is read and checked now and kept inline."""
+    """As docker's CLI: a `seccomp=FILE` profile is read and checked now and kept inline;
+    `apparmor=` and `label=` are accepted and have nothing to act on (no LSM profiles here)."""
     if not items:
         return None
+    for i, item in enumerate(items, 1):
+        key = item.split("=", 1)[0].split(":", 1)[0]
+        if key not in SECURITY_OPTS:
+            raise CreateFailed(f'Error response from daemon: invalid --security-opt {i}: "{item}"')
     from toolkit.engine import seccomp
 
     return seccomp.embed(items)
