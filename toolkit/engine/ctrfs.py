@@ -144,6 +144,13 @@ def resolve(root: str, path: str, follow_last: bool = True) -> str:
     return View(root).host(path, follow_last)
 
 
+ETC_FILES = (
+    ("/etc/hosts", "HostsPath"),
+    ("/etc/hostname", "HostnamePath"),
+    ("/etc/resolv.conf", "ResolvConfPath"),
+)
+
+
 def view_of(merged: str, rec: dict) -> View:
     """The view of a container from its record: its Mounts, and its /etc files once made."""
     mounts = {m["Destination"]: (m["Source"], bool(m.get("RW", True))) for m in rec["Mounts"]}
@@ -152,13 +159,6 @@ def view_of(merged: str, rec: dict) -> View:
         if source and os.path.exists(source):
             mounts[dest] = (source, True)
     return View(merged, mounts, not rec["HostConfig"].get("ReadonlyRootfs"))
-
-
-ETC_FILES = (
-    ("/etc/hosts", "HostsPath"),
-    ("/etc/hostname", "HostnamePath"),
-    ("/etc/resolv.conf", "ResolvConfPath"),
-)
 
 
 # --- copy out -------------------------------------------------------------------------------
