@@ -169,6 +169,10 @@ def test_ps_size_and_system_df_count_the_writable_layers(ctr_runc):
     listed = ctr.ok("ps", "-a", "-s", "--format", "{{.Names}} {{.Size}}").splitlines()
     sizes = dict(line.split(" ", 1) for line in listed)
     assert sizes["fat"].startswith("200kB (virtual ") and sizes["thin"].startswith("0B (virtual ")
+    for verb in (["inspect"], ["container", "inspect"]):  # docker's --size fields
+        got = ctr.ok(*verb, "-s", "-f", "{{.SizeRw}} {{.SizeRootFs}}", "fat").split()
+        assert int(got[0]) == 200000 and int(got[1]) > 200000
+    assert ctr.ok("inspect", "-f", "{{.SizeRw}}", "fat") == "<no value>\n"  # only with -s
     rows = {line.split()[0]: line.split() for line in ctr.ok("system", "df").splitlines()[1:]}
     assert list(rows) == ["Images", "Containers", "Local"]  # docker's rows, in its order
     assert rows["Containers"][1:4] == ["2", "1", "200kB"]  # total, running, size

@@ -250,6 +250,10 @@ def _inspect(ctx: Context, args: argparse.Namespace) -> int:
         for kind, find in reg.inspectors:
             if not args.type or kind == args.type:
                 found = find(ctx, name)
+                if found is not None and kind == "container" and args.size:
+                    from toolkit.engine.cli_ctrinfo import with_sizes
+
+                    return with_sizes(ctx, found)
                 if found is not None:
                     return found
         return None

@@ -63,10 +63,14 @@ def _size_text(ctx: Context, ctrs, rec: dict) -> str:
     from toolkit.engine.volumes import tree_size
 
     own = tree_size(rootfs.upper_dir(ctrs.path(rec["Id"])))
+    return f"{size(own)} (virtual {size(own + _image_bytes(ctx, rec['Image']))})"
+
+
+def _image_bytes(ctx: Context, image_id: str) -> int:
+    """The unpacked size of an image's layers."""
     db = ctx.store.load()
-    image = db["images"].get(rec["Image"]) or {"layers": []}
-    layers = sum(int(db["layers"].get(x["chain_id"], {}).get("size", 0)) for x in image["layers"])
-    return f"{size(own)} (virtual {size(own + layers)})"
+    image = db["images"].get(image_id) or {"layers": []}
+    return sum(int(db["layers"].get(x["chain_id"], {}).get("size", 0)) for x in image["layers"])
 
 
 def _df_containers(ctx: Context) -> list:
@@ -108,7 +112,19 @@ def find_for_inspect(ctx: Context, name: str):
 
 
 def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    return inspect_each(ctx, args.containers, find_for_inspect, "container", args.format)
+    def find(ctx: Context, name: str):
+        found = find_for_inspect(ctx, name)
+        return with_sizes(ctx, found) if found is not None and args.size else found
+
+    return inspect_each(ctx, args.containers, find, "container", args.format)
+
+
+def with_sizes(ctx: Context, info: dict) -> dict:
+    """docker inspect --size: SizeRw (the writable layer) and SizeRootFs (with the image's)."""
+    from toolkit.engine.volumes import tree_size
+
+    own = tree_size(info["GraphDriver"]["Data"]["UpperDir"])
+    return dict(info, SizeRw=own, SizeRootFs=own + _image_bytes(ctx, info["Image"]))
 
 
 # --- ps -------------------------------------------------------------------------------------
