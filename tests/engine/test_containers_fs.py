@@ -177,6 +177,11 @@ def test_ps_size_and_system_df_count_the_writable_layers(ctr_runc):
     assert list(rows) == ["Images", "Containers", "Local"]  # docker's rows, in its order
     assert rows["Containers"][1:4] == ["2", "1", "200kB"]  # total, running, size
     assert rows["Containers"][4:] == ["200kB", "(100%)"]  # the stopped one's, removable
+    verbose = ctr.ok("system", "df", "-v")
+    for section in ("Images space usage:", "Containers space usage:", "Local Volumes space"):
+        assert section in verbose
+    fat = next(line.split() for line in verbose.splitlines() if line.endswith(" fat"))
+    assert "200kB" in fat and fat[-1] == "fat"
 
 
 def test_container_and_system_prune_ask_first_and_remove_what_nothing_uses(ctr_runc):

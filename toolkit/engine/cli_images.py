@@ -385,6 +385,11 @@ def system_df(ctx: Context, args: argparse.Namespace) -> int:
     from toolkit.engine.cli import build_parser
     from toolkit.engine.humanize import table
 
+    if args.verbose:
+        from toolkit.engine import dfverbose
+
+        dfverbose.write(ctx.out, ctx.store)
+        return 0
     _, reg = build_parser()
     order = {"Images": 0, "Containers": 1, "Local Volumes": 2}  # docker's
     rows = sorted((fn(ctx) for fn in reg.df_rows), key=lambda row: order.get(row[0], 9))
