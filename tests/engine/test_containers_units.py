@@ -95,6 +95,9 @@ def test_resolve_user(tmp_path):
     (tmp_path / "data" / "passwd").write_text("app:x:501:502::/:/bin/sh\n")
     os.symlink("../data/passwd", tmp_path / "etc" / "passwd")  # a link inside the image: read
     assert spec.resolve_user(str(tmp_path), "app") == (501, 502, [])
+    os.unlink(tmp_path / "etc" / "passwd")
+    os.symlink("/data/passwd", tmp_path / "etc" / "passwd")  # absolute: the image's /data
+    assert spec.resolve_user(str(tmp_path), "app") == (501, 502, [])
     os.rename(tmp_path / "etc", tmp_path / "etc.real")
     os.symlink("/etc", tmp_path / "etc")  # nor through a linked directory
     with pytest.raises(spec.SpecError):

@@ -409,10 +409,9 @@ def _pull(ctx: Context, image: str, missing: bool = True) -> None:
         result = pull(ctx.store, ref, None, None)
     except TkError as exc:
         raise CreateFailed(f"Error response from daemon: {exc.message}") from None
-    if result.get("new", True):
-        ctx.err.write(f"Status: Downloaded newer image for {ref.familiar}\n")
-    else:
-        ctx.err.write(f"Status: Image is up to date for {ref.familiar}\n")
+    from toolkit.engine.cli_images import pull_status
+
+    ctx.err.write(pull_status(ref, result) + "\n")
 
 
 def create(ctx: Context, args: argparse.Namespace) -> int:

@@ -67,10 +67,11 @@ def _size_text(ctx: Context, ctrs, rec: dict) -> str:
 
 
 def _image_bytes(ctx: Context, image_id: str) -> int:
-    """The unpacked size of an image's layers."""
+    """The unpacked size of an image's layers (0 for an image no longer in the store)."""
+    from toolkit.engine.images import image_size
+
     db = ctx.store.load()
-    image = db["images"].get(image_id) or {"layers": []}
-    return sum(int(db["layers"].get(x["chain_id"], {}).get("size", 0)) for x in image["layers"])
+    return image_size(db, db["images"].get(image_id) or {"layers": []})
 
 
 def _df_containers(ctx: Context) -> list:

@@ -141,10 +141,14 @@ def _pull_one(ctx: Context, ref, platform, quiet: bool) -> None:
     if progress is not None:
         progress.finish()
         ctx.out.write(f"Digest: {result['digest']}\n")
-        if result["new"]:
-            ctx.out.write(f"Status: Downloaded newer image for {ref.familiar}\n")
-        else:
-            ctx.out.write(f"Status: Image is up to date for {ref.familiar}\n")
+        ctx.out.write(pull_status(ref, result) + "\n")
+
+
+def pull_status(ref, result: dict) -> str:
+    """docker's last word on a pull: something new came, or nothing did."""
+    if result.get("new", True):
+        return f"Status: Downloaded newer image for {ref.familiar}"
+    return f"Status: Image is up to date for {ref.familiar}"
 
 
 def push(ctx: Context, args: argparse.Namespace) -> int:

@@ -1,9 +1,9 @@
 """`tke info` (runtime choice and why, cgroup layout, counts), `tke version` (the seed primer's
-`docker version`: tke's, Python's, the kernel's and the OCI runtime's versions) and
-`tke system service`: start the
-containers whose restart policy asks for it after a reboot — what `systemctl enable docker` gives
-docker users. `tke system service --install` writes and enables a systemd unit that runs it at
-boot (Type=oneshot: tke has no daemon; each container keeps its own shim)."""
+`docker version`: tke's, Python's, the kernel's and the OCI runtime's versions) and `tke system
+service`: start the containers whose restart policy asks for it after a reboot — what
+`systemctl enable docker` gives docker users. `tke system service --install` writes and enables
+a systemd unit that runs it at boot (Type=oneshot: tke has no daemon; each container keeps its
+own shim)."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def version(ctx: Context, args: argparse.Namespace) -> int:
     if args.format:
         from toolkit.engine.gotemplate import render
 
-        ctx.out.write(render(args.format.replace("\\n", "\n"), data) + "\n")
+        ctx.out.write(render(args.format, data) + "\n")
         return 0
     client, server = data["Client"], data["Server"]
     arch = f"{client['Os']}/{client['Arch']}"

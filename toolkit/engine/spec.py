@@ -341,9 +341,13 @@ def resolve_user(merged: str, spec_user: str) -> tuple:
 
 def _table(merged: str, rel: str) -> list:
     path = os.path.join(merged, rel)
-    if _symlink_below(merged, rel):  # the image's own links must not lead out of it
-        path = os.path.realpath(path)
-        if not path.startswith(os.path.realpath(merged) + "/"):
+    if _symlink_below(merged, rel):
+        # the image's links, followed as inside the container: never out of it
+        from toolkit.engine.ctrfs import CopyError, resolve
+
+        try:
+            path = resolve(merged, rel)
+        except CopyError:  # a link loop
             return []
     try:
         with open(path, errors="replace") as fh:
