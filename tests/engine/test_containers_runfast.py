@@ -229,3 +229,41 @@ def test_run_output_printed_at_once_is_not_lost(ctr):
         r = ctr.run("run", "--rm", ctr.image, "sh", "-c", script)
         assert (r.returncode, r.stdout, r.stderr) == (7, "out\n", "err\n")
     assert no_shims_left(ctr.root)
+
+
+def exec_in_child(argv: list, sealed: bool) -> str:
+    """What argv prints when the shim starts it as it starts the runtime (spawn)."""
+    from toolkit.engine import shim
+
+    read_end, write_end = os.pipe()
+    pid = shim.spawn(argv, 0, write_end, write_end, sealed=sealed)
+    os.close(write_end)
+    with os.fdopen(read_end) as fh:
+        out = fh.read()
+    assert shim.wait_pid(pid) == 0, out
+    return out
+
+
+SHOW_EXE = (
+    "import fcntl, os; fd = os.open('/proc/self/exe', os.O_RDONLY); "
+    "print(fcntl.fcntl(fd, fcntl.F_GET_SEALS), os.readlink('/proc/self/exe'))"
+)
+
+
+def test_runtime_is_executed_from_a_fully_sealed_copy():
+    """crun re-executes itself from a sealed copy (CVE-2019-5736) unless /proc/self/exe is a
+    memfd with exactly these four seals: the shim hands it one, so the container still cannot
+    write the binary it was started by, and crun skips its own copy and second exec."""
+    python = os.path.realpath(PYTHON)
+    seals, exe = exec_in_child([python, "-I", "-S", "-c", SHOW_EXE], sealed=True).split(" ", 1)
+    assert int(seals) == 0xF  # F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE
+    assert exe.startswith("/memfd:"), exe
+
+
+def test_sealed_exec_falls_back_to_the_file_for_a_script(tmp_path):
+    """A runtime that is a script cannot run from a memfd (its interpreter opens it by name):
+    it is executed from its file as before."""
+    script = tmp_path / "runtime"
+    script.write_text("#!/bin/sh\necho \"ran $0 $1\"\n")
+    script.chmod(0o755)
+    assert exec_in_child([str(script), "x"], sealed=True) == f"ran {script} x\n"

@@ -30,7 +30,8 @@ Instructions (a `marshal`led dict on the shim's stdin, written by tke while the 
 interpreter starts and the rootfs is mounted; the same interpreter reads it, and `marshal` is
 built in where `_json` is a library to load): id, bundle, runtime (argv prefix),
 hide_hybrid_cgroup2 (run the runtime in a private mount namespace without
-/sys/fs/cgroup/unified: crun on hybrid hosts), tty, stdin, stdin_once, log, sock, console_sock,
+/sys/fs/cgroup/unified: crun on hybrid hosts), sealed_exec (exec the runtime from a sealed
+in-memory copy: exec_sealed), tty, stdin, stdin_once, log, sock, console_sock,
 pidfile, restart {Name, MaximumRetryCount}, autoremove, cleanup (argv), merged, attach, tmp_dir
 (the store's), runtime_state (the runtime's directory of this container), cgroup (its
 cgroupsPath), bpf_cache ({"from", "to"}: copy the runtime's compiled seccomp program there once
@@ -167,7 +168,8 @@ def write_json(path, data):
     posix.replace(tmp, path)
 
 
-def spawn(argv, stdin, stdout, stderr, private_cgroup_ns=False):
+def spawn(argv, stdin, stdout, stderr, private_cgroup_ns=False, sealed=False):
+    """argv in a child with these stdio; `sealed`: exec argv[0] from a sealed copy."""
     pid = posix.fork()
     if pid == 0:
         try:
@@ -178,10 +180,39 @@ def spawn(argv, stdin, stdout, stderr, private_cgroup_ns=False):
             _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
             if private_cgroup_ns:
                 hide_hybrid_cgroup2()
+            if sealed:
+                exec_sealed(argv)
             execvp(argv)
         finally:
             posix._exit(127)
     return pid
+
+
+MFD_CLOEXEC, MFD_ALLOW_SEALING, F_ADD_SEALS = 1, 2, 1033
+ALL_SEALS = 0x1 | 0x2 | 0x4 | 0x8  # F_SEAL_SEAL, _SHRINK, _GROW, _WRITE
+
+
+def exec_sealed(argv):
+    """Exec argv[0] (a full path) from a fully sealed in-memory copy. crun, like runc 1.1,
+    re-executes itself from such a copy before it sets up a container, so that the container
+    cannot overwrite the host's binary through /proc/self/exe (CVE-2019-5736), and skips that
+    when it already runs from one: one exec of crun (~0.7 ms) less per container start, with
+    the same protection. Returns (and the caller execs the file) if the copy cannot be made."""
+    try:
+        fd = posix.memfd_create("runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING)
+        src = posix.open(argv[0], posix.O_RDONLY | posix.O_CLOEXEC)
+        size, sent = posix.fstat(src).st_size, 0
+        while sent < size:
+            n = posix.sendfile(fd, src, sent, size - sent)
+            if n <= 0:
+                return
+            sent += n
+        posix.close(src)
+        if libc("fcntl", fd, F_ADD_SEALS, ALL_SEALS) != 0:
+            return
+        posix.execve(fd, argv, posix.environ)
+    except (OSError, AttributeError):  # no memfd_create (kernel < 3.17)
+        return
 
 
 def hide_hybrid_cgroup2():
@@ -350,7 +381,8 @@ class Shim:
         argv = rt + ["run", "--detach", "--bundle", cfg["bundle"], "--pid-file", cfg["pidfile"]]
         if console is not None:
             argv += ["--console-socket", cfg["console_sock"]]
-        pid = spawn(argv + [self.id], child_in, out_w, err_w, bool(cfg.get("hide_hybrid_cgroup2")))
+        hide = bool(cfg.get("hide_hybrid_cgroup2"))
+        pid = spawn(argv + [self.id], child_in, out_w, err_w, hide, bool(cfg.get("sealed_exec")))
         unsettled = None
         if self.log is None:
             try:
