@@ -264,6 +264,6 @@ def test_sealed_exec_falls_back_to_the_file_for_a_script(tmp_path):
     """A runtime that is a script cannot run from a memfd (its interpreter opens it by name):
     it is executed from its file as before."""
     script = tmp_path / "runtime"
-    script.write_text("#!/bin/sh\necho \"ran $0 $1\"\n")
+    script.write_text('#!/bin/sh\necho "ran $0 $1"\n')
     script.chmod(0o755)
     assert exec_in_child([str(script), "x"], sealed=True) == f"ran {script} x\n"
