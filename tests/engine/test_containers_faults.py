@@ -61,6 +61,41 @@ def test_error_messages_and_exit_codes(ctr):
     assert r.returncode in (126, 127) and "Traceback" not in r.stderr
 
 
+def test_failed_run_and_other_verbs_report_as_dockers_cli(ctr):
+    """docker's CLI: `docker: MESSAGE` and where to find help for a failed run or create, the
+    message alone for the other verbs; no tk-style `ERROR!` prefix."""
+    r = ctr.run("run", "--pull", "never", ctr.image.replace("busybox", "nosuch"), "true")
+    lines = r.stderr.splitlines()
+    assert r.returncode == 125 and lines[0].startswith(
+        "tke: Error response from daemon: No such image"
+    )
+    assert lines[-1] == "Run 'tke run --help' for more information", r.stderr
+    r = ctr.run("create", "--pull", "never", ctr.image.replace("busybox", "nosuch"))
+    assert r.returncode == 125 and r.stderr.startswith(
+        "tke: Error response from daemon: No such image"
+    )
+    assert "Run 'tke create --help' for more information" in r.stderr
+    r = ctr.run("rm", "nosuch")
+    assert (r.returncode, r.stderr) == (
+        1,
+        "Error response from daemon: No such container: nosuch\n",
+    )
+
+
+def test_run_rm_with_a_user_the_image_lacks_fails_and_leaves_nothing(ctr):
+    """The user is looked up in the image when the container starts: docker's message (its
+    daemon's, 125), and `--rm` removes the container that did not start; without it the
+    container stays, created, as docker's does."""
+    r = ctr.run("run", "--rm", "-u", "nobody-here", ctr.image, "id")
+    assert r.returncode == 125, r.stderr
+    assert "Error response from daemon: unable to find user nobody-here" in r.stderr
+    assert ctr.ids() == []
+    ctr.ok("create", "--name", "nouser", "-u", "nobody-here", ctr.image, "id")
+    r = ctr.run("start", "nouser")
+    assert r.returncode == 1 and "unable to find user nobody-here" in r.stderr
+    assert ctr.ok("ps", "-a", "--format", "{{.Names}} {{.State}}") == "nouser created\n"
+
+
 def test_killed_shim_is_reconciled(ctr):
     cid = ctr.ok("run", "-d", "--name", "orphan", ctr.image, "sleep", "100").strip()
     info = json.loads(ctr.ok("inspect", cid))[0]

@@ -357,6 +357,17 @@ def _quick_exit(code: int) -> None:
     os._exit(code)
 
 
+def error_text(exc, verb: Optional[str]) -> str:
+    """An error as docker's CLI reports it: a failed `run` or `create` as `docker: MESSAGE`
+    and where to find help, other verbs' as the message alone; tk's hint, if any, below."""
+    text = exc.message
+    if verb in ("run", "create") and exc.exit_code in (125, 126, 127):
+        text = f"tke: {text}\n\nRun 'tke {verb} --help' for more information"
+    if exc.hint:
+        text += f"\n  hint: {exc.hint}"
+    return text
+
+
 # docker's CLI exits 125 for its own flags and run/create failures, 126/127 when the command
 # cannot run, 1 otherwise; tk's Ansible-like statuses (5 usage, 4 unreachable) are not tke's
 DOCKER_STATUSES = (1, 125, 126, 127)
@@ -376,7 +387,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         gc.disable()
     from toolkit.errors import TkError
 
-    ctx = None
+    ctx = args = None
     try:
         args = _lean_parse(argv)
         if args is None:
@@ -399,7 +410,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             import traceback
 
             traceback.print_exc()
-        sys.stderr.write(exc.render() + "\n")
+        sys.stderr.write(error_text(exc, getattr(args, "verb", None) or _fast_verb(argv)) + "\n")
         return exc.exit_code if exc.exit_code in DOCKER_STATUSES else 1
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

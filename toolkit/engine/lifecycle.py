@@ -277,6 +277,8 @@ def prepare_start(ctrs: Containers, rec: dict) -> tuple:
         if isinstance(exc, OSError):  # the host's side (mount, files): docker's 125
             where = f": {exc.filename}" if exc.filename else ""
             raise StartError(f"Error response from daemon: {exc.strerror}{where}") from None
+        if isinstance(exc, spec.SpecError):  # no such user or group in the image, ...
+            raise StartError(f"Error response from daemon: {exc.message}") from None
         raise
     return rt, fill_cache
 
