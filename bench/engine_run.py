@@ -285,7 +285,11 @@ def bench_scale(args, tke: Tke, pod) -> dict:
     """N running containers (PSS of supervisors), then N created more: `ps -a` over 2N."""
     n = args.containers
     res = {}
-    env_run = lambda i: tke.argv("run", "-d", "--name", f"idle{i}", "busybox", "sleep", "3600")  # noqa: E731
+
+    def env_run(i):
+        idle = ("--network", "none", "--name", f"idle{i}", "busybox", "sleep", "3600")
+        return tke.argv("run", "-d", *idle)
+
     t = time.perf_counter()
     with_env = lambda argv: lambda i: argv(i)  # noqa: E731
     os.environ.update(TKE_ROOT=tke.env["TKE_ROOT"], PYTHONPATH=str(REPO))
@@ -296,7 +300,10 @@ def bench_scale(args, tke: Tke, pod) -> dict:
                     any(x.startswith(tke.env["TKE_ROOT"].encode()) for x in c))  # fmt: skip
     res["tke_shims"] = len(shims)
     res["tke_pss_per_container_kb"] = round(pss_kb(shims) / max(len(shims), 1))
-    start_many(lambda i: tke.argv("create", "--name", f"made{i}", "busybox", "true"), n)
+    start_many(
+        lambda i: tke.argv("create", "--network", "none", "--name", f"made{i}", "busybox", "true"),
+        n,
+    )
     res["tke_ps_a"] = timed(tke.argv("ps", "-a"), tke.env, args.repeat, warm=1)
     res["tke_ps_a_rows"] = len(tke.run("ps", "-a", "-q").split())
     if pod is not None:

@@ -56,6 +56,7 @@ def tke(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
         "PYTHONPATH": REPO,
         "TKE_ROOT": ROOT,
+        "TKE_BRIDGE": "none",
         "HOME": "/root",
         "TMPDIR": "/run",
         "PYTHONDONTWRITEBYTECODE": "1",

@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 # short command); every register() here copes with verbs that were not built.
 VERB_FILTER_SAFE = True
 NETWORK_NOTE = (
-    "Networking is not implemented yet: the default network gives the container its own "
-    "network namespace with loopback only (like --network none); --network host shares the "
-    "host's. -p/-P/--link are accepted and recorded but have no effect yet."
+    "Networks: bridge (the default: an address on the tke0 bridge, -p/-P publish ports, "
+    '--link names other containers; off if the store\'s config.json has "bridge": "none"), '
+    "none (loopback only), host (the host's)."
 )
 
 
@@ -151,10 +151,9 @@ def add_create_flags(p) -> None:
     p.add_argument("--tmpfs", action="append", default=[], help="tmpfs mount (/run:size=64m)")
     p.add_argument("-p", "--publish", action="append", default=[], help="publish a port")
     p.add_argument("-P", "--publish-all", action="store_true", help="publish exposed ports")
+    p.add_argument("--expose", action="append", default=[], help="expose a port or range")
     p.add_argument("--link", action="append", default=[], help="link to another container")
-    p.add_argument(
-        "--network", "--net", default="default", help="network (none, host; default: none-like)"
-    )
+    p.add_argument("--network", "--net", default="default", help="network: bridge, none, host")
     p.add_argument("-v", "--volume", action="append", default=[], help="bind mount a volume")
     p.add_argument("--volumes-from", action="append", default=[], help="mount volumes from")
 
@@ -243,7 +242,7 @@ def create_options(args: argparse.Namespace) -> tuple:
     if network not in ("default", "none", "host", "bridge"):
         raise CreateFailed(f"network {network} not found")
     host = {
-        "NetworkMode": "none" if network in ("default", "bridge") else network,
+        "NetworkMode": network,
         "RestartPolicy": restart,
         "AutoRemove": bool(getattr(args, "rm", False)),
         "Privileged": args.privileged,
@@ -268,6 +267,9 @@ def create_options(args: argparse.Namespace) -> tuple:
         host["ShmSize"] = parse_size(args.shm_size, "--shm-size")
     if args.tmpfs:
         host["Tmpfs"] = parse_tmpfs(args.tmpfs)
+    exposed = expose_ports(args.expose)
+    if exposed:
+        config["ExposedPorts"] = exposed
     if network == "host" and not args.hostname:
         config["Hostname"] = os.uname().nodename  # docker: the host's name, with its network
     if args.runtime:
@@ -343,6 +345,19 @@ def _nano_cpus(text) -> int:
     return int(value * 1e9)
 
 
+def expose_ports(items: list) -> dict:
+    """`--expose 80`, `--expose 7000-7002/udp` as Config.ExposedPorts keys."""
+    out = {}
+    for item in items:
+        port, _, proto = item.partition("/")
+        first, _, last = port.partition("-")
+        if not first.isdigit() or (last and not last.isdigit()) or proto not in ("", "tcp", "udp"):
+            raise CreateFailed(f"invalid range format for --expose: {item}")
+        for number in range(int(first), int(last or first) + 1):
+            out[f"{number}/{proto or 'tcp'}"] = {}
+    return out
+
+
 def _ports(items: list) -> dict:
     out: dict = {}
     for item in items:
@@ -371,8 +386,6 @@ def _create(ctx: Context, args: argparse.Namespace):
     from toolkit.engine import lifecycle
 
     config, host = create_options(args)
-    if args.publish or args.link or args.publish_all:
-        ctx.err.write("WARNING: ports and links are not implemented yet; ignored\n")
     ctrs = _ctrs(ctx)
     if args.pull not in PULL_POLICIES:
         raise CreateFailed(

@@ -279,9 +279,11 @@ def top(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def port(ctx: Context, args: argparse.Namespace) -> int:
+    from toolkit.engine import ctrview
+
     ctrs = _ctrs(ctx)
     rec = ctrs.record(ctrs.find(args.container))
-    ports = (rec.get("NetworkSettings") or {}).get("Ports") or {}
+    ports = ctrview.network_settings(ctrs, rec).get("Ports") or {}
     want = args.private
     if want and "/" not in want:
         want += "/tcp"

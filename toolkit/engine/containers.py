@@ -276,6 +276,10 @@ class Containers:
                     rt.delete(cid)
             with suppress(OSError):
                 rootfs.unmount_rootfs(self.path(cid))
+            if os.path.exists(self.path(cid, "network.json")):
+                from toolkit.engine import network
+
+                network.detach(self, cid)
             raw.update(
                 Status="exited",
                 ExitCode=137,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import os
 import time
 from typing import Optional
 
@@ -68,6 +69,7 @@ def inspect(ctrs: Containers, cid: str) -> Optional[dict]:
         if key == "Args":
             out["State"] = state
     out["RestartCount"] = restarts
+    out["NetworkSettings"] = network_settings(ctrs, rec)
     out["Config"] = dict(rec["Config"])
     out["Config"]["Image"] = rec["Config"].get("Image")
     out["ShimPid"] = shim_pid
@@ -114,9 +116,18 @@ def _quote(word: str) -> str:
     return "'" + word.replace("'", "'\\''") + "'"
 
 
-def ports_text(rec: dict) -> str:
+def network_settings(ctrs: Containers, rec: dict) -> dict:
+    """docker's NetworkSettings: the record's, and a running container's address and ports."""
+    if not os.path.exists(ctrs.path(rec["Id"], "network.json")):
+        return rec.get("NetworkSettings") or {}
+    from toolkit.engine import network
+
+    return network.settings(ctrs, rec)
+
+
+def ports_text(settings: dict) -> str:
     out = []
-    for port, binds in sorted((rec.get("NetworkSettings") or {}).get("Ports", {}).items()):
+    for port, binds in sorted((settings.get("Ports") or {}).items()):
         for b in binds or []:
             out.append(f"{b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort')}->{port}")
         if not binds:
@@ -134,7 +145,7 @@ def ps_row(ctrs: Containers, rec: dict, state: dict, trunc: bool, image_name: st
         "CreatedAt": _created_at(rec["Created"]),
         "RunningFor": since(rec["Created"]),
         "Status": status_text(state),
-        "Ports": ports_text(rec),
+        "Ports": ports_text(network_settings(ctrs, rec)),
         "Names": rec["Name"].lstrip("/"),
         "State": state["Status"],
         "Labels": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),

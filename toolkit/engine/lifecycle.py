@@ -59,7 +59,15 @@ def create(
     rt = runtime.choose(ctrs.run_dir, host_config.get("Runtime"), ctrs.store.settings())
     host = dict(host_config, Runtime=rt.name)
     host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
-    host.setdefault("NetworkMode", "none")
+    if host.get("NetworkMode", "default") in ("default", "bridge"):
+        host["NetworkMode"] = default_network(ctrs.store.settings(), host.get("NetworkMode"))
+    if host.get("Links") and host["NetworkMode"] != "bridge":
+        raise ContainerError(
+            "Error response from daemon: conflicting options: --link needs the bridge network"
+        )
+    if host.get("PortBindings"):  # docker: a published port is an exposed one
+        cfg["ExposedPorts"] = dict(cfg.get("ExposedPorts") or {})
+        cfg["ExposedPorts"].update({port: {} for port in host["PortBindings"]})
     with ctrs.locked():
         ctrs.index_names()
         if name:
@@ -84,6 +92,15 @@ def create(
             ctrs.release_name(name, cid)
             raise
     return rec
+
+
+def default_network(settings: dict, asked: Optional[str] = None) -> str:
+    """docker's default `bridge`, unless the store's config.json says `"bridge": "none"` (as
+    dockerd's daemon.json does) or $TKE_BRIDGE does; then asking for it is an error."""
+    off = (os.environ.get("TKE_BRIDGE") or settings.get("bridge") or "") == "none"
+    if off and asked == "bridge":
+        raise ContainerError("Error response from daemon: network bridge not found")
+    return "none" if off else "bridge"
 
 
 def name_conflict(name: str, owner: str) -> ContainerError:
@@ -230,7 +247,16 @@ def _network_settings(host: dict) -> dict:
 
 
 # --- start ----------------------------------------------------------------------------------
-def _write_etc(ctrdir: str, hostname: str) -> None:
+def _network_release(ctrs: Containers, cid: str) -> Optional[dict]:
+    if not os.path.exists(ctrs.path(cid, "network.json")):
+        return None  # the common case, without importing network
+    from toolkit.engine import network
+
+    now = network.live(ctrs, cid)
+    return now and now["release"]
+
+
+def _write_etc(ctrdir: str, hostname: str, more_hosts: Optional[list] = None) -> None:
     with open(os.path.join(ctrdir, "hostname"), "w") as fh:
         fh.write(hostname + "\n")
     with open(os.path.join(ctrdir, "hosts"), "w") as fh:
@@ -239,6 +265,7 @@ def _write_etc(ctrdir: str, hostname: str) -> None:
             "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
             "ff02::2\tip6-allrouters\n"
         )
+        fh.writelines(line + "\n" for line in more_hosts or [])
     lines = []
     with suppress(OSError), open("/etc/resolv.conf") as fh:
         for line in fh:
@@ -258,9 +285,16 @@ def prepare_start(ctrs: Containers, rec: dict) -> tuple:
     # the overlay is mounted while the files and the spec are made (the user is looked up
     # in the image's /etc/passwd once it is mounted)
     mounting = rootfs.Mounting(ctrdir, volatile=bool(rec["HostConfig"].get("AutoRemove")))
+    net = None
     try:
-        _write_etc(ctrdir, rec["Config"].get("Hostname") or cid[:12])
+        if rec["HostConfig"].get("NetworkMode") == "bridge":
+            from toolkit.engine import network
+
+            net = network.attach(ctrs, rec)
+        _write_etc(ctrdir, rec["Config"].get("Hostname") or cid[:12], net and net["hosts"])
         conf = spec.build(rec, mounting.merged, ctrdir, ROOT)
+        if net is not None:
+            spec.join_network(conf, net["settings"]["SandboxKey"], net["env"])
         rt = runtime.from_record(ctrs.run_dir, rec["HostConfig"]["Runtime"])
         fill_cache = bpfcache.use(conf, rt, ctrs.run_dir, cid)
         merged = mounting.wait()
@@ -274,11 +308,16 @@ def prepare_start(ctrs: Containers, rec: dict) -> tuple:
     except BaseException as exc:
         mounting.settle()
         rootfs.unmount_rootfs(ctrdir)
+        release_network(ctrs, cid)
         if isinstance(exc, OSError):  # the host's side (mount, files): docker's 125
             where = f": {exc.filename}" if exc.filename else ""
             raise StartError(f"Error response from daemon: {exc.strerror}{where}") from None
-        if isinstance(exc, spec.SpecError):  # no such user or group in the image, ...
-            raise StartError(f"Error response from daemon: {exc.message}") from None
+        if isinstance(exc, TkError) and exc.exit_code == 125 and not isinstance(exc, StartError):
+            # no such user or group in the image, a host port in use, ...
+            text = exc.message
+            if not text.startswith("Error response from daemon"):
+                text = f"Error response from daemon: {text}"
+            raise StartError(text) from None
         raise
     return rt, fill_cache
 
@@ -294,6 +333,7 @@ def shim_config(ctrs: Containers, rec: dict, rt: runtime.Runtime, attach: Option
         # crun (490 KB) from a sealed copy the shim makes; runc (Go, ~9 MB) makes its own
         # faster, with a read-only bind mount
         "sealed_exec": rt.name == "crun",
+        "network": _network_release(ctrs, cid),
         "tty": bool(cfg.get("Tty")),
         "stdin": bool(cfg.get("OpenStdin")),
         "stdin_once": bool(cfg.get("StdinOnce")),
@@ -367,13 +407,23 @@ def _start_locked(ctrs, cid, rec, attach, hooks, shim) -> int:
         conf["restart_count"] = ctrs.raw_state(cid).get("RestartCount", 0)
     except BaseException:
         abandon_shim(shim)
+        release_network(ctrs, cid)
         raise
     try:
         return _run_shim(ctrs, cid, shim, conf, *hooks)
     except StartError:
         with suppress(OSError):
             rootfs.unmount_rootfs(ctrs.path(cid))
+        release_network(ctrs, cid)
         raise
+
+
+def release_network(ctrs: Containers, cid: str) -> None:
+    """network.detach for a container that has a network (no import for one without)."""
+    if os.path.exists(ctrs.path(cid, "network.json")):
+        from toolkit.engine import network
+
+        network.detach(ctrs, cid)
 
 
 def launch_shim(ctrs: Containers) -> shimproc.ShimProc:
@@ -599,6 +649,7 @@ def remove(
             if ctrs.record(cid) is None:
                 return
             rootfs.unmount_rootfs(ctrs.path(cid))
+            release_network(ctrs, cid)
             if deleter is not None:
                 deleter.wait()
             alive = shim_deletes and shim_alive(shim_pid)

@@ -34,8 +34,8 @@ hide_hybrid_cgroup2 (run the runtime in a private mount namespace without
 in-memory copy: exec_sealed), tty, stdin, stdin_once, log, sock, console_sock,
 pidfile, restart {Name, MaximumRetryCount}, autoremove, cleanup (argv), merged, attach, tmp_dir
 (the store's), runtime_state (the runtime's directory of this container), cgroup (its
-cgroupsPath), bpf_cache ({"from", "to"}: copy the runtime's compiled seccomp program there once
-the container runs; bpfcache.py).
+cgroupsPath), network (what release_network undoes, or None), bpf_cache ({"from", "to"}: copy
+the runtime's compiled seccomp program there once the container runs; bpfcache.py).
 """
 
 # Only C modules past the interpreter's own, and not `os` either (~1 ms of a `-I -S`
@@ -224,6 +224,36 @@ def hide_hybrid_cgroup2():
         posix._exit(125)
     libc("mount", None, b"/", None, 0x4000 | 0x80000, None)  # MS_REC | MS_SLAVE
     libc("umount2", b"/sys/fs/cgroup/unified", 2)  # MNT_DETACH
+
+
+def release_network(paths, cid):
+    """Undo network.attach once the container is stopped for good: stop its port proxy,
+    unmount its network namespace (its veth pair goes with it) and free its address.
+    `paths`: network.release_paths; each step is skipped if already done."""
+    try:
+        with open(paths["proxy_pid"]) as fh:
+            pid = int(fh.read().strip())
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            ours = b"portproxy" in fh.read()  # not a process that reused a dead proxy's PID
+        if pid > 1 and ours:
+            posix.kill(pid, _signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
+    netns = paths["netns"]
+    if exists(netns):
+        libc("umount2", netns.encode(), 2)  # MNT_DETACH
+    for path in (paths["proxy_pid"], netns, paths["live"]):
+        try:
+            posix.unlink(path)
+        except OSError:
+            pass
+    try:
+        with open(paths["ip_file"]) as fh:
+            mine = fh.read().strip() == cid
+        if mine:
+            posix.unlink(paths["ip_file"])
+    except OSError:
+        pass
 
 
 def wait_pid(pid):
@@ -649,6 +679,7 @@ class Shim:
             else:
                 self.save(Status="exited")
         self.send_exit()
+        self.release_network()
         self.delete_container()
         self.runtime("umount", self.cfg["merged"])
         if self.cfg.get("autoremove") and self.cfg.get("cleanup"):
@@ -672,6 +703,7 @@ class Shim:
         died before it removed anything; gone with the directory otherwise), the runtime's
         delete and the moved directory."""
         self.send_exit()
+        self.release_network()
         try:
             self.save(**exited)
         except OSError:
@@ -679,6 +711,10 @@ class Shim:
         self.delete_container()
         self.take_out_trash()
         return False
+
+    def release_network(self):
+        if self.cfg.get("network"):
+            release_network(self.cfg["network"], self.id)
 
     def delete_container(self):
         """The runtime's `delete` of the exited container: done here when it only has to

@@ -230,6 +230,15 @@ def resources(host: dict, privileged: bool) -> dict:
     return res
 
 
+def join_network(conf: dict, netns: str, env: list) -> None:
+    """Run in the network namespace prepared at `netns` (bridge networking), with the
+    environment of its links."""
+    for ns in conf["linux"]["namespaces"]:
+        if ns["type"] == "network":
+            ns["path"] = netns
+    conf["process"]["env"] = list(conf["process"]["env"]) + list(env)
+
+
 def environment(cfg: dict, hostname: str) -> list:
     env = {}
     for item in cfg.get("Env") or []:

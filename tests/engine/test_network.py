@@ -1,0 +1,291 @@
+"""docker's default bridge network: addresses on tke0, published ports through the userland
+proxy, `port`, legacy links (hosts lines and variables), and the release of all of it when a
+container stops or is removed.
+
+Every test runs tke in a network namespace of its own (`nsenter --net`), so the bridge, the
+veth pairs and the published ports live there and the machine's own network is not touched;
+the namespace is deleted at the end with everything in it. Traffic goes only to addresses in
+that namespace.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import subprocess
+import time
+import uuid
+
+import pytest
+
+from tests.engine.ctrhelpers import PYTHON, RUNTIMES, Ctr, make_ctr, require_engine, teardown
+from toolkit.engine.containers import run_dir_for
+
+pytestmark = [pytest.mark.engine]
+
+
+class NetCtr(Ctr):
+    """tke run in the test's network namespace, with the default bridge on."""
+
+    netns: str = ""
+
+    def run(self, *argv: str, input: str = None, timeout: float = 60, check: bool = False):
+        proc = subprocess.run(
+            ["nsenter", f"--net={self.netns}", PYTHON, "-m", "toolkit.engine.cli", *argv],
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=timeout,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"tke {' '.join(argv)} -> {proc.returncode}\n{proc.stderr}")
+        return proc
+
+    def inside(self, code: str) -> str:
+        """Python run in the namespace (a client of the published ports)."""
+        argv = ["nsenter", f"--net={self.netns}", PYTHON, "-c", code]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=True).stdout
+
+    def ip(self, *argv: str) -> str:
+        return subprocess.run(
+            ["ip", "-n", os.path.basename(self.netns), *argv],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+
+@pytest.fixture(params=RUNTIMES, name="net")
+def net_fixture(request, registry, tmp_path):
+    require_engine()
+    name = f"tkt-{uuid.uuid4().hex[:10]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+        root = str(tmp_path / "tke")
+        os.makedirs(root)
+        base = make_ctr(registry, root, request.param)  # pulls in this namespace
+        env = {k: v for k, v in base.env.items() if k != "TKE_BRIDGE"}
+        ctr = NetCtr(base.root, base.image, base.runtime, env)
+        ctr.netns = f"/run/netns/{name}"
+        yield ctr
+        leaks = teardown(ctr)
+        leaks += network_leftovers(ctr)
+        assert not leaks, f"leaked: {leaks}"
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def network_leftovers(ctr: NetCtr) -> list:
+    """What a removed container's network must not leave: netns mounts, addresses held,
+    proxies, veth pairs (their deletion follows the namespace's, asynchronously)."""
+    out = []
+    for _ in range(50):
+        netns_dir = os.path.join(run_dir_for(ctr.root), "netns")
+        ips = os.path.join(ctr.root, "networks", "bridge", "ips")
+        out = [f"netns {n}" for n in os.listdir(netns_dir)] if os.path.isdir(netns_dir) else []
+        out += [f"address {n}" for n in os.listdir(ips)] if os.path.isdir(ips) else []
+        out += [f"proxy {pid}" for pid in proxy_pids()]
+        out += [f"link {line}" for line in ctr.ip("-br", "link").splitlines() if "veth" in line]
+        if not out:
+            break
+        time.sleep(0.1)
+    return out
+
+
+def proxy_pids() -> list:
+    """tke's port proxies (tests run one at a time, so all of them are the test's)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmd = fh.read()
+        except OSError:
+            continue
+        if b"portproxy.py\0" in cmd and b"-I\0-S" in cmd:
+            found.append(int(pid))
+    return found
+
+
+HTTPD = "mkdir -p /www && echo hello from $(hostname) > /www/index.html && httpd -f -p 80 -h /www"
+FETCH = (
+    "import sys, urllib.request\n"
+    "print(urllib.request.urlopen(sys.argv[1] if len(sys.argv) > 1 else '{url}', timeout=5)"
+    ".read().decode(), end='')"
+)
+
+
+def fetch(ctr: NetCtr, url: str) -> str:
+    """GET url from the namespace, retried while the container's server starts."""
+    for _ in range(50):
+        try:
+            return ctr.inside(FETCH.format(url=url))
+        except subprocess.CalledProcessError:
+            time.sleep(0.1)
+    return ctr.inside(FETCH.format(url=url))
+
+
+def test_bridge_address_published_port_and_port_verb(net):
+    cid = net.ok(
+        "run", "-d", "--name", "web", "-h", "webhost", "-p", "127.0.0.1:8080:80",
+        "--expose", "9000", net.image, "sh", "-c", HTTPD,
+    ).strip()  # fmt: skip
+    settings = json.loads(net.ok("inspect", "-f", "{{json .NetworkSettings}}", "web"))
+    ip = ipaddress.ip_address(settings["IPAddress"])
+    assert ip in ipaddress.ip_network("172.17.0.0/16") and settings["IPPrefixLen"] == 16
+    assert settings["Gateway"] == "172.17.0.1"
+    assert settings["MacAddress"] == "02:42:" + ":".join(f"{b:02x}" for b in ip.packed)
+    assert settings["Ports"] == {
+        "80/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}],
+        "9000/tcp": None,
+    }
+    assert settings["Networks"]["bridge"]["IPAddress"] == str(ip)
+    assert net.ok("inspect", "-f", "{{ .NetworkSettings.IPAddress }}", "web") == f"{ip}\n"
+    assert net.ok("port", "web") == "80/tcp -> 127.0.0.1:8080\n"
+    assert net.ok("port", "web", "80") == "127.0.0.1:8080\n"
+    assert "127.0.0.1:8080->80/tcp" in net.ok("ps", "--format", "{{.Ports}}")
+    assert fetch(net, "http://127.0.0.1:8080/index.html") == "hello from webhost\n"
+    # what the container sees: eth0 with that address and MAC, a default route, its name
+    inside = net.ok("exec", "web", "sh", "-c", "ip -o -4 addr show eth0; ip route; cat /etc/hosts")
+    assert f"inet {ip}/16" in inside and "default via 172.17.0.1 dev eth0" in inside
+    assert f"{ip}\twebhost" in inside
+    mac = net.ok("exec", "web", "cat", "/sys/class/net/eth0/address").strip()
+    assert mac == settings["MacAddress"]
+    assert len(cid) == 64
+
+
+def test_links_give_hosts_entries_and_dockers_variables(net):
+    db = net.ok("run", "-d", "--name", "db", "-e", "SECRET_LEVEL=3", net.image, "sh", "-c", HTTPD)
+    db_ip = net.ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "db").strip()
+    script = "grep dbalias /etc/hosts; env | grep ^DBALIAS_ | sort; wget -qO- http://dbalias/"
+    for _ in range(50):  # until db's server listens
+        r = net.run(
+            "run", "--rm", "--name", "app", "--link", "db:dbalias", net.image, "sh", "-c", script
+        )
+        if "hello from" in r.stdout:
+            break
+        time.sleep(0.1)
+    lines = r.stdout.splitlines()
+    assert f"{db_ip}\tdbalias {db.strip()[:12]} db" in lines, r.stdout + r.stderr
+    assert "DBALIAS_NAME=/app/dbalias" in lines
+    assert f"DBALIAS_PORT=tcp://{db_ip}:80" not in lines  # db exposes no port
+    assert "DBALIAS_ENV_SECRET_LEVEL=3" in lines
+    assert lines[-1].startswith("hello from ")
+    net.ok("stop", "-t", "1", "db")
+    r = net.run("run", "--rm", "--link", "db:dbalias", net.image, "true")
+    assert r.returncode == 125 and "Cannot link to a non running container: /db AS" in r.stderr
+    r = net.run("run", "--rm", "--network", "none", "--link", "db", net.image, "true")
+    assert r.returncode == 125 and "--link needs the bridge network" in r.stderr
+
+
+def test_link_variables_for_exposed_ports(net):
+    net.ok(
+        "run", "-d", "--name", "svc", "--expose", "6379", "--expose", "80", net.image, "sleep", "60"
+    )
+    svc_ip = net.ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "svc").strip()
+    out = net.ok("run", "--rm", "--link", "svc", net.image, "sh", "-c", "env | grep ^SVC_ | sort")
+    lines = out.splitlines()
+    assert f"SVC_PORT=tcp://{svc_ip}:80" in lines  # the lowest exposed port
+    assert f"SVC_PORT_6379_TCP=tcp://{svc_ip}:6379" in lines
+    assert f"SVC_PORT_6379_TCP_ADDR={svc_ip}" in lines and "SVC_PORT_6379_TCP_PORT=6379" in lines
+    assert "SVC_PORT_80_TCP_PROTO=tcp" in lines
+
+
+def test_publish_all_picks_free_host_ports_and_a_port_in_use_fails_the_start(net):
+    net.ok("run", "-d", "--name", "a", "-P", "--expose", "80", net.image, "sh", "-c", HTTPD)
+    host_port = net.ok("port", "a", "80").strip().rsplit(":", 1)[1]
+    assert int(host_port) > 1024
+    assert fetch(net, f"http://127.0.0.1:{host_port}/").startswith("hello from ")
+    before = net.ids()
+    r = net.run("run", "--rm", "-p", f"{host_port}:80", net.image, "true")
+    assert r.returncode == 125
+    assert f"Bind for 0.0.0.0:{host_port} failed: port is already allocated" in r.stderr
+    assert net.ids() == before  # the --rm container that could not start is gone
+    r = net.run("run", "-d", "--name", "b", "-p", f"{host_port}:80", net.image, "true")
+    assert r.returncode == 125 and "port is already allocated" in r.stderr
+    assert net.ok("inspect", "-f", "{{.State.Status}}", "b") == "created\n"
+
+
+def test_stop_releases_the_network_and_start_gives_it_back(net):
+    net.ok("run", "-d", "--name", "web", "-p", "127.0.0.1:8081:80", net.image, "sh", "-c", HTTPD)
+    assert fetch(net, "http://127.0.0.1:8081/").startswith("hello from ")
+    net.ok("stop", "-t", "1", "web")
+    assert (
+        net.ok(
+            "inspect", "-f", "{{.NetworkSettings.IPAddress}}|{{json .NetworkSettings.Ports}}", "web"
+        )
+        == "|{}\n"
+    )
+    assert net.ok("port", "web") == ""
+    leftovers = []
+    for _ in range(50):
+        leftovers = network_leftovers(net)
+        if not leftovers:
+            break
+        time.sleep(0.1)
+    assert not leftovers  # the proxy, the namespace, the address and the veth pair
+    net.ok("start", "web")
+    assert fetch(net, "http://127.0.0.1:8081/").startswith("hello from ")
+    net.ok("rm", "-f", "web")
+    assert not network_leftovers(net)
+
+
+def test_none_and_host_networks_have_no_bridge_address(net):
+    out = net.ok("run", "--rm", "--network", "none", net.image, "ip", "-o", "link")
+    assert [line.split(":")[1].strip() for line in out.splitlines()] == ["lo"]
+    assert "tke0" not in net.ip("-br", "link")  # no container on the bridge: never made
+    out = net.ok("run", "--rm", "--network", "host", net.image, "ip", "-o", "link")
+    assert "lo" in out
+
+
+SEEN_FROM = (
+    "import socket, sys\n"
+    "srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+    "srv.bind(('10.99.0.2', 7070)); srv.listen(4); print('up', flush=True)\n"
+    "while True:\n"
+    "    conn, peer = srv.accept()\n"
+    "    conn.sendall(f'seen from {peer[0]}\\n'.encode()); conn.close()\n"
+)
+
+
+def test_containers_reach_another_network_masqueraded(net):
+    """Outbound traffic as docker's: forwarded off the bridge and masqueraded. Here the other
+    network is a second namespace behind a veth "uplink" (10.99.0.1 <-> 10.99.0.2): a server
+    there sees the uplink's address, not the container's (it has no route back to that)."""
+    outside = f"tkt-out-{uuid.uuid4().hex[:8]}"
+    ours = os.path.basename(net.netns)
+    subprocess.run(["ip", "netns", "add", outside], check=True)
+    server = None
+    try:
+        for cmd in (
+            ["ip", "-n", ours, "link", "add", "up0", "type", "veth", "peer", "name", "up1",
+             "netns", outside],
+            ["ip", "-n", ours, "addr", "add", "10.99.0.1/24", "dev", "up0"],
+            ["ip", "-n", ours, "link", "set", "up0", "up"],
+            ["ip", "-n", outside, "addr", "add", "10.99.0.2/24", "dev", "up1"],
+            ["ip", "-n", outside, "link", "set", "up1", "up"],
+        ):  # fmt: skip
+            subprocess.run(cmd, check=True)
+        server = subprocess.Popen(
+            ["nsenter", f"--net=/run/netns/{outside}", PYTHON, "-c", SEEN_FROM],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert server.stdout.readline() == "up\n"
+        out = net.ok("run", "--rm", net.image, "sh", "-c", "nc -w 5 10.99.0.2 7070 </dev/null")
+        assert out == "seen from 10.99.0.1\n"
+        rules = subprocess.run(
+            ["nsenter", f"--net={net.netns}", "iptables", "-t", "nat", "-S", "POSTROUTING"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "-s 172.17.0.0/16 ! -o tke0 -j MASQUERADE" in rules
+    finally:
+        if server is not None:
+            server.kill()
+            server.wait()
+        subprocess.run(["ip", "netns", "del", outside], check=False)

@@ -1,0 +1,400 @@
+"""docker's default `bridge` network for tke containers (pyroute2).
+
+    live = network.attach(ctrs, rec)     # at start: netns, veth pair, address, ports
+    network.detach(ctrs, cid)            # once it is stopped for good (also done by its shim)
+
+The host side is a Linux bridge, `tke0`, with the first /16 of 172.17-172.31 that no
+interface or route of the host uses (docker's docker0 takes 172.17.0.0/16 the same way); its
+first address is the containers' gateway. Each running container has its own network
+namespace, bind-mounted at RUN_DIR/netns/ID so that it outlives the runtime's processes
+across restarts, with `eth0` (one end of a veth pair whose other end is on the bridge),
+docker's MAC address for its IP (02:42 + the four bytes) and a default route via the bridge.
+
+Addresses: one file per address in use, STORE/networks/bridge/ips/IP, holding the container's
+ID, made and removed under a lock; a file whose container is gone is taken over.
+
+Published ports (`-p`, `-P`): tke binds each host port itself, so that a port in use fails
+the start with docker's message, then hands the sockets to a userland proxy process
+(portproxy.py, docker's docker-proxy) whose PID is in CTRDIR/proxy.pid.
+
+What the container gets is in CTRDIR/network.json (docker's NetworkSettings fields, its
+links' hosts lines and environment); it exists while the container's network does. Its shim
+removes all of it (shim.release_network) when the container stops for good; `rm` and the
+reconciliation of a dead shim do the same through `detach`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
+
+from toolkit.engine import jsonc
+from toolkit.engine.ctxutil import Flock
+from toolkit.errors import TkError
+
+BRIDGE = "tke0"
+POOL = [f"172.{n}.0.0/16" for n in range(17, 32)]  # docker's default address pool
+LIVE = "network.json"
+PROXY_PID = "proxy.pid"
+PORTPROXY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "portproxy.py")
+
+
+class NetworkError(TkError):
+    exit_code = 125
+
+
+# --- where things are -----------------------------------------------------------------------
+def netns_path(ctrs, cid: str) -> str:
+    return os.path.join(ctrs.run_dir, "netns", cid)
+
+
+def ips_dir(ctrs) -> str:
+    return os.path.join(ctrs.store.root, "networks", "bridge", "ips")
+
+
+def live(ctrs, cid: str) -> Optional[dict]:
+    """What a running container's network is (CTRDIR/network.json), or None."""
+    try:
+        with open(ctrs.path(cid, LIVE)) as fh:
+            return jsonc.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def settings(ctrs, rec: dict) -> dict:
+    """docker's NetworkSettings of a container: the record's, with its live network's."""
+    out = dict(rec.get("NetworkSettings") or {})
+    now = live(ctrs, rec["Id"])
+    if now:
+        out.update(now["settings"])
+        nets = dict(out.get("Networks") or {})
+        bridge = dict(nets.get("bridge") or {})
+        bridge.update({k: now["settings"][k] for k in ENDPOINT_KEYS})
+        nets["bridge"] = bridge
+        out["Networks"] = nets
+    return out
+
+
+ENDPOINT_KEYS = ("Gateway", "IPAddress", "IPPrefixLen", "MacAddress")
+
+
+# --- attach and detach ----------------------------------------------------------------------
+def attach(ctrs, rec: dict) -> dict:
+    """Give a starting container its network; returns what network.json holds."""
+    from pyroute2 import IPRoute
+
+    from toolkit.engine import shim
+
+    cid = rec["Id"]
+    detach(ctrs, cid)  # what a start that failed half-way may have left
+    links = link_targets(ctrs, rec)
+    os.makedirs(os.path.dirname(ips_dir(ctrs)), exist_ok=True)
+    with IPRoute() as ipr:
+        with Flock(os.path.join(ctrs.store.root, "networks", "lock")):
+            net = ensure_bridge(ipr)
+            iface = allocate(ctrs, cid, net)
+        ip = str(iface.ip)
+        release = release_paths(ctrs, cid, ip)
+        try:
+            path = create_netns(release["netns"])
+            mac = mac_for(iface)
+            plug(ipr, cid, path, iface, net, mac)
+            ports = publish(ctrs, rec, ip)
+        except BaseException:
+            shim.release_network(release, cid)
+            raise
+    state = {
+        "settings": {
+            "Bridge": BRIDGE,
+            "SandboxKey": path,
+            "Gateway": str(net.ip),
+            "IPAddress": ip,
+            "IPPrefixLen": net.network.prefixlen,
+            "MacAddress": mac,
+            "Ports": ports,
+        },
+        "hosts": [f"{ip}\t{(rec['Config'].get('Hostname') or cid[:12])}"]
+        + [f"{t['ip']}\t{t['alias']} {t['id'][:12]} {t['name']}" for t in links],
+        "env": link_env(rec, links),
+        "release": release,
+    }
+    with open(ctrs.path(cid, LIVE), "w") as fh:
+        fh.write(jsonc.dumps(state))
+    return state
+
+
+def release_paths(ctrs, cid: str, ip: str) -> dict:
+    """What shim.release_network undoes: the proxy, the netns mount, the address file."""
+    return {
+        "proxy_pid": ctrs.path(cid, PROXY_PID),
+        "netns": netns_path(ctrs, cid),
+        "ip_file": os.path.join(ips_dir(ctrs), ip),
+        "live": ctrs.path(cid, LIVE),
+    }
+
+
+def detach(ctrs, cid: str) -> None:
+    """Undo `attach` (nothing to do for a container without a network)."""
+    from toolkit.engine import shim
+
+    now = live(ctrs, cid)
+    paths = now["release"] if now else release_paths(ctrs, cid, "")
+    shim.release_network(paths, cid)
+
+
+# --- the bridge and addresses ---------------------------------------------------------------
+def ensure_bridge(ipr):
+    """tke0, up, with the gateway address (an ipaddress.IPv4Interface); made on first use."""
+    import ipaddress
+
+    found = ipr.link_lookup(ifname=BRIDGE)
+    if found:
+        for msg in ipr.get_addr(index=found[0], family=2):
+            iface = ipaddress.ip_interface(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}")
+            ipr.link("set", index=found[0], state="up")
+            return iface
+        raise NetworkError(f"the bridge {BRIDGE} has no IPv4 address: delete it or give it one")
+    net = free_subnet(ipr)
+    ipr.link("add", ifname=BRIDGE, kind="bridge")
+    index = ipr.link_lookup(ifname=BRIDGE)[0]
+    ipr.addr("add", index=index, address=str(net[1]), prefixlen=net.prefixlen)
+    ipr.link("set", index=index, state="up")
+    route_out(str(net))
+    return ipaddress.ip_interface(f"{net[1]}/{net.prefixlen}")
+
+
+# (how to add it, the rule): appended to nat's POSTROUTING, first in FORWARD (whose later rules
+# may reject what is not allowed before them)
+OUTBOUND = [
+    (["-t", "nat", "-A"], ["POSTROUTING", "-s", "{net}", "!", "-o", BRIDGE, "-j", "MASQUERADE"]),
+    (["-I"], ["FORWARD", "-i", BRIDGE, "-j", "ACCEPT"]),
+    (["-I"], ["FORWARD", "-o", BRIDGE, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED",
+              "-j", "ACCEPT"]),
+]  # fmt: skip
+
+
+def route_out(net: str) -> None:
+    """What docker does for its bridge so that containers reach other networks: IP forwarding
+    on, their traffic leaving the host masqueraded, and let through a FORWARD chain whose
+    policy may be DROP. Done when the bridge is made (once per boot); without iptables the
+    containers reach the host and each other only."""
+    import shutil
+    import subprocess
+
+    with open("/proc/sys/net/ipv4/ip_forward", "w") as fh:
+        fh.write("1\n")
+    iptables = shutil.which("iptables")
+    if not iptables:
+        return
+    for add, rule in OUTBOUND:
+        rule = [word.replace("{net}", net) for word in rule]
+        table = add[:-1]
+        check = subprocess.run([iptables, *table, "-C", *rule], capture_output=True)
+        if check.returncode != 0:
+            subprocess.run([iptables, *add, *rule], capture_output=True, check=True)
+
+
+def free_subnet(ipr):
+    import ipaddress
+
+    used = []
+    for msg in ipr.get_addr(family=2):
+        used.append(ipaddress.ip_interface(f"{msg.get_attr('IFA_ADDRESS')}/{msg['prefixlen']}"))
+    used = [u.network for u in used]
+    for msg in ipr.get_routes(family=2):
+        dst = msg.get_attr("RTA_DST")
+        if dst and msg["dst_len"]:
+            used.append(ipaddress.ip_network(f"{dst}/{msg['dst_len']}", strict=False))
+    for net in map(ipaddress.ip_network, POOL):
+        if not any(net.overlaps(u) for u in used):
+            return net
+    raise NetworkError("no free address range for the bridge network in 172.17-31.0.0/16")
+
+
+def allocate(ctrs, cid: str, iface):
+    """The first free address of the bridge's subnet (caller holds the networks lock); a
+    file whose container no longer exists is taken over."""
+    import ipaddress
+
+    where = ips_dir(ctrs)
+    os.makedirs(where, exist_ok=True)
+    for host in iface.network.hosts():
+        if host == iface.ip:
+            continue
+        path = os.path.join(where, str(host))
+        try:
+            with open(path) as fh:
+                owner = fh.read().strip()
+        except FileNotFoundError:
+            owner = ""
+        if owner and owner != cid and os.path.isdir(ctrs.path(owner)):
+            continue
+        with open(path, "w") as fh:
+            fh.write(cid)
+        return ipaddress.ip_interface(f"{host}/{iface.network.prefixlen}")
+    raise NetworkError(f"no address left in {iface.network}")
+
+
+def mac_for(ip) -> str:
+    return "02:42:" + ":".join(f"{b:02x}" for b in ip.ip.packed)
+
+
+# --- the container's namespace --------------------------------------------------------------
+def create_netns(path: str) -> str:
+    """A new network namespace, bind-mounted at `path` (as `ip netns add` does)."""
+    import ctypes
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444))
+    libc = ctypes.CDLL(None, use_errno=True)
+    status_r, status_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ok = libc.unshare(0x40000000) == 0  # CLONE_NEWNET
+            ok = ok and libc.mount(b"/proc/self/ns/net", path.encode(), None, 4096, None) == 0
+            os.write(status_w, b"1" if ok else os.strerror(ctypes.get_errno()).encode())
+        finally:
+            os._exit(0)
+    os.close(status_w)
+    answer = os.read(status_r, 200)
+    os.close(status_r)
+    os.waitpid(pid, 0)
+    if answer != b"1":
+        os.unlink(path)
+        raise NetworkError(f"cannot make a network namespace: {answer.decode()}")
+    return path
+
+
+def plug(ipr, cid: str, path: str, ip, gateway, mac: str) -> None:
+    """veth pair: one end on the bridge, `eth0` in the namespace with the address and route."""
+    from pyroute2 import IPRoute
+
+    host_end = "veth" + cid[:11]
+    for stale in ipr.link_lookup(ifname=host_end):
+        ipr.link("del", index=stale)
+    ipr.link("add", ifname=host_end, kind="veth", peer={"ifname": "eth0", "net_ns_fd": path})
+    index = ipr.link_lookup(ifname=host_end)[0]
+    ipr.link("set", index=index, master=ipr.link_lookup(ifname=BRIDGE)[0], state="up")
+    with IPRoute(netns=path) as inner:
+        eth0 = inner.link_lookup(ifname="eth0")[0]
+        inner.link("set", index=eth0, address=mac)
+        inner.addr("add", index=eth0, address=str(ip.ip), prefixlen=ip.network.prefixlen)
+        inner.link("set", index=eth0, state="up")
+        inner.link("set", index=inner.link_lookup(ifname="lo")[0], state="up")
+        inner.route("add", dst="default", gateway=str(gateway.ip))
+
+
+# --- ports ----------------------------------------------------------------------------------
+def wanted_ports(rec: dict) -> dict:
+    """{"80/tcp": [{"HostIp", "HostPort"}]}: -p, and with -P every exposed port."""
+    host = rec["HostConfig"]
+    out = {k: [dict(b) for b in v] for k, v in (host.get("PortBindings") or {}).items()}
+    if host.get("PublishAllPorts"):
+        for port in rec["Config"].get("ExposedPorts") or {}:
+            out.setdefault(port, [{"HostIp": "", "HostPort": ""}])
+    return out
+
+
+def publish(ctrs, rec: dict, ip: str) -> dict:
+    """Bind the host ports and start the proxy; docker's NetworkSettings.Ports."""
+    from toolkit.engine import portproxy
+
+    wanted = wanted_ports(rec)
+    ports: dict = {port: None for port in rec["Config"].get("ExposedPorts") or {}}
+    listeners, mappings = [], []
+    try:
+        for port, binds in sorted(wanted.items()):
+            number, _, proto = port.partition("/")
+            ports[port] = []
+            for bind in binds:
+                host_ip = bind.get("HostIp") or "0.0.0.0"
+                host_port = int(bind.get("HostPort") or 0)
+                try:
+                    sock = portproxy.open_listener(proto or "tcp", host_ip, host_port)
+                except OSError as exc:
+                    raise NetworkError(
+                        "Error response from daemon: driver failed programming external "
+                        f"connectivity on endpoint {rec['Name'].lstrip('/')}: "
+                        + portproxy.bind_error(host_ip, host_port, exc, proto or "tcp")
+                    ) from None
+                listeners.append(sock)
+                mappings.append({"fd": sock.fileno(), "proto": proto, "target": [ip, int(number)]})
+                actual = str(sock.getsockname()[1])
+                ports[port].append({"HostIp": host_ip, "HostPort": actual})
+        if mappings:
+            start_proxy(ctrs.path(rec["Id"], PROXY_PID), mappings)
+    finally:
+        for sock in listeners:
+            sock.close()
+    return ports
+
+
+def start_proxy(pid_file: str, mappings: list) -> None:
+    from toolkit.engine.shimproc import inherited_fds
+
+    keep = [m["fd"] for m in mappings]
+    actions = [(os.POSIX_SPAWN_OPEN, fd, os.devnull, os.O_RDWR, 0) for fd in (0, 1, 2)]
+    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in inherited_fds(*keep)]
+    python = os.path.realpath(sys.executable)
+    argv = [python, "-I", "-S", PORTPROXY, jsonc.dumps(mappings)]
+    pid = os.posix_spawn(python, argv, {}, file_actions=actions, setsid=True)
+    with open(pid_file, "w") as fh:
+        fh.write(str(pid))
+
+
+# --- links ----------------------------------------------------------------------------------
+def link_targets(ctrs, rec: dict) -> list:
+    """The running containers `--link NAME[:ALIAS]` names: id, name, alias, ip, record."""
+    out = []
+    for item in rec["HostConfig"].get("Links") or []:
+        name, _, alias = item.partition(":")
+        alias = alias or name
+        cid = ctrs.name_owner(name.lstrip("/"))
+        if cid is None:
+            raise NetworkError(
+                f"Error response from daemon: could not get container for {name.lstrip('/')}"
+            )
+        target = live(ctrs, cid)
+        if target is None or not ctrs.state(cid)["Running"]:
+            raise NetworkError(
+                "Error response from daemon: Cannot link to a non running container: "
+                f"/{name.lstrip('/')} AS {rec['Name']}/{alias}"
+            )
+        out.append(
+            {
+                "id": cid,
+                "name": name.lstrip("/"),
+                "alias": alias,
+                "ip": target["settings"]["IPAddress"],
+                "rec": ctrs.record(cid) or {},
+            }
+        )
+    return out
+
+
+def link_env(rec: dict, links: list) -> list:
+    """docker's legacy link variables: ALIAS_NAME, ALIAS_PORT[_N_PROTO[_ADDR|_PORT|_PROTO]],
+    ALIAS_ENV_X for the linked container's own environment."""
+    env = []
+    for link in links:
+        prefix = link["alias"].upper().replace("-", "_")
+        env.append(f"{prefix}_NAME={rec['Name']}/{link['alias']}")
+        exposed = sorted(
+            (link["rec"].get("Config") or {}).get("ExposedPorts") or {},
+            key=lambda p: (int(p.partition("/")[0]), p),
+        )
+        for i, port in enumerate(exposed):
+            number, _, proto = port.partition("/")
+            url = f"{proto}://{link['ip']}:{number}"
+            if i == 0:
+                env.append(f"{prefix}_PORT={url}")
+            key = f"{prefix}_PORT_{number}_{proto.upper()}"
+            env += [f"{key}={url}", f"{key}_ADDR={link['ip']}"]
+            env += [f"{key}_PORT={number}", f"{key}_PROTO={proto}"]
+        for item in (link["rec"].get("Config") or {}).get("Env") or []:
+            key, sep, value = item.partition("=")
+            if sep and key not in ("HOME", "PATH", "HOSTNAME"):
+                env.append(f"{prefix}_ENV_{key}={value}")
+    return env
