@@ -37,6 +37,7 @@ BRIDGE = "tke0"
 POOL = [f"172.{n}.0.0/16" for n in range(17, 32)]  # docker's default address pool
 LIVE = "network.json"
 PROXY_PID = "proxy.pid"
+ENDPOINT_KEYS = ("Gateway", "IPAddress", "IPPrefixLen", "MacAddress")  # also per network
 PORTPROXY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "portproxy.py")
 
 
@@ -74,9 +75,6 @@ def settings(ctrs, rec: dict) -> dict:
         nets["bridge"] = bridge
         out["Networks"] = nets
     return out
-
-
-ENDPOINT_KEYS = ("Gateway", "IPAddress", "IPPrefixLen", "MacAddress")
 
 
 # --- attach and detach ----------------------------------------------------------------------
