@@ -41,10 +41,11 @@ class Ctr:
     image: str
     runtime: str
     env: dict
+    wrap: tuple = ()  # a command tke runs under (`nsenter --net=...`)
 
     def run(self, *argv: str, input: str = None, timeout: float = 60, check: bool = False):
         proc = subprocess.run(
-            [PYTHON, "-m", "toolkit.engine.cli", *argv],
+            [*self.wrap, PYTHON, "-m", "toolkit.engine.cli", *argv],
             input=input,
             capture_output=True,
             text=True,

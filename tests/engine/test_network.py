@@ -30,20 +30,6 @@ class NetCtr(Ctr):
 
     netns: str = ""
 
-    def run(self, *argv: str, input: str = None, timeout: float = 60, check: bool = False):
-        proc = subprocess.run(
-            ["nsenter", f"--net={self.netns}", PYTHON, "-m", "toolkit.engine.cli", *argv],
-            input=input,
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=timeout,
-            stdin=None if input is not None else subprocess.DEVNULL,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"tke {' '.join(argv)} -> {proc.returncode}\n{proc.stderr}")
-        return proc
-
     def inside(self, code: str) -> str:
         """Python run in the namespace (a client of the published ports)."""
         argv = ["nsenter", f"--net={self.netns}", PYTHON, "-c", code]
@@ -69,7 +55,9 @@ def net_fixture(request, registry, tmp_path):
         os.makedirs(root)
         base = make_ctr(registry, root, request.param)  # pulls in this namespace
         env = {k: v for k, v in base.env.items() if k != "TKE_BRIDGE"}
-        ctr = NetCtr(base.root, base.image, base.runtime, env)
+        ctr = NetCtr(
+            base.root, base.image, base.runtime, env, ("nsenter", f"--net=/run/netns/{name}")
+        )
         ctr.netns = f"/run/netns/{name}"
         yield ctr
         leaks = teardown(ctr)
