@@ -277,3 +277,24 @@ def test_containers_reach_another_network_masqueraded(net):
             server.kill()
             server.wait()
         subprocess.run(["ip", "netns", "del", outside], check=False)
+
+
+def test_network_ls_and_inspect_show_the_bridge_and_its_containers(net):
+    rows = [line.split() for line in net.ok("network", "ls").splitlines()]
+    assert rows[0] == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
+    assert sorted((r[1], r[2]) for r in rows[1:]) == [
+        ("bridge", "bridge"), ("host", "host"), ("none", "null"),
+    ]  # fmt: skip
+    cid = net.ok("run", "-d", "--name", "member", net.image, "sleep", "60").strip()
+    ip = net.ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", cid).strip()
+    bridge = json.loads(net.ok("network", "inspect", "bridge"))[0]
+    assert bridge["IPAM"]["Config"] == [{"Subnet": "172.17.0.0/16", "Gateway": "172.17.0.1"}]
+    assert bridge["Containers"][cid]["Name"] == "member"
+    assert bridge["Containers"][cid]["IPv4Address"] == f"{ip}/16"
+    assert bridge["Options"]["com.docker.network.bridge.name"] == "tke0"
+    fmt = "{{range .IPAM.Config}}{{.Subnet}}{{end}}"
+    assert net.ok("network", "inspect", "-f", fmt, "bridge") == "172.17.0.0/16\n"
+    net.ok("stop", "-t", "1", "member")
+    assert json.loads(net.ok("network", "inspect", "bridge"))[0]["Containers"] == {}
+    r = net.run("network", "inspect", "nosuch")
+    assert r.returncode == 1 and "Error: No such network: nosuch" in r.stderr

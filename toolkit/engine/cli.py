@@ -32,6 +32,7 @@ VERB_MODULES = [
     "toolkit.engine.cli_images",
     "toolkit.engine.cli_containers",
     "toolkit.engine.cli_volumes",
+    "toolkit.engine.cli_networks",
 ]
 # Top-level verbs whose module is known: `tke pull ...` loads only that module (start-up time is
 # most of a small pull). Verbs not listed here load every module, as does `--help`.

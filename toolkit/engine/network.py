@@ -91,6 +91,7 @@ def attach(ctrs, rec: dict) -> dict:
     with IPRoute() as ipr:
         with Flock(os.path.join(ctrs.store.root, "networks", "lock")):
             net = ensure_bridge(ipr)
+            record_subnet(ctrs.store, net)
             iface = allocate(ctrs, cid, net)
         ip = str(iface.ip)
         release = release_paths(ctrs, cid, ip)
@@ -139,6 +140,46 @@ def detach(ctrs, cid: str) -> None:
     now = live(ctrs, cid)
     paths = now["release"] if now else release_paths(ctrs, cid, "")
     shim.release_network(paths, cid)
+
+
+# --- what `tke network inspect` shows ----------------------------------------------------
+def subnet_file(store) -> str:
+    return os.path.join(store.root, "networks", "bridge", "subnet.json")
+
+
+def record_subnet(store, net) -> None:
+    data = {"Subnet": str(net.network), "Gateway": str(net.ip)}
+    if recorded_subnet(store) != data:
+        with open(subnet_file(store), "w") as fh:
+            fh.write(jsonc.dumps(data))
+
+
+def recorded_subnet(store) -> Optional[dict]:
+    """{"Subnet", "Gateway"} of the bridge, once a container has used it."""
+    try:
+        with open(subnet_file(store)) as fh:
+            return jsonc.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def members(ctrs) -> dict:
+    """docker's `Containers` of the bridge network: the running containers on it."""
+    out = {}
+    for cid in ctrs.ids():
+        now = live(ctrs, cid)
+        if now is None:
+            continue
+        rec = ctrs.record(cid) or {}
+        s = now["settings"]
+        out[cid] = {
+            "Name": (rec.get("Name") or "").lstrip("/"),
+            "EndpointID": "",
+            "MacAddress": s["MacAddress"],
+            "IPv4Address": f"{s['IPAddress']}/{s['IPPrefixLen']}",
+            "IPv6Address": "",
+        }
+    return out
 
 
 # --- the bridge and addresses ---------------------------------------------------------------
