@@ -19,7 +19,13 @@ from toolkit.errors import ModuleNotFound, did_you_mean
 from toolkit.playbook.names import canonical_action as canonical_name  # one list of FQCN prefixes
 
 # Ansible module names that are another module here (same arguments and results).
-ALIASES = {"systemd": "systemd_service", "yum": "dnf"}
+ALIASES = {
+    "systemd": "systemd_service",
+    "yum": "dnf",
+    "docker_container": "container",
+    "docker_image": "container_image",
+    "docker_volume": "container_volume",
+}
 
 CONSTANTS = (
     "ARGUMENT_SPEC",
