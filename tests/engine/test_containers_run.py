@@ -284,3 +284,28 @@ def test_stats_streams_until_interrupted_or_the_container_is_gone(ctr_runc):
     ctr.ok("rm", "-f", "busy")
     proc.communicate(timeout=10)  # ends by itself once the container is gone
     assert proc.returncode == 0
+
+
+def test_add_host_and_dns_flags_write_the_containers_etc_files(ctr_runc):
+    ctr = ctr_runc
+    out = ctr.ok(
+        "run", "--rm", "--add-host", "db:10.1.2.3", "--add-host=v6=::1", "--dns", "10.0.0.53",
+        "--dns-search", "example.test", "--dns-option", "ndots:2", ctr.image,
+        "sh", "-c", "cat /etc/hosts; echo ---; cat /etc/resolv.conf",
+    )  # fmt: skip
+    hosts, resolv = out.split("---\n")
+    assert hosts.splitlines()[-2:] == ["10.1.2.3\tdb", "::1\tv6"]
+    assert "nameserver 10.0.0.53" in resolv.splitlines()
+    assert [line for line in resolv.splitlines() if line.startswith("nameserver")] == [
+        "nameserver 10.0.0.53"
+    ]  # the host's nameservers are replaced, as docker's --dns does
+    assert "search example.test" in resolv and "options ndots:2" in resolv
+    cid = ctr.ok("create", "--add-host", "db:10.1.2.3", "--dns", "10.0.0.53", ctr.image).strip()
+    host = json.loads(ctr.ok("inspect", "-f", "{{json .HostConfig}}", cid))
+    assert (host["ExtraHosts"], host["Dns"]) == (["db:10.1.2.3"], ["10.0.0.53"])
+    for bad in (["--add-host", "db:nope"], ["--add-host", "nocolon"], ["--dns", "x"]):
+        r = ctr.run("run", "--rm", *bad, ctr.image, "true")
+        assert r.returncode == 125 and ("--add-host" in r.stderr or "--dns" in r.stderr), r.stderr
+    r = ctr.run("run", "--rm", "--add-host", "gw:host-gateway", ctr.image, "true")
+    assert r.returncode == 125 and "host-gateway needs the bridge network" in r.stderr
+    assert ctr.ids() == [cid]

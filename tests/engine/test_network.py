@@ -298,3 +298,9 @@ def test_network_ls_and_inspect_show_the_bridge_and_its_containers(net):
     assert json.loads(net.ok("network", "inspect", "bridge"))[0]["Containers"] == {}
     r = net.run("network", "inspect", "nosuch")
     assert r.returncode == 1 and "Error: No such network: nosuch" in r.stderr
+
+
+def test_add_host_gateway_is_the_bridges_address(net):
+    out = net.ok("run", "--rm", "--add-host", "host.docker.internal:host-gateway", net.image,
+                 "grep", "host.docker.internal", "/etc/hosts")  # fmt: skip
+    assert out == "172.17.0.1\thost.docker.internal\n"

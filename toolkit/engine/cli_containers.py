@@ -152,6 +152,10 @@ def add_create_flags(p) -> None:
     p.add_argument("-p", "--publish", action="append", default=[], help="publish a port")
     p.add_argument("-P", "--publish-all", action="store_true", help="publish exposed ports")
     p.add_argument("--expose", action="append", default=[], help="expose a port or range")
+    p.add_argument("--add-host", action="append", default=[], help="add a host-to-IP mapping")
+    p.add_argument("--dns", action="append", default=[], help="set custom DNS servers")
+    p.add_argument("--dns-search", action="append", default=[], help="set DNS search domains")
+    p.add_argument("--dns-option", action="append", default=[], help="set DNS options")
     p.add_argument("--link", action="append", default=[], help="link to another container")
     p.add_argument("--network", "--net", default="default", help="network: bridge, none, host")
     p.add_argument("-v", "--volume", action="append", default=[], help="bind mount a volume")
@@ -267,6 +271,13 @@ def create_options(args: argparse.Namespace) -> tuple:
         host["ShmSize"] = parse_size(args.shm_size, "--shm-size")
     if args.tmpfs:
         host["Tmpfs"] = parse_tmpfs(args.tmpfs)
+    if args.add_host:
+        host["ExtraHosts"] = [extra_host(item) for item in args.add_host]
+    for flag, key in (("dns", "Dns"), ("dns_search", "DnsSearch"), ("dns_option", "DnsOptions")):
+        if getattr(args, flag):
+            host[key] = list(getattr(args, flag))
+    if args.dns:
+        _check_ips(args.dns, "--dns")
     exposed = expose_ports(args.expose)
     if exposed:
         config["ExposedPorts"] = exposed
@@ -343,6 +354,27 @@ def _nano_cpus(text) -> int:
             f"range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
         )
     return int(value * 1e9)
+
+
+def extra_host(item: str) -> str:
+    """`--add-host NAME:IP` (or NAME=IP), IP may be `host-gateway`: docker's ExtraHosts entry."""
+    sep = "=" if "=" in item else ":"
+    name, _, ip = item.partition(sep)
+    if not name or not ip:
+        raise CreateFailed(f'invalid argument "{item}" for "--add-host" flag: bad format')
+    if ip != "host-gateway":
+        _check_ips([ip], "--add-host")
+    return f"{name}:{ip}"
+
+
+def _check_ips(items: list, flag: str) -> None:
+    import ipaddress
+
+    for ip in items:
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise CreateFailed(f'invalid argument "{ip}" for "{flag}" flag: invalid IP') from None
 
 
 def expose_ports(items: list) -> dict:

@@ -256,7 +256,9 @@ def _network_release(ctrs: Containers, cid: str) -> Optional[dict]:
     return now and now["release"]
 
 
-def _write_etc(ctrdir: str, hostname: str, more_hosts: Optional[list] = None) -> None:
+def _write_etc(ctrdir: str, hostname: str, host: dict, net: Optional[dict] = None) -> None:
+    """The container's /etc/hostname, /etc/hosts (its own address, links, --add-host) and
+    /etc/resolv.conf (the host's, or --dns, --dns-search, --dns-option)."""
     with open(os.path.join(ctrdir, "hostname"), "w") as fh:
         fh.write(hostname + "\n")
     with open(os.path.join(ctrdir, "hosts"), "w") as fh:
@@ -265,16 +267,45 @@ def _write_etc(ctrdir: str, hostname: str, more_hosts: Optional[list] = None) ->
             "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
             "ff02::2\tip6-allrouters\n"
         )
-        fh.writelines(line + "\n" for line in more_hosts or [])
+        fh.writelines(line + "\n" for line in extra_hosts(host, net))
+        fh.writelines(line + "\n" for line in (net or {}).get("hosts") or [])
+    with open(os.path.join(ctrdir, "resolv.conf"), "w") as fh:
+        fh.writelines(resolv_conf(host))
+
+
+def extra_hosts(host: dict, net: Optional[dict]) -> list:
+    lines = []
+    for item in host.get("ExtraHosts") or []:
+        name, _, ip = item.partition(":")
+        if ip == "host-gateway":
+            if net is None:
+                raise StartError(
+                    "Error response from daemon: --add-host host-gateway needs the bridge network"
+                )
+            ip = net["settings"]["Gateway"]
+        lines.append(f"{ip}\t{name}")
+    return lines
+
+
+def resolv_conf(host: dict) -> list:
+    """The host's resolv.conf without loopback nameservers (they are not reachable from the
+    container's network), with --dns/--dns-search/--dns-option's in place of its own."""
     lines = []
     with suppress(OSError), open("/etc/resolv.conf") as fh:
         for line in fh:
             words = line.split()
-            if words[:1] == ["nameserver"] and len(words) > 1 and words[1].startswith("127."):
+            key = words[0] if words else ""
+            loopback = key == "nameserver" and words[1:2] and words[1].startswith("127.")
+            replaced = {"nameserver": "Dns", "search": "DnsSearch", "options": "DnsOptions"}
+            if loopback or (key in replaced and host.get(replaced[key])):
                 continue
             lines.append(line)
-    with open(os.path.join(ctrdir, "resolv.conf"), "w") as fh:
-        fh.writelines(lines)
+    lines += [f"nameserver {ip}\n" for ip in host.get("Dns") or []]
+    if host.get("DnsSearch"):
+        lines.append("search " + " ".join(host["DnsSearch"]) + "\n")
+    if host.get("DnsOptions"):
+        lines.append("options " + " ".join(host["DnsOptions"]) + "\n")
+    return lines
 
 
 def prepare_start(ctrs: Containers, rec: dict) -> tuple:
@@ -291,7 +322,7 @@ def prepare_start(ctrs: Containers, rec: dict) -> tuple:
             from toolkit.engine import network
 
             net = network.attach(ctrs, rec)
-        _write_etc(ctrdir, rec["Config"].get("Hostname") or cid[:12], net and net["hosts"])
+        _write_etc(ctrdir, rec["Config"].get("Hostname") or cid[:12], rec["HostConfig"], net)
         conf = spec.build(rec, mounting.merged, ctrdir, ROOT)
         if net is not None:
             spec.join_network(conf, net["settings"]["SandboxKey"], net["env"])
