@@ -80,7 +80,13 @@ def settings(ctrs, rec: dict) -> dict:
 # --- attach and detach ----------------------------------------------------------------------
 def attach(ctrs, rec: dict) -> dict:
     """Give a starting container its network; returns what network.json holds."""
-    from pyroute2 import IPRoute
+    try:
+        from pyroute2 import IPRoute
+    except ImportError:
+        raise NetworkError(
+            "the bridge network needs pyroute2 (pip install pyroute2); or run with "
+            '--network none or host, or set "bridge": "none" in the store\'s config.json'
+        ) from None
 
     from toolkit.engine import shim
 
