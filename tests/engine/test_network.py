@@ -304,3 +304,18 @@ def test_add_host_gateway_is_the_bridges_address(net):
     out = net.ok("run", "--rm", "--add-host", "host.docker.internal:host-gateway", net.image,
                  "grep", "host.docker.internal", "/etc/hosts")  # fmt: skip
     assert out == "172.17.0.1\thost.docker.internal\n"
+
+
+def test_bridge_without_pyroute2_fails_clearly_and_leaves_nothing(net, tmp_path):
+    """A host without pyroute2 (shadowed here by a package that cannot be imported)."""
+    shadow = tmp_path / "shadow" / "pyroute2"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text("raise ImportError('No module named pyroute2')\n")
+    env = dict(net.env, PYTHONPATH=f"{shadow.parent}:{net.env['PYTHONPATH']}")
+    proc = subprocess.run(
+        [*net.wrap, PYTHON, "-m", "toolkit.engine.cli", "run", "--rm", net.image, "true"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 125 and "the bridge network needs pyroute2" in proc.stderr
+    assert "Traceback" not in proc.stderr and net.ids() == []
+    assert net.ok("run", "--rm", "--network", "none", net.image, "echo", "ok") == "ok\n"
