@@ -319,3 +319,26 @@ def test_bridge_without_pyroute2_fails_clearly_and_leaves_nothing(net, tmp_path)
     assert proc.returncode == 125 and "the bridge network needs pyroute2" in proc.stderr
     assert "Traceback" not in proc.stderr and net.ids() == []
     assert net.ok("run", "--rm", "--network", "none", net.image, "echo", "ok") == "ok\n"
+
+
+def test_udp_port_is_published_as_the_primer_shows(net):
+    """`docker run -d -p 127.0.0.1:5000:5000/udp ...` and `docker port`: the host's UDP port
+    is held by the container's proxy until the container stops."""
+    net.ok("run", "-d", "--name", "u", "-p", "127.0.0.1:5000:5000/udp", net.image, "sleep", "60")
+    assert net.ok("port", "u") == "5000/udp -> 127.0.0.1:5000\n"
+    assert net.ok("port", "u", "5000/udp") == "127.0.0.1:5000\n"
+    r = net.run("port", "u", "5000")  # docker's default protocol is tcp
+    assert r.returncode == 1 and "No public port '5000/tcp' published" in r.stderr
+    bind = (
+        "import socket; socket.socket(socket.AF_INET, socket.SOCK_DGRAM).bind(('127.0.0.1', 5000))"
+    )
+    with pytest.raises(subprocess.CalledProcessError):
+        net.inside(bind)  # in use: the proxy holds it
+    net.ok("stop", "-t", "1", "u")
+    for _ in range(50):
+        try:
+            net.inside(bind)
+            break
+        except subprocess.CalledProcessError:
+            time.sleep(0.1)
+    net.inside(bind)  # free again once the container stopped
