@@ -309,3 +309,38 @@ def test_add_host_and_dns_flags_write_the_containers_etc_files(ctr_runc):
     r = ctr.run("run", "--rm", "--add-host", "gw:host-gateway", ctr.image, "true")
     assert r.returncode == 125 and "host-gateway needs the bridge network" in r.stderr
     assert ctr.ids() == [cid]
+
+
+def test_init_reaps_orphans_and_forwards_stop(ctr):
+    """`--init`: docker-init is PID 1 and the command its child; an orphan is reaped (without
+    it the command, PID 1, leaves a zombie) and SIGTERM reaches the command (without it PID 1
+    ignores it and `stop` waits its whole timeout)."""
+    script = "(sleep 0.1 &); exec sleep 30"
+    zombies, took = {}, {}
+    for init in (True, False):
+        cid = ctr.ok("run", "-d", *(["--init"] if init else []), ctr.image, "sh", "-c", script)
+        cid = cid.strip()
+        time.sleep(0.6)
+        stats = ctr.ok("exec", cid, "ps", "-o", "stat,comm").splitlines()[1:]
+        zombies[init] = sum(line.startswith("Z") for line in stats)
+        if init:
+            assert ctr.ok("exec", cid, "cat", "/proc/1/comm") == "docker-init\n"
+            host = json.loads(ctr.ok("inspect", "-f", "{{json .HostConfig}}", cid))
+            assert host["Init"] is True
+        start = time.monotonic()
+        ctr.ok("stop", "-t", "2", cid)
+        took[init] = time.monotonic() - start
+        ctr.ok("rm", cid)
+    assert zombies == {True: 0, False: 1}
+    assert took[True] < 1.5 <= 2 <= took[False] + 0.1
+    out = ctr.ok("run", "--rm", "--init", ctr.image, "sh", "-c", "echo $$ $0")
+    assert out.split()[0] != "1"  # the command is not PID 1
+
+
+def test_init_without_a_static_init_binary_fails_as_docker(ctr_runc, tmp_path):
+    ctr = ctr_runc
+    with open(os.path.join(ctr.root, "config.json"), "w") as fh:
+        json.dump({"init-path": "/bin/sh"}, fh)  # dynamic: refused
+    r = ctr.run("run", "--rm", "--init", ctr.image, "true")
+    assert r.returncode == 125 and 'exec: "docker-init": executable file not found' in r.stderr
+    assert ctr.ids() == []

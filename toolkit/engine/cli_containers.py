@@ -142,6 +142,7 @@ def add_create_flags(p) -> None:
     p.add_argument("--cap-add", action="append", default=[], help="add Linux capabilities")
     p.add_argument("--cap-drop", action="append", default=[], help="drop Linux capabilities")
     p.add_argument("--privileged", action="store_true", help="extended privileges")
+    p.add_argument("--init", action="store_true", help="run an init inside the container")
     p.add_argument("-l", "--label", action="append", default=[], help="set metadata")
     p.add_argument("--security-opt", action="append", default=[], help="no-new-privileges")
     p.add_argument("--runtime", default=None, help="OCI runtime: crun or runc")
@@ -250,6 +251,7 @@ def create_options(args: argparse.Namespace) -> tuple:
         "RestartPolicy": restart,
         "AutoRemove": bool(getattr(args, "rm", False)),
         "Privileged": args.privileged,
+        "Init": args.init or None,
         "ReadonlyRootfs": args.read_only,
         "CapAdd": args.cap_add or None,
         "CapDrop": args.cap_drop or None,

@@ -273,6 +273,19 @@ def _write_etc(ctrdir: str, hostname: str, host: dict, net: Optional[dict] = Non
         fh.writelines(resolv_conf(host))
 
 
+def _use_init(conf: dict, settings: dict) -> None:
+    from toolkit.engine import initbin
+
+    path = initbin.find(settings)
+    if path is None:
+        raise StartError(
+            'Error response from daemon: exec: "docker-init": executable file not found in '
+            '$PATH (a static docker-init, tini-static or catatonit, or "init-path" in the '
+            "store's config.json)"
+        )
+    initbin.use(conf, path)
+
+
 def extra_hosts(host: dict, net: Optional[dict]) -> list:
     lines = []
     for item in host.get("ExtraHosts") or []:
@@ -326,6 +339,8 @@ def prepare_start(ctrs: Containers, rec: dict) -> tuple:
         conf = spec.build(rec, mounting.merged, ctrdir, ROOT)
         if net is not None:
             spec.join_network(conf, net["settings"]["SandboxKey"], net["env"])
+        if rec["HostConfig"].get("Init"):
+            _use_init(conf, ctrs.store.settings())
         rt = runtime.from_record(ctrs.run_dir, rec["HostConfig"]["Runtime"])
         fill_cache = bpfcache.use(conf, rt, ctrs.run_dir, cid)
         merged = mounting.wait()
