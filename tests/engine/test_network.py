@@ -342,3 +342,32 @@ def test_udp_port_is_published_as_the_primer_shows(net):
         except subprocess.CalledProcessError:
             time.sleep(0.1)
     net.inside(bind)  # free again once the container stopped
+
+
+def test_network_container_mode_shares_the_other_containers_network(net):
+    """`--network container:NAME` (a sidecar): same addresses, same loopback."""
+    net.ok(
+        "run",
+        "-d",
+        "--name",
+        "web",
+        net.image,
+        "sh",
+        "-c",
+        HTTPD.replace("-p 80", "-p 127.0.0.1:80"),
+    )
+    ip = net.ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web").strip()
+    script = (
+        "ip -o -4 addr show eth0 | cut -d' ' -f7; "
+        "for i in 1 2 3 4 5; do wget -qO- http://127.0.0.1/ && break; sleep 0.2; done"
+    )
+    out = net.ok("run", "--rm", "--network", "container:web", net.image, "sh", "-c", script)
+    lines = out.splitlines()
+    assert lines[0] == f"{ip}/16" and lines[-1].startswith("hello from ")
+    mode = net.ok("create", "--network", "container:web", net.image).strip()
+    assert net.ok("inspect", "-f", "{{.HostConfig.NetworkMode}}", mode).startswith("container:")
+    r = net.run("run", "--rm", "--network", "container:web", "-p", "80", net.image, "true")
+    assert r.returncode == 125 and "port publishing and the container type network mode" in r.stderr
+    net.ok("stop", "-t", "1", "web")
+    r = net.run("start", mode)
+    assert r.returncode == 1 and "cannot join network of a non running container" in r.stderr

@@ -21,7 +21,7 @@ VERB_FILTER_SAFE = True
 NETWORK_NOTE = (
     "Networks: bridge (the default: an address on the tke0 bridge, -p/-P publish ports, "
     '--link names other containers; off if the store\'s config.json has "bridge": "none"), '
-    "none (loopback only), host (the host's)."
+    "none (loopback only), host (the host's), container:NAME (that container's)."
 )
 
 
@@ -244,8 +244,14 @@ def create_options(args: argparse.Namespace) -> tuple:
     if args.hostname:
         config["Hostname"] = args.hostname
     network = args.network
-    if network not in ("default", "none", "host", "bridge"):
+    if network not in ("default", "none", "host", "bridge") and not network.startswith(
+        "container:"
+    ):
         raise CreateFailed(f"network {network} not found")
+    if network.startswith("container:") and (args.publish or args.publish_all):
+        raise CreateFailed(
+            "conflicting options: port publishing and the container type network mode"
+        )
     host = {
         "NetworkMode": network,
         "RestartPolicy": restart,

@@ -61,6 +61,8 @@ def create(
     host.setdefault("RestartPolicy", {"Name": "no", "MaximumRetryCount": 0})
     if host.get("NetworkMode", "default") in ("default", "bridge"):
         host["NetworkMode"] = default_network(ctrs.store.settings(), host.get("NetworkMode"))
+    if host["NetworkMode"].startswith("container:"):  # by ID: it may be renamed
+        host["NetworkMode"] = "container:" + ctrs.find(host["NetworkMode"].split(":", 1)[1])
     if host.get("Links") and host["NetworkMode"] != "bridge":
         raise ContainerError(
             "Error response from daemon: conflicting options: --link needs the bridge network"
@@ -273,6 +275,22 @@ def _write_etc(ctrdir: str, hostname: str, host: dict, net: Optional[dict] = Non
         fh.writelines(resolv_conf(host))
 
 
+def _joined_netns(ctrs: Containers, rec: dict) -> str:
+    """`--network container:X`: the network namespace of running container X."""
+    other = rec["HostConfig"]["NetworkMode"].split(":", 1)[1]
+    state = ctrs.state(other) if ctrs.record(other) else None
+    if state is None or not state["Running"]:
+        raise StartError(
+            f"Error response from daemon: cannot join network of a non running container: {other}"
+        )
+    path = ctrs.path(other, "network.json")
+    if os.path.exists(path):
+        from toolkit.engine import network
+
+        return network.live(ctrs, other)["settings"]["SandboxKey"]
+    return f"/proc/{state['Pid']}/ns/net"
+
+
 def _use_init(conf: dict, settings: dict) -> None:
     from toolkit.engine import initbin
 
@@ -339,6 +357,8 @@ def prepare_start(ctrs: Containers, rec: dict) -> tuple:
         conf = spec.build(rec, mounting.merged, ctrdir, ROOT)
         if net is not None:
             spec.join_network(conf, net["settings"]["SandboxKey"], net["env"])
+        elif rec["HostConfig"].get("NetworkMode", "").startswith("container:"):
+            spec.join_network(conf, _joined_netns(ctrs, rec), [])
         if rec["HostConfig"].get("Init"):
             _use_init(conf, ctrs.store.settings())
         rt = runtime.from_record(ctrs.run_dir, rec["HostConfig"]["Runtime"])
