@@ -53,6 +53,10 @@ ARGUMENT_SPEC = {
     "stop_timeout": {"type": "int"},
     "keep_volumes": {"type": "bool", "default": True},
     "force_kill": {"type": "bool", "default": False, "aliases": ["forcekill"]},
+    "init": {"type": "bool"},
+    "etc_hosts": {"type": "dict"},
+    "dns_servers": {"type": "list", "elements": "str"},
+    "dns_search_domains": {"type": "list", "elements": "str"},
     "tke_path": {"type": "path"},
 }
 SUPPORTS_CHECK_MODE = True
@@ -163,6 +167,11 @@ def _host_wanted(params, icfg):
     for key in ("capabilities", "cap_drop"):
         if params[key] is not None:
             want[key] = cap_set(params[key])
+    if params["etc_hosts"] is not None:
+        want["etc_hosts"] = host_list(params["etc_hosts"])
+    for key in ("dns_servers", "dns_search_domains"):
+        if params[key] is not None:
+            want[key] = list(params[key])
     if params["network_mode"] not in (None, "default"):
         want["network_mode"] = params["network_mode"]
     if params["memory"] is not None:
@@ -175,7 +184,13 @@ def _host_wanted(params, icfg):
     return want
 
 
+def host_list(mapping):
+    """etc_hosts ({name: ip}) as tke's ExtraHosts entries."""
+    return sorted("%s:%s" % (name, ip) for name, ip in strings(mapping, "etc_hosts").items())
+
+
 PLAIN = (
+    "init",
     "restart_policy",
     "restart_retries",
     "hostname",
@@ -226,6 +241,10 @@ CURRENT = {
     "working_dir": lambda c: _cfg(c, "WorkingDir") or "",
     "privileged": lambda c: bool(_host(c, "Privileged")),
     "read_only": lambda c: bool(_host(c, "ReadonlyRootfs")),
+    "init": lambda c: bool(_host(c, "Init")),
+    "etc_hosts": lambda c: sorted(_host(c, "ExtraHosts") or []),
+    "dns_servers": lambda c: _host(c, "Dns") or [],
+    "dns_search_domains": lambda c: _host(c, "DnsSearch") or [],
 }
 
 
@@ -242,6 +261,8 @@ REPEATED = (
     ("links", "--link="),
     ("capabilities", "--cap-add="),
     ("cap_drop", "--cap-drop="),
+    ("dns_servers", "--dns="),
+    ("dns_search_domains", "--dns-search="),
 )
 SINGLE = (
     ("network_mode", "--network="),
@@ -270,11 +291,12 @@ def create_argv(params):
             argv.append(flag + str(params[option]))
     if params["restart_policy"] is not None:
         argv.append("--restart=" + restart_text(params))
+    argv += ["--add-host=" + item for item in host_list(params["etc_hosts"] or {})]
     argv += [flag for option, flag in FLAGS if params[option]]
     return argv + [params["image"]] + (cmd or [])
 
 
-FLAGS = (("privileged", "--privileged"), ("read_only", "--read-only"))
+FLAGS = (("privileged", "--privileged"), ("read_only", "--read-only"), ("init", "--init"))
 
 
 def restart_text(params):

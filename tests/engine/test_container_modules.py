@@ -182,6 +182,31 @@ def test_present_creates_with_ports_without_starting(ctr: Ctr, tmp_path) -> None
     assert container(ctr, "svc")["Id"] == rec["Id"]
 
 
+def test_init_hosts_and_dns_options(ctr: Ctr) -> None:
+    """Ansible's init, etc_hosts, dns_servers, dns_search_domains: in the container's files and
+    HostConfig, compared like the other options."""
+    args = {
+        "name": "resolver",
+        "image": ctr.image,
+        "command": SLEEPER,
+        "init": True,
+        "etc_hosts": {"db": "10.1.2.3"},
+        "dns_servers": ["10.0.0.53"],
+        "dns_search_domains": ["example.test"],
+    }
+    assert run_module("container", args)["changed"] is True
+    host = container(ctr, "resolver")["HostConfig"]
+    assert host["Init"] is True and host["ExtraHosts"] == ["db:10.1.2.3"]
+    assert (host["Dns"], host["DnsSearch"]) == (["10.0.0.53"], ["example.test"])
+    files = ctr.ok("exec", "resolver", "cat", "/etc/hosts", "/etc/resolv.conf", "/proc/1/comm")
+    assert "10.1.2.3\tdb" in files and "nameserver 10.0.0.53" in files
+    assert files.endswith("docker-init\n")
+    assert run_module("container", args)["changed"] is False
+    moved = run_module("container", dict(args, etc_hosts={"db": "10.1.2.4"}), diff=True)
+    assert moved["changed"] is True and moved["diff"]["after"]["etc_hosts"] == ["db:10.1.2.4"]
+    assert "10.1.2.4\tdb" in ctr.ok("exec", "resolver", "cat", "/etc/hosts")
+
+
 def test_image_pull_absent_load(ctr: Ctr, registry, tmp_path) -> None:
     multi = f"{registry.host}/multi"
     check = run_module("container_image", {"name": multi, "source": "pull"}, check=True)
