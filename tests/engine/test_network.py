@@ -371,3 +371,17 @@ def test_network_container_mode_shares_the_other_containers_network(net):
     net.ok("stop", "-t", "1", "web")
     r = net.run("start", mode)
     assert r.returncode == 1 and "cannot join network of a non running container" in r.stderr
+
+
+def test_ps_filters_network_publish_expose(net):
+    net.ok("run", "-d", "--name", "pub", "-p", "127.0.0.1:8085:80", "--expose", "9000", net.image,
+           "sleep", "60")  # fmt: skip
+    net.ok("run", "-d", "--name", "alone", "--network", "none", net.image, "sleep", "60")
+
+    def names(*filters: str) -> list:
+        argv = ["ps", "--format", "{{.Names}}"] + [f"--filter={f}" for f in filters]
+        return sorted(net.ok(*argv).split())
+
+    assert names("network=bridge") == ["pub"] and names("network=none") == ["alone"]
+    assert names("publish=80") == ["pub"] and names("publish=80/udp") == []
+    assert names("expose=9000/tcp") == ["pub"] and names("expose=9001") == []

@@ -160,13 +160,19 @@ def _created_at(text: str) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(t))
 
 
+FILTERS = (
+    "id", "name", "label", "status", "exited", "ancestor", "before", "since", "network",
+    "publish", "expose",
+)  # fmt: skip
+
+
 def parse_filters(items: list) -> dict:
     out: dict = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep:
             raise UsageError(f"bad format of filter (expected name=value): {item}")
-        if key not in ("id", "name", "label", "status", "exited", "ancestor", "before", "since"):
+        if key not in FILTERS:
             raise UsageError(f"invalid filter '{key}'")
         out.setdefault(key, []).append(value)
     return out
@@ -177,6 +183,14 @@ def matches(ctrs: Containers, rec: dict, state: dict, filters: dict, images: dic
         if not any(_match_one(ctrs, key, v, rec, state, images) for v in values):
             return False
     return True
+
+
+def _port_matches(ctrs, rec, key, value) -> bool:
+    """docker's `publish=` (a published container port, as 80 or 80/tcp) and `expose=`."""
+    want = value if "/" in value else value + "/tcp"
+    if key == "expose":
+        return want in (rec["Config"].get("ExposedPorts") or {})
+    return bool((network_settings(ctrs, rec).get("Ports") or {}).get(want))
 
 
 def _match_one(ctrs, key, value, rec, state, images) -> bool:
@@ -196,6 +210,11 @@ def _match_one(ctrs, key, value, rec, state, images) -> bool:
         return (
             value in (rec["Config"].get("Image"), rec["Image"]) or images.get(value) == rec["Image"]
         )
+    if key == "network":
+        mode = rec["HostConfig"].get("NetworkMode") or ""
+        return value in (mode, "default" if mode == "bridge" else mode)
+    if key in ("publish", "expose"):
+        return _port_matches(ctrs, rec, key, value)
     if key in ("before", "since"):
         try:
             other = ctrs.record(ctrs.find(value))
