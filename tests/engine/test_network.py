@@ -239,44 +239,98 @@ SEEN_FROM = (
 )
 
 
-def test_containers_reach_another_network_masqueraded(net):
-    """Outbound traffic as docker's: forwarded off the bridge and masqueraded. Here the other
-    network is a second namespace behind a veth "uplink" (10.99.0.1 <-> 10.99.0.2): a server
-    there sees the uplink's address, not the container's (it has no route back to that)."""
-    outside = f"tkt-out-{uuid.uuid4().hex[:8]}"
-    ours = os.path.basename(net.netns)
-    subprocess.run(["ip", "netns", "add", outside], check=True)
-    server = None
-    try:
+class Outside:
+    """A second namespace behind a veth "uplink" from the test's (10.99.0.1 <-> 10.99.0.2):
+    another network, for traffic that leaves the host or comes from elsewhere."""
+
+    def __init__(self, net: NetCtr) -> None:
+        self.name = f"tkt-out-{uuid.uuid4().hex[:8]}"
+        self.procs: list = []
+        ours = os.path.basename(net.netns)
+        subprocess.run(["ip", "netns", "add", self.name], check=True)
         for cmd in (
             ["ip", "-n", ours, "link", "add", "up0", "type", "veth", "peer", "name", "up1",
-             "netns", outside],
+             "netns", self.name],
             ["ip", "-n", ours, "addr", "add", "10.99.0.1/24", "dev", "up0"],
             ["ip", "-n", ours, "link", "set", "up0", "up"],
-            ["ip", "-n", outside, "addr", "add", "10.99.0.2/24", "dev", "up1"],
-            ["ip", "-n", outside, "link", "set", "up1", "up"],
+            ["ip", "-n", self.name, "addr", "add", "10.99.0.2/24", "dev", "up1"],
+            ["ip", "-n", self.name, "link", "set", "up1", "up"],
+            ["ip", "-n", self.name, "link", "set", "lo", "up"],
         ):  # fmt: skip
             subprocess.run(cmd, check=True)
-        server = subprocess.Popen(
-            ["nsenter", f"--net=/run/netns/{outside}", PYTHON, "-c", SEEN_FROM],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert server.stdout.readline() == "up\n"
-        out = net.ok("run", "--rm", net.image, "sh", "-c", "nc -w 5 10.99.0.2 7070 </dev/null")
-        assert out == "seen from 10.99.0.1\n"
-        rules = subprocess.run(
-            ["nsenter", f"--net={net.netns}", "iptables", "-t", "nat", "-S", "POSTROUTING"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        assert "-s 172.17.0.0/16 ! -o tke0 -j MASQUERADE" in rules
-    finally:
-        if server is not None:
-            server.kill()
-            server.wait()
-        subprocess.run(["ip", "netns", "del", outside], check=False)
+
+    def python(self, code: str, **kw) -> subprocess.Popen:
+        argv = ["nsenter", f"--net=/run/netns/{self.name}", PYTHON, "-c", code]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, **kw)
+        self.procs.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
+        subprocess.run(["ip", "netns", "del", self.name], check=False)
+
+
+@pytest.fixture(name="outside")
+def outside_fixture(net):
+    place = Outside(net)
+    yield place
+    place.close()
+
+
+def iptables(net: NetCtr, *argv: str) -> str:
+    cmd = ["nsenter", f"--net={net.netns}", "iptables", *argv]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+
+def test_containers_reach_another_network_masqueraded(net, outside):
+    """Outbound traffic as docker's: forwarded off the bridge and masqueraded. A server in the
+    other network sees the uplink's address, not the container's (it has no route back)."""
+    server = outside.python(SEEN_FROM)
+    assert server.stdout.readline() == "up\n"
+    out = net.ok("run", "--rm", net.image, "sh", "-c", "nc -w 5 10.99.0.2 7070 </dev/null")
+    assert out == "seen from 10.99.0.1\n"
+    rules = iptables(net, "-t", "nat", "-S", "POSTROUTING")
+    assert "-s 172.17.0.0/16 ! -o tke0 -j MASQUERADE" in rules
+
+
+CGI_REMOTE = (
+    "mkdir -p /www/cgi-bin && printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\n"
+    "echo $REMOTE_ADDR\\n' > /www/cgi-bin/ip && chmod +x /www/cgi-bin/ip && "
+    "httpd -f -p 80 -h /www"
+)
+GET_FROM_OUTSIDE = (
+    "import sys, time, urllib.request\n"
+    "for _ in range(50):\n"
+    "    try:\n"
+    "        print(urllib.request.urlopen('http://10.99.0.1:8086/cgi-bin/ip', timeout=5)"
+    ".read().decode(), end='')\n"
+    "        break\n"
+    "    except OSError:\n"
+    "        time.sleep(0.1)\n"
+)
+
+
+def test_published_port_is_dnat_for_other_networks_and_proxied_on_loopback(net, outside):
+    """docker's publishing: a client from another network reaches the container by DNAT (the
+    container sees the client's address), the host's loopback through the proxy; the rules go
+    with the container."""
+    net.ok("run", "-d", "--name", "web", "-p", "8086:80", net.image, "sh", "-c", CGI_REMOTE)
+    client = outside.python(GET_FROM_OUTSIDE)
+    # busybox httpd writes IPv4 peers as [::ffff:A.B.C.D]
+    assert client.communicate(timeout=30)[0].strip().endswith(":10.99.0.2]")
+    assert fetch(net, "http://127.0.0.1:8086/cgi-bin/ip").strip().endswith(":172.17.0.1]")
+    ip = net.ok("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web").strip()
+    assert f"--to-destination {ip}:80" in iptables(net, "-t", "nat", "-S", "TKE")
+    net.ok("rm", "-f", "web")
+    for _ in range(50):
+        left = [r for r in iptables(net, "-t", "nat", "-S", "TKE").splitlines() if ip in r]
+        left += [r for r in iptables(net, "-S", "FORWARD").splitlines() if ip in r]
+        if not left:
+            break
+        time.sleep(0.1)
+    assert not left
 
 
 def test_network_ls_and_inspect_show_the_bridge_and_its_containers(net):

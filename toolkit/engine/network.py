@@ -105,7 +105,7 @@ def attach(ctrs, rec: dict) -> dict:
             path = create_netns(release["netns"])
             mac = mac_for(iface)
             plug(ipr, cid, path, iface, net, mac)
-            ports = publish(ctrs, rec, ip)
+            ports = publish(ctrs, rec, ip, release)
         except BaseException:
             shim.release_network(release, cid)
             raise
@@ -342,8 +342,10 @@ def wanted_ports(rec: dict) -> dict:
     return out
 
 
-def publish(ctrs, rec: dict, ip: str) -> dict:
-    """Bind the host ports and start the proxy; docker's NetworkSettings.Ports."""
+def publish(ctrs, rec: dict, ip: str, release: dict) -> dict:
+    """Bind the host ports, start the proxy, and DNAT what comes from elsewhere than the
+    host's loopback; docker's NetworkSettings.Ports. The DNAT rules go into
+    `release["rules"]` as they are made."""
     from toolkit.engine import portproxy
 
     wanted = wanted_ports(rec)
@@ -368,12 +370,48 @@ def publish(ctrs, rec: dict, ip: str) -> dict:
                 mappings.append({"fd": sock.fileno(), "proto": proto, "target": [ip, int(number)]})
                 actual = str(sock.getsockname()[1])
                 ports[port].append({"HostIp": host_ip, "HostPort": actual})
+                dnat(release, proto or "tcp", host_ip, actual, ip, number)
         if mappings:
             start_proxy(ctrs.path(rec["Id"], PROXY_PID), mappings)
     finally:
         for sock in listeners:
             sock.close()
     return ports
+
+
+def dnat(release: dict, proto: str, host_ip: str, host_port: str, ip: str, port: str) -> None:
+    """docker's DNAT of a published port (the container sees its clients' addresses; the
+    proxy keeps serving the host's loopback, which DNAT cannot reach), and the FORWARD rule
+    that lets new connections to that port through. Without iptables: the proxy only."""
+    import shutil
+    import subprocess
+
+    iptables = shutil.which("iptables")
+    if not iptables or host_ip.startswith("127."):
+        return
+    ensure_dnat_chain(iptables)
+    only = [] if host_ip == "0.0.0.0" else ["-d", host_ip]
+    rules = [
+        ["-t", "nat", "TKE", "-p", proto, *only, "--dport", host_port, "!", "-i", BRIDGE,
+         "-j", "DNAT", "--to-destination", f"{ip}:{port}"],
+        ["FORWARD", "-d", ip, "!", "-i", BRIDGE, "-o", BRIDGE, "-p", proto, "--dport", port,
+         "-j", "ACCEPT"],
+    ]  # fmt: skip
+    for rule in rules:
+        table, rest = (rule[:2], rule[2:]) if rule[0] == "-t" else ([], rule)
+        subprocess.run([iptables, *table, "-I", *rest], capture_output=True, check=True)
+        release.setdefault("rules", []).append([iptables, *table, "-D", *rest])
+
+
+def ensure_dnat_chain(iptables: str) -> None:
+    """nat's TKE chain, jumped to for local destinations (not the loopback from OUTPUT)."""
+    import subprocess
+
+    subprocess.run([iptables, "-t", "nat", "-N", "TKE"], capture_output=True)  # exists: fine
+    for chain, extra in (("PREROUTING", []), ("OUTPUT", ["!", "-d", "127.0.0.0/8"])):
+        jump = [chain, *extra, "-m", "addrtype", "--dst-type", "LOCAL", "-j", "TKE"]
+        if subprocess.run([iptables, "-t", "nat", "-C", *jump], capture_output=True).returncode:
+            subprocess.run([iptables, "-t", "nat", "-A", *jump], capture_output=True, check=True)
 
 
 def start_proxy(pid_file: str, mappings: list) -> None:

@@ -228,7 +228,8 @@ def hide_hybrid_cgroup2():
 
 def release_network(paths, cid):
     """Undo network.attach once the container is stopped for good: stop its port proxy,
-    unmount its network namespace (its veth pair goes with it) and free its address.
+    delete its DNAT rules, unmount its network namespace (its veth pair goes with it) and free
+    its address.
     `paths`: network.release_paths; each step is skipped if already done."""
     try:
         with open(paths["proxy_pid"]) as fh:
@@ -239,6 +240,10 @@ def release_network(paths, cid):
             posix.kill(pid, _signal.SIGTERM)
     except (OSError, ValueError):
         pass
+    for argv in paths.get("rules") or []:  # the published ports' DNAT (network.dnat)
+        null = posix.open(DEVNULL, posix.O_RDWR)
+        wait_pid(spawn(argv, null, null, null))
+        posix.close(null)
     netns = paths["netns"]
     if exists(netns):
         libc("umount2", netns.encode(), 2)  # MNT_DETACH
