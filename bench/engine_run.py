@@ -115,7 +115,8 @@ class Tke:
     base_command: list = []
 
     def __init__(self, root: str, runtime: str = None) -> None:
-        self.env = dict(os.environ, TKE_ROOT=root, PYTHONPATH=str(REPO))
+        # TKE_BRIDGE: nothing here may put tke's bridge (and its iptables rules) on this machine
+        self.env = dict(os.environ, TKE_ROOT=root, PYTHONPATH=str(REPO), TKE_BRIDGE="none")
         # an installed tke has its bytecode cached; without this every run recompiles
         self.env.pop("PYTHONDONTWRITEBYTECODE", None)
         if runtime:
@@ -324,7 +325,7 @@ def bench_commit(args, tke: Tke, pod) -> dict:
     res = {"tke": [], "podman": []}
     change = "dd if=/dev/urandom of=/ten bs=1M count=10 2>/dev/null"
     for i in range(args.commits):
-        tke.run("run", "--name", f"c{i}", "busybox", "sh", "-c", change)
+        tke.run("run", "--network", "none", "--name", f"c{i}", "busybox", "sh", "-c", change)
         subprocess.run(["sync"])
         time.sleep(1)
         t = time.perf_counter()
