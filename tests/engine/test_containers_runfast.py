@@ -267,3 +267,16 @@ def test_sealed_exec_falls_back_to_the_file_for_a_script(tmp_path):
     script.write_text('#!/bin/sh\necho "ran $0 $1"\n')
     script.chmod(0o755)
     assert exec_in_child([str(script), "x"], sealed=True) == f"ran {script} x\n"
+
+
+def test_the_shim_is_told_to_use_the_sealed_copy_for_crun_only(ctr):
+    """crun (490 KB) runs from the shim's sealed copy; runc copies its 9 MB itself faster."""
+    from toolkit.engine import lifecycle, runtime
+    from toolkit.engine.containers import Containers
+    from toolkit.engine.store import Store
+
+    cid = ctr.ok("create", ctr.image, "true").strip()
+    ctrs = Containers(Store(ctr.root))
+    rec = ctrs.record(cid)
+    rt = runtime.from_record(ctrs.run_dir, rec["HostConfig"]["Runtime"])
+    assert lifecycle.shim_config(ctrs, rec, rt, None)["sealed_exec"] is (ctr.runtime == "crun")

@@ -130,7 +130,8 @@ def attach(ctrs, rec: dict) -> dict:
 
 
 def release_paths(ctrs, cid: str, ip: str) -> dict:
-    """What shim.release_network undoes: the proxy, the netns mount, the address file."""
+    """What shim.release_network undoes: the proxy, the netns mount, the address file (and
+    `rules`, the DNAT rules publish adds)."""
     return {
         "proxy_pid": ctrs.path(cid, PROXY_PID),
         "netns": netns_path(ctrs, cid),
