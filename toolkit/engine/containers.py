@@ -169,6 +169,10 @@ class Containers:
     def _names_dir(self) -> str:
         return os.path.join(self.run_dir, "names")
 
+    def name_link(self, name: str) -> str:
+        """The index's link for `name` (pointing at its container's id)."""
+        return os.path.join(self._names_dir(), name)
+
     def index_names(self) -> None:
         """Make sure the index is complete; the caller holds `locked()`."""
         folder = self._names_dir()
@@ -199,13 +203,13 @@ class Containers:
 
     def release_name(self, name: str, cid: str) -> None:
         """Drop `name`'s link if it points at `cid`; the caller holds `locked()`."""
-        path = os.path.join(self._names_dir(), name)
+        path = self.name_link(name)
         with suppress(OSError):
             if os.readlink(path) == cid:
                 os.unlink(path)
 
     def _link_name(self, name: str, cid: str) -> None:
-        path = os.path.join(self._names_dir(), name)
+        path = self.name_link(name)
         try:
             os.symlink(cid, path)
         except FileExistsError:  # a link that counts for nothing (see above)

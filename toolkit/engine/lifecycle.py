@@ -422,6 +422,25 @@ def shim_config(ctrs: Containers, rec: dict, rt: runtime.Runtime, attach: Option
         "tmp_dir": ctrs.store.tmp_dir,
         "runtime_state": os.path.join(rt.state_root, cid),
         "cgroup": cgroups.cgroup_path(cid),
+        "rm_paths": removal_paths(ctrs, rec) if attach and attach.get("claim_rm") else None,
+    }
+
+
+def removal_paths(ctrs: Containers, rec: dict) -> Optional[dict]:
+    """For a foreground `run --rm` of a container without network or volumes: what its shim
+    needs to remove it before it sends the exit frame (shim.remove_claimed), which takes the
+    removal (~0.5 ms of Python here) off the way to the command's end. None otherwise: the
+    client removes it (`remove`), as it does if the shim could not."""
+    host = rec["HostConfig"]
+    if rec.get("Mounts") or host.get("NetworkMode") not in ("none", "host"):
+        return None
+    cid = rec["Id"]
+    return {
+        "lock": os.path.join(ctrs.dir, "lock"),
+        "merged": ctrs.path(cid, "merged"),
+        "sockets": [ctrs.sock(cid), ctrs.sock(cid, "con")],
+        "dir": ctrs.path(cid),
+        "name_link": ctrs.name_link(rec["Name"].lstrip("/")),
     }
 
 
@@ -687,6 +706,8 @@ def remove(
     the container's exit frame (its shim sends it before it records the exit) and the shim
     runs the runtime's `delete` itself: not waited for here. `volumes` (`rm -v`, and
     `run --rm`): also remove its anonymous volumes no other container uses."""
+    if shim_deletes and not os.path.lexists(ctrs.path(cid)):
+        return  # its shim removed it before the exit frame (removal_paths)
     state = ctrs.state(cid)
     if (state["Running"] or state["Restarting"]) and not shim_deletes:
         if not force:

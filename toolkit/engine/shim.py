@@ -35,7 +35,8 @@ in-memory copy: exec_sealed), tty, stdin, stdin_once, log, sock, console_sock,
 pidfile, restart {Name, MaximumRetryCount}, autoremove, cleanup (argv), merged, attach, tmp_dir
 (the store's), runtime_state (the runtime's directory of this container), cgroup (its
 cgroupsPath), network (what release_network undoes, or None), bpf_cache ({"from", "to"}: copy
-the runtime's compiled seccomp program there once the container runs; bpfcache.py).
+the runtime's compiled seccomp program there once the container runs; bpfcache.py), rm_paths
+(what a claimed removal touches: remove_claimed; None: the client removes the container).
 """
 
 # Only C modules past the interpreter's own, and not `os` either (~1 ms of a `-I -S`
@@ -706,7 +707,11 @@ class Shim:
         """An attached `tke run --rm` claimed the removal: its exit frame first (it removes the
         container at once and does not wait for the rest), then the state (for a client that
         died before it removed anything; gone with the directory otherwise), the runtime's
-        delete and the moved directory."""
+        delete and the moved directory. With `rm_paths` (a container without network or
+        volumes) the container disappears here, before the frame: the client has nothing left
+        to do but exit."""
+        if self.cfg.get("rm_paths") and self.cfg.get("tmp_dir"):
+            remove_claimed(self.cfg["rm_paths"], self.id, self.trash_path())
         self.send_exit()
         self.release_network()
         try:
@@ -729,6 +734,11 @@ class Shim:
         if not delete_stopped(self.cfg.get("runtime_state"), self.cfg.get("cgroup")):
             self.runtime(*(self.cfg["runtime"] + ["delete", "--force", self.id]))
 
+    def trash_path(self):
+        """STORE/tmp/trash-PID-ID: a removed container's directory, for this shim to delete
+        (containers.trash_for_shim names it alike)."""
+        return join(self.cfg["tmp_dir"], f"trash-{posix.getpid()}-{self.id[:12]}")
+
     def take_out_trash(self):
         """Delete the directory the attached `tke run --rm` moved to tmp/trash-PID-ID (PID:
         this shim's) rather than it starting an `rm`. It may still be unmounting the rootfs:
@@ -742,7 +752,7 @@ class Shim:
         deadline = time.monotonic() + 2
         while lexists(self.dir) and time.monotonic() < deadline:
             time.sleep(0.002)
-        remove_tree(join(tmp_dir, f"trash-{posix.getpid()}-{self.id[:12]}"))
+        remove_tree(self.trash_path())
 
     # --- main loop -----------------------------------------------------------------------
     def serve(self, wake_r):
@@ -818,6 +828,49 @@ def delete_stopped(state_dir, cgroup):
             return False
     remove_tree(state_dir)
     return not lexists(state_dir)
+
+
+def remove_claimed(paths, cid, trash):
+    """What `tke rm` does for a stopped container without network or volumes, done by its
+    shim for a foreground `run --rm` (lifecycle.removal_paths): under the containers' lock,
+    unmount the rootfs, drop the attach sockets, move the directory to the shim's trash (it
+    deletes it later: take_out_trash) and release the name. Anything odd leaves the rest to
+    the client, which removes a container whose directory is still there."""
+    import fcntl  # built in
+
+    try:
+        fd = posix.open(paths["lock"], posix.O_RDWR | posix.O_CREAT | posix.O_CLOEXEC, 0o600)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        while libc("umount2", paths["merged"].encode(), 2) == 0:  # MNT_DETACH, stacked too
+            pass
+        if is_mount_point(paths["merged"]):
+            return
+        for sock in paths["sockets"]:
+            try:
+                posix.unlink(sock)
+            except OSError:
+                pass
+        posix.rename(paths["dir"], trash)
+        try:
+            if posix.readlink(paths["name_link"]) == cid:
+                posix.unlink(paths["name_link"])
+        except OSError:
+            pass
+    except OSError:
+        pass
+    finally:
+        posix.close(fd)
+
+
+def is_mount_point(path):
+    """Something mounted at `path` (another device than its parent's), as os.path.ismount."""
+    try:
+        return posix.lstat(path).st_dev != posix.lstat(path + "/..").st_dev
+    except OSError:
+        return False
 
 
 def remove_tree(path):
