@@ -21,8 +21,8 @@ from __future__ import annotations
 import os
 import sys
 
-# Only os and sys before `main` has launched `tke run`'s shim: argparse, typing and the
-# engine come after (their imports overlap the shim's start-up).
+# Only os and sys at import: argparse, typing and the engine come once `tke run`'s shim is
+# launched (entry.py; their imports overlap the shim's start-up).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
@@ -324,28 +324,6 @@ def _lean_parse(argv: list[str]):
     return runargs.parse(argv)
 
 
-def _early_shim(argv: list[str]):
-    """For `tke run`: launch the container's shim now, so that its interpreter starts while
-    this one imports, parses and creates the container (None for anything else)."""
-    rest, root = list(argv), None
-    while rest and rest[0].startswith("-"):
-        flag = rest.pop(0)
-        if flag == "--root" and rest:
-            root = rest.pop(0)
-        elif flag.startswith("--root="):
-            root = flag[len("--root=") :]
-        elif flag in ("-h", "--help", "-v", "--version"):
-            return None
-    if rest[:1] != ["run"] or "--help" in rest:
-        return None
-    from toolkit.engine import shimproc
-
-    try:
-        return shimproc.launch(root or os.environ.get("TKE_ROOT") or "/var/lib/tke")
-    except OSError:
-        return None  # `run` launches one itself (and reports what is wrong)
-
-
 def _quick_exit(code: int) -> None:
     """End `tke run` without the interpreter's tear-down (~5 ms of freeing modules): all its
     work is done and nothing is left to run but flushing the output."""
@@ -374,11 +352,17 @@ def error_text(exc, verb: Optional[str]) -> str:
 DOCKER_STATUSES = (1, 125, 126, 127)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: Optional[list[str]] = None, launched=None) -> int:
+    """`tke ARGV...` (sys.argv's when None: the command itself). `launched`: the shim
+    entry.main launched for `tke run` (launched here otherwise)."""
     from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "-D" in argv or "--debug" in argv
-    shim = _early_shim(argv)
+    if launched is None:
+        from toolkit.engine.entry import early_shim
+
+        launched = early_shim(argv)
+    shim = launched
     if shim is not None and from_command_line:
         # `tke run` allocates a lot and frees little until its container runs: no cyclic
         # collections on that path (~0.5-1 ms); `run` turns the collector back on once the

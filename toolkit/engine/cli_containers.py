@@ -491,8 +491,12 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         lifecycle.abandon_shim(shim)
         raise
     cid = rec["Id"]
+    try:  # the rootfs mounts while the start gets there
+        mounting = lifecycle.mount_rootfs(ctrs, rec)
+    except OSError:
+        mounting = None  # the start mounts it again and reports what is wrong
     if args.detach:
-        _start_or_clean(ctrs, cid, args.rm, shim=shim)
+        _start_or_clean(ctrs, cid, args.rm, shim=shim, mounting=mounting)
         ctx.out.write(cid + "\n")
         return 0
     from toolkit.engine import attach as attach_mod
@@ -513,7 +517,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
 
     _start_or_clean(
         ctrs, cid, args.rm, attach=want, on_attached=lambda s: holder.update(sock=s), shim=shim,
-        on_sent=on_sent,
+        on_sent=on_sent, mounting=mounting,
     )  # fmt: skip
     if "sock" not in holder:  # the container was running already: attach to it
         on_sent()

@@ -339,14 +339,21 @@ def resolv_conf(host: dict) -> list:
     return lines
 
 
-def prepare_start(ctrs: Containers, rec: dict) -> tuple:
-    """Mount the rootfs, write config.json and the /etc files. Returns the runtime and what
-    the shim is to put in the seccomp cache (bpfcache.use)."""
+def mount_rootfs(ctrs: Containers, rec: dict) -> rootfs.Mounting:
+    """Begin mounting a container's rootfs (for `start(mounting=)`: `run` begins as soon as
+    the container is created, ~0.5 ms before its start gets there)."""
+    volatile = bool(rec["HostConfig"].get("AutoRemove"))
+    return rootfs.Mounting(ctrs.path(rec["Id"]), volatile=volatile)
+
+
+def prepare_start(ctrs: Containers, rec: dict, mounting: Optional[rootfs.Mounting] = None) -> tuple:
+    """Mount the rootfs (unless `mounting` does), write config.json and the /etc files.
+    Returns the runtime and what the shim is to put in the seccomp cache (bpfcache.apply)."""
     cid = rec["Id"]
     ctrdir = ctrs.path(cid)
     # the overlay is mounted while the files and the spec are made (the user is looked up
     # in the image's /etc/passwd once it is mounted)
-    mounting = rootfs.Mounting(ctrdir, volatile=bool(rec["HostConfig"].get("AutoRemove")))
+    mounting = mounting or mount_rootfs(ctrs, rec)
     net = None
     try:
         if rec["HostConfig"].get("NetworkMode") == "bridge":
@@ -354,7 +361,7 @@ def prepare_start(ctrs: Containers, rec: dict) -> tuple:
 
             net = network.attach(ctrs, rec)
         _write_etc(ctrdir, rec["Config"].get("Hostname") or cid[:12], rec["HostConfig"], net)
-        conf = spec.build(rec, mounting.merged, ctrdir, ROOT)
+        conf = spec.build(rec, mounting.merged, ctrdir, ROOT, seccomp_filter=False)
         if net is not None:
             spec.join_network(conf, net["settings"]["SandboxKey"], net["env"])
         elif rec["HostConfig"].get("NetworkMode", "").startswith("container:"):
@@ -362,7 +369,7 @@ def prepare_start(ctrs: Containers, rec: dict) -> tuple:
         if rec["HostConfig"].get("Init"):
             _use_init(conf, ctrs.store.settings())
         rt = runtime.from_record(ctrs.run_dir, rec["HostConfig"]["Runtime"])
-        fill_cache = bpfcache.use(conf, rt, ctrs.run_dir, cid)
+        fill_cache = bpfcache.apply(conf, rec["HostConfig"], rt, ctrs.run_dir, cid)
         merged = mounting.wait()
         if rec.get("Mounts"):
             from toolkit.engine import volumes
@@ -451,6 +458,7 @@ def start(
     on_attached=None,
     shim: Optional[shimproc.ShimProc] = None,
     on_sent=None,
+    mounting: Optional[rootfs.Mounting] = None,
 ) -> int:
     """Start a created or exited container; returns the container's pid.
 
@@ -459,7 +467,8 @@ def start(
     (nothing it prints is missed); `on_attached(sock)` gets the socket as soon as the shim has
     its instructions. `shim`: one from `launch_shim` (started earlier to overlap its
     start-up); used or abandoned here. `on_sent()`: called once the shim has its
-    instructions, while it starts the container (work done there is off the start path)."""
+    instructions, while it starts the container (work done there is off the start path).
+    `mounting`: the rootfs mount `mount_rootfs` began for a container just created."""
     try:
         with ctrs.locked_one(cid):
             rec = ctrs.record(cid)
@@ -470,12 +479,15 @@ def start(
                 return state["Pid"]
             launched, shim = shim, None
             hooks = (on_attached, on_sent)
-            return _start_locked(ctrs, cid, rec, attach, hooks, launched)
+            early, mounting = mounting, None
+            return _start_locked(ctrs, cid, rec, attach, hooks, launched, early)
     finally:
         abandon_shim(shim)
+        if mounting is not None:
+            mounting.settle()
 
 
-def _start_locked(ctrs, cid, rec, attach, hooks, shim) -> int:
+def _start_locked(ctrs, cid, rec, attach, hooks, shim, mounting=None) -> int:
     try:
         # the previous shim may still be deleting the runtime state and unmounting the rootfs
         wait_shim_gone(ctrs, cid, 10)
@@ -484,7 +496,8 @@ def _start_locked(ctrs, cid, rec, attach, hooks, shim) -> int:
         # the shim's interpreter starts (if not yet) while the rootfs is mounted and
         # config.json written; it then reads its instructions from its stdin
         shim = shim or launch_shim(ctrs)
-        rt, fill_cache = prepare_start(ctrs, rec)
+        rt, fill_cache = prepare_start(ctrs, rec, mounting)
+        mounting = None  # prepare_start's now, undone there if it fails
         runtime.favor_dynmods(ctrs.store.settings())
         os.makedirs(ctrs.run_dir, exist_ok=True)  # the shim's sockets
         conf = shim_config(ctrs, rec, rt, attach)
@@ -492,6 +505,10 @@ def _start_locked(ctrs, cid, rec, attach, hooks, shim) -> int:
         conf["restart_count"] = ctrs.raw_state(cid).get("RestartCount", 0)
     except BaseException:
         abandon_shim(shim)
+        if mounting is not None:
+            mounting.settle()
+            with suppress(OSError):
+                rootfs.unmount_rootfs(ctrs.path(cid))
         release_network(ctrs, cid)
         raise
     try:

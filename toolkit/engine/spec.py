@@ -14,7 +14,7 @@ import os
 import resource
 import stat
 
-from toolkit.engine import cgroups, seccomp
+from toolkit.engine import cgroups
 from toolkit.errors import TkError
 
 TYPE_CHECKING = False
@@ -251,7 +251,16 @@ def environment(cfg: dict, hostname: str) -> list:
     return list(env.values())
 
 
-def build(rec: dict, merged: str, ctrdir: str, user: tuple, layout: Optional[str] = None) -> dict:
+def build(
+    rec: dict,
+    merged: str,
+    ctrdir: str,
+    user: tuple,
+    layout: Optional[str] = None,
+    seccomp_filter: bool = True,
+) -> dict:
+    """The OCI config of a container. `seccomp_filter=False`: without `linux.seccomp`, which
+    the caller gives it (bpfcache.apply: the compiled program crun keeps, or the profile)."""
     cfg, host = rec["Config"], rec["HostConfig"]
     privileged = bool(host.get("Privileged"))
     capset = caps(privileged, host.get("CapAdd") or [], host.get("CapDrop") or [])
@@ -280,9 +289,12 @@ def build(rec: dict, merged: str, ctrdir: str, user: tuple, layout: Optional[str
         "maskedPaths": [] if privileged else MASKED,
         "readonlyPaths": [] if privileged else READONLY,
     }
-    profile = seccomp.for_host_config(host, capset)
-    if profile is not None:
-        linux["seccomp"] = profile
+    if seccomp_filter:
+        from toolkit.engine import seccomp
+
+        profile = seccomp.for_host_config(host, capset)
+        if profile is not None:
+            linux["seccomp"] = profile
     conf = {
         "ociVersion": "1.0.2",
         "process": process,
