@@ -58,6 +58,7 @@ ARGUMENT_SPEC = {
     "dns_servers": {"type": "list", "elements": "str"},
     "dns_search_domains": {"type": "list", "elements": "str"},
     "tke_path": {"type": "path"},
+    "_tke_engine": {"type": "dict"},
 }
 SUPPORTS_CHECK_MODE = True
 

@@ -19,6 +19,7 @@ ARGUMENT_SPEC = {
     "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
     "force_absent": {"type": "bool", "default": False},
     "tke_path": {"type": "path"},
+    "_tke_engine": {"type": "dict"},
 }
 REQUIRED_IF = [["source", "load", ["load_path"]]]
 SUPPORTS_CHECK_MODE = True

@@ -15,6 +15,7 @@ ARGUMENT_SPEC = {
         "choices": ["never", "always", "options-changed"],
     },
     "tke_path": {"type": "path"},
+    "_tke_engine": {"type": "dict"},
 }
 SUPPORTS_CHECK_MODE = True
 

@@ -2,13 +2,20 @@
 container_volume): find the CLI, run it with argv lists, read its `inspect` objects, and fail
 with tke's own message.
 
-    engine = Tke(module)                      # tke_path, else `tke` on PATH, else beside python
+    engine = Tke(module)                      # which tke: see find_tke and Tke.__init__
     engine.inspect("container", "web")        # the inspect dict, or None when there is none
     engine.run("rm", "-f", "web")             # stdout; fails the module with tke's stderr, rc
 
 tke is run with this process's environment, so TKE_ROOT (and TKE_BRIDGE, DOCKER_CONFIG...)
 select the store and settings as they do for the CLI. Each module's ARGUMENT_SPEC has the
-tk-only option `tke_path: {"type": "path"}` (written out: modindex reads specs as literals).
+tk-only options `tke_path: {"type": "path"}` and `_tke_engine: {"type": "dict"}` (written out:
+modindex reads specs as literals).
+
+Which tke: `tke_path` if given; else a tke installed on the host (on PATH, or beside this
+Python); else the engine the controller ships (toolkit/actions/container.py passes
+`_tke_engine`, see modules/_utils/tkeship.py), run by this module's own Python. When that
+engine is not on the host yet the module fails early with `tke_engine_missing` (the action
+then uploads it and runs the module again with `_tke_engine.archive`, which installs it).
 """
 
 import json
@@ -16,6 +23,7 @@ import os
 import re
 import sys
 
+from modules._utils import tkeship
 from modules._utils.command import which
 
 INSPECT_ARGV = {
@@ -40,6 +48,27 @@ def find_tke(path=None):
     return None
 
 
+def shipped_tke(module):
+    """argv of the controller's engine on this host (installed first if the module was given
+    its archive); fails the module when there is no engine to run."""
+    ship = module.params.get("_tke_engine")
+    if not ship:
+        module.fail("cannot find tke: not on PATH nor next to %s (set tke_path)" % sys.executable)
+    problem = tkeship.python_problem()
+    if problem:
+        module.fail(problem)
+    path = tkeship.engine_dir(ship)
+    if not tkeship.installed(path, ship["digest"]):
+        if not ship.get("archive"):
+            missing = {"path": path, "upload": tkeship.upload_path(ship)}
+            module.fail("the tke engine is not on this host yet", tke_engine_missing=missing)
+        try:
+            tkeship.install(ship["archive"], path, ship["digest"])
+        except (tkeship.InstallError, OSError) as exc:
+            module.fail("cannot install the tke engine in %s: %s" % (path, exc))
+    return tkeship.launcher_argv(path)
+
+
 def error_text(out, err, rc):
     """tke's own message: its stderr (stdout if that is empty)."""
     text = (err or "").strip() or (out or "").strip()
@@ -51,15 +80,13 @@ class Tke(object):
 
     def __init__(self, module):
         self.module = module
-        self.path = find_tke(module.params.get("tke_path"))
-        if self.path is None:
-            module.fail(
-                "cannot find tke: not on PATH nor next to %s (set tke_path)" % sys.executable
-            )
+        path = find_tke(module.params.get("tke_path"))
+        self.argv = [path] if path else shipped_tke(module)
+        self.path = self.argv[-1]
 
     def call(self, *argv):
         """(rc, stdout, stderr) of `tke ARGV...`."""
-        return self.module.run_command([self.path] + list(argv))
+        return self.module.run_command(self.argv + list(argv))
 
     def run(self, *argv):
         """stdout of `tke ARGV...`; on failure the module fails with tke's message and rc."""
@@ -72,7 +99,7 @@ class Tke(object):
         self.module.fail(
             error_text(out, err, rc),
             rc=rc,
-            cmd=[self.path] + list(argv),
+            cmd=self.argv + list(argv),
             stdout=out,
             stderr=err,
             **extra,

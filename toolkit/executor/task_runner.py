@@ -17,6 +17,7 @@ from toolkit.executor.connections import ConnSpec, LazyConnection
 from toolkit.executor.context import PlayContext
 from toolkit.executor.host_state import Include, Step
 from toolkit.executor.loops import loop_items, loop_vars
+from toolkit.modindex import ALIASES
 from toolkit.playbook.model import Task
 from toolkit.templating import Templar, has_template, strip_omit
 
@@ -29,10 +30,12 @@ _STATIC: Dict[Task, bool] = {}  # task -> its args hold no template at all
 
 
 def action_for(name: str) -> Any:
-    """The controller-side action for a task: toolkit/actions/NAME.py, else the generic one."""
+    """The controller-side action for a task: toolkit/actions/NAME.py, else the generic one
+    (NAME after module aliases: docker_container has container's action)."""
     found = _ACTIONS.get(name)
     if found is None:
-        module = name if name in _ACTION_FILES and name not in _NOT_ACTIONS else "module"
+        short = ALIASES.get(name, name)
+        module = short if short in _ACTION_FILES and short not in _NOT_ACTIONS else "module"
         found = _ACTIONS[name] = importlib.import_module(f"toolkit.actions.{module}")
     return found
 

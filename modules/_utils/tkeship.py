@@ -1,0 +1,255 @@
+"""The tke engine the controller ships (toolkit/enginebundle.py), on the host: where it lives,
+whether it is there, and installing it from the uploaded archive.
+
+Layout (BASE is `_tke_engine["base"]` (the `tke_engine_dir` variable), else /usr/local/lib/tke
+for root, else ~/.local/lib/tke):
+
+    BASE/.lock                     flock(2) held by every install
+    BASE/VERSION-DIGEST16/         one engine version, never changed once in place
+        MANIFEST                   `SHA256  PATH` per file; its sha256 is the bundle's digest
+        lib/toolkit/engine/...     the engine, toolkit/errors.py, lib/pyroute2/...
+        bin/tke                    launcher: `#!PYTHON` of the first install, runs lib's tke
+        INSTALLED                  the digest, written last: the one cheap check per task
+    BASE/.upload-*.tar.gz          archives sent by controllers, removed by their install
+    BASE/.tmp-*                    installs in progress (or interrupted: removed by the next)
+
+An install unpacks into BASE/.tmp-*, checks every file against the MANIFEST and the MANIFEST
+against the digest, writes the launcher and INSTALLED, syncs, and renames the directory into
+place, all under the lock: a directory named VERSION-DIGEST16 is complete or absent, and
+concurrent runs install once. A directory of that name without the right INSTALLED (not made
+by this code) is replaced. Stdlib only; the code reads as Python 3.6 so that a 3.6 host gets
+the "needs Python 3.9" message rather than a syntax error.
+"""
+
+import errno
+import fcntl
+import hashlib
+import os
+import shutil
+import sys
+import tarfile
+import time
+
+MIN_PYTHON = (3, 9)
+ROOT_BASE = "/usr/local/lib/tke"
+USER_BASE = "~/.local/lib/tke"
+STALE_UPLOAD = 3600.0  # seconds: an upload no install has used by then was abandoned
+
+
+def python_problem():
+    """The message for a Python too old to run the engine, or None."""
+    if sys.version_info[:2] >= MIN_PYTHON:
+        return None
+    return (
+        "tke needs Python %d.%d or newer on the host, and this host's interpreter is Python %s "
+        "(%s): set ansible_python_interpreter to a Python 3.9+ for this host, or install tke "
+        "on it and set tke_path"
+        % (MIN_PYTHON + (sys.version.split()[0], sys.executable or "python"))
+    )
+
+
+def base_dir(ship):
+    """The directory holding the shipped engines on this host."""
+    if ship.get("base"):
+        return os.path.abspath(os.path.expanduser(ship["base"]))
+    return ROOT_BASE if os.geteuid() == 0 else os.path.expanduser(USER_BASE)
+
+
+def engine_dir(ship):
+    """BASE/VERSION-DIGEST16 for the controller's engine `ship` ({digest, version})."""
+    name = "%s-%s" % (ship.get("version") or "0", ship["digest"][:16])
+    return os.path.join(base_dir(ship), name)
+
+
+def installed(path, digest):
+    """True when `path` is a complete install of `digest` (its INSTALLED says so)."""
+    try:
+        with open(os.path.join(path, "INSTALLED")) as handle:
+            return handle.read().strip() == digest
+    except (IOError, OSError):
+        return False
+
+
+def launcher_argv(path):
+    """The argv prefix that runs this install's tke with the module's own Python."""
+    return [sys.executable, os.path.join(path, "bin", "tke")]
+
+
+def upload_path(ship):
+    """A fresh name for the controller's archive (in BASE, which is made if missing)."""
+    base = base_dir(ship)
+    os.makedirs(base, mode=0o755, exist_ok=True)
+    tag = "%s-%d-%s" % (ship["digest"][:16], os.getpid(), os.urandom(4).hex())
+    return os.path.join(base, ".upload-%s.tar.gz" % tag)
+
+
+class InstallError(Exception):
+    """The archive cannot be installed; the message names the file and the reason."""
+
+
+class _Lock(object):
+    def __init__(self, base):
+        self.path = os.path.join(base, ".lock")
+
+    def __enter__(self):
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        os.close(self.fd)
+
+
+def install(archive, path, digest):
+    """Install `archive` at `path` unless it is there already; True if this call installed it.
+    The archive is removed either way. Raises InstallError."""
+    base = os.path.dirname(path)
+    try:
+        with _Lock(base):
+            if installed(path, digest):
+                return False
+            _remove_leftovers(base, archive)
+            _replace_foreign(path)
+            _install_locked(archive, path, digest)
+            return True
+    finally:
+        _unlink(archive)
+
+
+def _install_locked(archive, path, digest):
+    tmp = os.path.join(os.path.dirname(path), ".tmp-%s-%d" % (digest[:16], os.getpid()))
+    os.mkdir(tmp, 0o755)
+    try:
+        names = _unpack(archive, tmp)
+        _verify(archive, tmp, names, digest)
+        _write_launcher(tmp, digest)
+        _write(os.path.join(tmp, "INSTALLED"), digest + "\n", 0o644)
+        os.sync()  # the files are on disk before their directory's name says they are there
+        os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _unpack(archive, dest):
+    """Regular files and directories only, below `dest`; returns the file names."""
+    names = []
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar:
+                name = _safe_name(archive, member.name)
+                target = os.path.join(dest, name)
+                if member.isdir():
+                    os.makedirs(target, 0o755, exist_ok=True)
+                    continue
+                if not member.isfile():
+                    raise InstallError("%s: %s is not a regular file" % (archive, member.name))
+                os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
+                with tar.extractfile(member) as src:
+                    _write(target, src.read(), 0o644)
+                names.append(name)
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise InstallError("%s: not a complete tke engine archive (%s)" % (archive, exc)) from None
+    return names
+
+
+def _safe_name(archive, name):
+    parts = name.split("/")
+    if name.startswith("/") or ".." in parts or not name:
+        raise InstallError("%s: unsafe path %r in the archive" % (archive, name))
+    return name
+
+
+def _verify(archive, tmp, names, digest):
+    """Every file is in the MANIFEST with its sha256, nothing more or less; the MANIFEST's
+    sha256 is `digest`."""
+    try:
+        with open(os.path.join(tmp, "MANIFEST"), "rb") as handle:
+            manifest = handle.read()
+    except (IOError, OSError):
+        raise InstallError("%s: no MANIFEST in the archive" % archive) from None
+    if hashlib.sha256(manifest).hexdigest() != digest:
+        raise InstallError("%s: its MANIFEST is not the engine %s" % (archive, digest[:16]))
+    listed = {}
+    for line in manifest.decode("utf-8").splitlines():
+        checksum, _, name = line.partition("  ")
+        listed[name] = checksum
+    if set(listed) != set(names) - {"MANIFEST"}:
+        raise InstallError("%s: its files do not match its MANIFEST" % archive)
+    for name, checksum in listed.items():
+        if _sha256_of(os.path.join(tmp, name)) != checksum:
+            raise InstallError("%s: %s does not match its checksum" % (archive, name))
+
+
+def _sha256_of(path):
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+LAUNCHER = '''#!%(python)s
+"""tke: the engine %(digest)s shipped by tk (run by this Python, from ../lib)."""
+import os
+import sys
+
+sys.path[0] = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "lib")
+from toolkit.engine.cli import main  # noqa: E402
+
+sys.exit(main())
+'''
+
+
+def _write_launcher(tmp, digest):
+    os.mkdir(os.path.join(tmp, "bin"), 0o755)
+    text = LAUNCHER % {"python": os.path.realpath(sys.executable), "digest": digest[:16]}
+    _write(os.path.join(tmp, "bin", "tke"), text, 0o755)
+
+
+def _write(path, data, mode):
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.chmod(path, mode)
+
+
+def _replace_foreign(path):
+    """Move a directory at `path` that is no complete install out of the way (under the
+    lock, so nobody is installing it) and delete it."""
+    if not os.path.lexists(path):
+        return
+    aside = ".tmp-foreign-%s-%d" % (os.path.basename(path), os.getpid())
+    aside = os.path.join(os.path.dirname(path), aside)
+    os.rename(path, aside)
+    _remove(aside)
+
+
+def _remove_leftovers(base, keep):
+    """Installs that were interrupted (every .tmp-* is one: installs hold the lock) and
+    uploads older than STALE_UPLOAD."""
+    now = time.time()
+    for name in os.listdir(base):
+        full = os.path.join(base, name)
+        if name.startswith(".tmp-"):
+            _remove(full)
+        elif name.startswith(".upload-") and full != keep:
+            try:
+                if now - os.lstat(full).st_mtime > STALE_UPLOAD:
+                    _unlink(full)
+            except OSError:
+                pass
+
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        _unlink(path)
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            raise
