@@ -3,9 +3,11 @@
 The bundle is the code `tke` needs on a host that has only Python 3.9+ and crun or runc:
 `toolkit/engine/` (every file but caches), the two toolkit modules it imports
 (`toolkit/__init__.py`, `toolkit/errors.py`) and pyroute2 from the controller's environment
-(pure Python), with pyroute2's licences. Its identity is `digest`: the sha256 of its MANIFEST,
-which lists `SHA256  PATH` for every file in sha256sum's format (paths under `lib/`), so a
-host verifies what it unpacked with the same rule (modules/_utils/tkeship.py).
+(pure Python), with pyroute2's licences, and `ENTRY`: the `tke` console script's entry point
+(`module:function`, from the installed distribution's metadata), which the host's launcher
+calls. Its identity is `digest`: the sha256 of its MANIFEST, which lists `SHA256  PATH` for
+every file in sha256sum's format, so a host verifies what it unpacked with the same rule
+(modules/_utils/tkeship.py).
 
     bundle = engine_bundle()       # read once per process
     bundle.digest, bundle.version  # the install directory's name on a host: VERSION-DIGEST[:16]
@@ -31,6 +33,7 @@ TOOLKIT_DIR = Path(toolkit.__file__).resolve().parent
 TOOLKIT_FILES = ("__init__.py", "errors.py")
 SKIPPED_DIRS = ("__pycache__",)
 SKIPPED_SUFFIXES = (".pyc", ".pyo")
+DEFAULT_ENTRY = "toolkit.engine.entry:main"  # pyproject's, for a checkout without metadata
 MTIME = 1_700_000_000  # every file's time in the archive (the content is what counts)
 
 
@@ -86,6 +89,14 @@ def _package_dir(name: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0]).resolve()
 
 
+def entry_point() -> str:
+    """`module:function` of the `tke` command, as the distribution declares it."""
+    from importlib.metadata import entry_points
+
+    found = [e.value for e in entry_points(group="console_scripts", name="tke")]
+    return found[0] if found else DEFAULT_ENTRY
+
+
 def make_manifest(files: Dict[str, bytes]) -> bytes:
     """`SHA256  PATH` lines (sha256sum's format), sorted by path."""
     lines = [
@@ -98,6 +109,7 @@ def make_manifest(files: Dict[str, bytes]) -> bytes:
 def engine_bundle() -> EngineBundle:
     """The engine bundle of this controller (files read once per process)."""
     files = {path: local.read_bytes() for path, local in source_files()}
+    files["ENTRY"] = (entry_point() + "\n").encode("utf-8")
     manifest = make_manifest(files)
     digest = hashlib.sha256(manifest).hexdigest()
     return EngineBundle(files, manifest, digest, toolkit.__version__)

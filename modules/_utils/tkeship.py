@@ -7,6 +7,7 @@ for root, else ~/.local/lib/tke):
     BASE/.lock                     flock(2) held by every install
     BASE/VERSION-DIGEST16/         one engine version, never changed once in place
         MANIFEST                   `SHA256  PATH` per file; its sha256 is the bundle's digest
+        ENTRY                      `module:function` of the tke command (the launcher's)
         lib/toolkit/engine/...     the engine, toolkit/errors.py, lib/pyroute2/...
         bin/tke                    launcher: `#!PYTHON` of the first install, runs lib's tke
         INSTALLED                  the digest, written last: the one cheap check per task
@@ -192,15 +193,24 @@ import os
 import sys
 
 sys.path[0] = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "lib")
-from toolkit.engine.cli import main  # noqa: E402
+from %(module)s import %(function)s  # noqa: E402
 
-sys.exit(main())
+sys.exit(%(function)s())
 '''
 
 
 def _write_launcher(tmp, digest):
+    with open(os.path.join(tmp, "ENTRY")) as handle:
+        module, _, function = handle.read().strip().partition(":")
+    if not (module.replace(".", "").replace("_", "").isalnum() and function.isidentifier()):
+        raise InstallError("ENTRY of the engine %s is not module:function" % digest[:16])
     os.mkdir(os.path.join(tmp, "bin"), 0o755)
-    text = LAUNCHER % {"python": os.path.realpath(sys.executable), "digest": digest[:16]}
+    text = LAUNCHER % {
+        "python": os.path.realpath(sys.executable),
+        "digest": digest[:16],
+        "module": module,
+        "function": function,
+    }
     _write(os.path.join(tmp, "bin", "tke"), text, 0o755)
 
 

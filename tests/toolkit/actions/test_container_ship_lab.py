@@ -63,6 +63,15 @@ PLAY = f"""\
         env: {{MODE: shipped}}
 """
 
+PATH_PLAY = """\
+- hosts: ship
+  gather_facts: false
+  environment: {TKE_ROOT: /var/lib/tke, TKE_BRIDGE: none}
+  tasks:
+    - name: named
+      container_image: {name: tkship/busybox, tag: "1", source: local, tke_path: /opt/no/tke}
+"""
+
 OLD_PLAY = """\
 - hosts: old
   gather_facts: false
@@ -182,6 +191,7 @@ def site(lab_hosts, tmp_path_factory) -> Iterator[Site]:
     (workdir / "hosts.ini").write_text(inventory(lab, host))
     (workdir / "site.yml").write_text(PLAY)
     (workdir / "old.yml").write_text(OLD_PLAY)
+    (workdir / "path.yml").write_text(PATH_PLAY)
     busybox_archive(workdir)
     site = Site(host, lab.ssh_config, workdir, pythonpath, engine_dir(pythonpath))
     try:
@@ -240,6 +250,25 @@ def test_broken_and_interrupted_installs_are_not_used(site: Site) -> None:
     assert site.ssh(f"ls -A {BASE}").stdout.split() == [".lock", os.path.basename(site.engine)]
     assert "junk" not in site.ssh(f"cat {site.engine}/lib/toolkit/engine/cli.py").stdout
     assert site.tke("ps", "--format", "'{{.Names}}'").split() == ["shipweb"]
+
+
+def test_tke_path_then_an_installed_tke_come_first(site: Site) -> None:
+    """tke_path is used as given; a tke on the host's PATH is used before the shipped one."""
+    named = site.play("path.yml")
+    result = results(named, site.host)["named"]
+    assert result["failed"] is True and result["msg"].startswith("/opt/no/tke: "), result
+    assert "tke_engine_installed" not in result
+
+    assert site.play("site.yml")["rc"] == 0  # the shipped engine is there
+    wrapper = f'#!/bin/sh\necho "$*" >> /tmp/installed-tke.log\nexec {site.engine}/bin/tke "$@"\n'
+    site.ssh(f"printf '%s' '{wrapper}' > /usr/local/bin/tke && chmod 755 /usr/local/bin/tke")
+    try:
+        doc = site.play("site.yml")
+        assert doc["rc"] == 0 and doc["stats"][site.host]["changed"] == 0, doc
+        used = site.ssh("cat /tmp/installed-tke.log").stdout.splitlines()
+        assert "inspect --type container shipweb" in used and "volume inspect shipdata" in used
+    finally:
+        site.ssh("rm -f /usr/local/bin/tke /tmp/installed-tke.log")
 
 
 def test_python_36_host_is_told_what_it_needs(site: Site) -> None:
