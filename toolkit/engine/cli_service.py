@@ -186,9 +186,23 @@ def service(ctx: Context, args: argparse.Namespace) -> int:
     return rc
 
 
+def unit_command() -> str:
+    """How the unit runs this engine: the `tke` program running now (a console script, or the
+    launcher of an engine tk shipped to this host), else `tke` on PATH, else this Python with
+    the package's directory on its path."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if os.path.basename(argv0) == "tke" and os.access(argv0, os.X_OK):
+        return os.path.abspath(argv0)
+    found = shutil.which("tke")
+    if found:
+        return found
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    python = os.path.realpath(sys.executable)
+    return f"/usr/bin/env PYTHONPATH={package_root} {python} -m toolkit.engine.cli"
+
+
 def install_unit(ctx: Context, path: str, enable: bool) -> int:
-    tke = shutil.which("tke") or f"{os.path.realpath(sys.executable)} -m toolkit.engine.cli"
-    text = UNIT.format(root=ctx.store.root, tke=tke)
+    text = UNIT.format(root=ctx.store.root, tke=unit_command())
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w") as fh:
         fh.write(text)

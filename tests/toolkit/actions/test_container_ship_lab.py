@@ -236,6 +236,17 @@ def test_engine_shipped_once_and_container_runs(site: Site) -> None:
     assert site.ssh(f"ls -A {BASE}").stdout.split() == [".lock", os.path.basename(site.engine)]
 
 
+def test_boot_unit_runs_the_shipped_engine(site: Site) -> None:
+    """`tke system service --install` names the shipped launcher, which runs as systemd runs it
+    (by its #! line, with no PYTHONPATH)."""
+    assert site.play("site.yml")["rc"] == 0
+    site.tke("system", "service", "--install", "--no-enable", "--unit-path", "/tmp/tke.service")
+    unit = site.ssh("cat /tmp/tke.service && rm /tmp/tke.service").stdout
+    assert f"ExecStart={site.engine}/bin/tke system service\n" in unit
+    boot = f"env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin {HOST_ENV} {site.engine}/bin/tke"
+    assert site.ssh(f"{boot} system service").stdout == ""  # shipweb runs already
+
+
 def test_broken_and_interrupted_installs_are_not_used(site: Site) -> None:
     assert site.play("site.yml")["rc"] == 0  # an engine and the container are there
     site.ssh(
