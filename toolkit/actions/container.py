@@ -19,15 +19,29 @@ from toolkit.actions.base import ActionContext
 from toolkit.enginebundle import engine_bundle
 
 
-def run(ctx: ActionContext) -> Dict[str, Any]:
-    args = dict(ctx.args)
-    if args.get("tke_path"):  # the task names its tke: nothing to ship
-        return ctx.run_module(ctx.action, args)
+def _ship(ctx: ActionContext) -> Dict[str, Any]:
     bundle = engine_bundle()
     ship = {"digest": bundle.digest, "version": bundle.version}
     base = ctx.variables.get("tke_engine_dir") if ctx.variables else None
     if base:
         ship["base"] = str(base)
+    return ship
+
+
+def async_args(ctx: ActionContext) -> Dict[str, Any]:
+    """The arguments of a `poll: 0` job: it uses the engine when it is on the host already
+    (nothing is uploaded for a detached job)."""
+    if ctx.args.get("tke_path"):
+        return dict(ctx.args)
+    return dict(ctx.args, _tke_engine=_ship(ctx))
+
+
+def run(ctx: ActionContext) -> Dict[str, Any]:
+    args = dict(ctx.args)
+    if args.get("tke_path"):  # the task names its tke: nothing to ship
+        return ctx.run_module(ctx.action, args)
+    bundle = engine_bundle()
+    ship = _ship(ctx)
     result = ctx.run_module(ctx.action, dict(args, _tke_engine=ship))
     missing = result.get("tke_engine_missing")
     if not isinstance(missing, dict):

@@ -12,7 +12,9 @@ observes too.
 `started: true`, `finished: false` and `results_file`; the job writes its result to
 `~/.ansible_async/JID` (or `ansible_async_dir`), which the `async_status` module reads, as
 with Ansible. Controller-side actions (copy, template, debug...) do not support async, as in
-Ansible.
+Ansible, unless they define `async_args(ctx) -> dict`: the module arguments of the job (the
+container modules' action, which adds the shipped engine's name; with `poll` > 0 the action
+itself runs, under the deadline).
 """
 
 from __future__ import annotations
@@ -49,12 +51,13 @@ def run_async(
     poll = _number(ctx, task.poll, "poll") if task.poll is not None else DEFAULT_POLL
     if seconds <= 0:
         return execute(action, ctx)  # async: 0 means synchronous in Ansible too
-    if action.__name__ != "toolkit.actions.module":
+    async_args = getattr(action, "async_args", None)
+    if action.__name__ != "toolkit.actions.module" and async_args is None:
         return {"changed": False, "failed": True,
                 "msg": f"This action ({ctx.action}) does not support async."}  # fmt: skip
     jid = f"j{random.randrange(10**11, 10**12)}.{os.getpid()}"
     if poll <= 0:
-        return start_detached(ctx, jid, seconds)
+        return start_detached(ctx, jid, seconds, async_args(ctx) if async_args else ctx.args)
     ctx.timeout = min(ctx.timeout, seconds) if ctx.timeout else float(seconds)
     result = execute(action, ctx)
     if result.get("timeout") is True and result.get("failed"):
@@ -65,8 +68,10 @@ def run_async(
     return result
 
 
-def start_detached(ctx: ActionContext, jid: str, seconds: int) -> Dict[str, Any]:
-    """poll: 0: launch the module as a job on the host that outlives this task."""
+def start_detached(
+    ctx: ActionContext, jid: str, seconds: int, args: Dict[str, Any]
+) -> Dict[str, Any]:
+    """poll: 0: launch the module with `args` as a job on the host that outlives this task."""
     conn = ctx.connection
     info = modindex.find_module(ctx.action, conn.module_dirs)
     conn._ensure_utils()  # the job runs the module with the agent's modules._utils
@@ -74,7 +79,7 @@ def start_detached(ctx: ActionContext, jid: str, seconds: int) -> Dict[str, Any]
     fields = {"check": ctx.check, "diff": ctx.diff, "env": ctx.env or None}
     result = conn.call(
         "run_async", timeout=min(ctx.timeout, seconds) if ctx.timeout else seconds, jid=jid,
-        name=info.name, digest=info.digest, source=info.source, args=dict(ctx.args),
+        name=info.name, digest=info.digest, source=info.source, args=dict(args),
         async_dir=str(async_dir), **{k: v for k, v in fields.items() if v},
     )  # fmt: skip
     result.setdefault("failed", False)

@@ -53,6 +53,8 @@ PLAY = f"""\
         load_path: /root/busybox.tar
     - name: volume
       community.docker.docker_volume: {{name: shipdata, labels: {{app: ship}}}}
+      async: 120
+      poll: 1
     - name: web
       container:
         name: shipweb
@@ -61,6 +63,24 @@ PLAY = f"""\
         network_mode: none
         volumes: ["shipdata:/data"]
         env: {{MODE: shipped}}
+"""
+
+JOB_PLAY = """\
+- hosts: ship
+  gather_facts: false
+  environment: {TKE_ROOT: /var/lib/tke, TKE_BRIDGE: none}
+  tasks:
+    - name: job
+      container_volume: {name: jobvol}
+      async: 60
+      poll: 0
+      register: job
+    - name: wait
+      async_status: {jid: "{{ job.ansible_job_id }}"}
+      register: done
+      until: done.finished
+      retries: 30
+      delay: 1
 """
 
 PATH_PLAY = """\
@@ -110,7 +130,19 @@ class Site:
         )
         doc = json.loads(proc.stdout)
         doc["rc"], doc["stderr"] = proc.returncode, proc.stderr
-        return doc
+        return Doc(doc)
+
+
+class Doc(dict):
+    """A --json document whose repr (in assertion messages) shows the failed results."""
+
+    def __repr__(self) -> str:
+        failed = [
+            (t["task"]["name"], r.get("msg"))
+            for p in self["plays"] for t in p["tasks"] for r in t["hosts"].values()
+            if r.get("failed") or r.get("unreachable")
+        ]  # fmt: skip
+        return f"rc={self['rc']} failed={failed} stderr={self['stderr'][-2000:]}"
 
 
 def results(doc: dict, host: str) -> Dict[str, dict]:
@@ -192,6 +224,7 @@ def site(lab_hosts, tmp_path_factory) -> Iterator[Site]:
     (workdir / "site.yml").write_text(PLAY)
     (workdir / "old.yml").write_text(OLD_PLAY)
     (workdir / "path.yml").write_text(PATH_PLAY)
+    (workdir / "job.yml").write_text(JOB_PLAY)
     busybox_archive(workdir)
     site = Site(host, lab.ssh_config, workdir, pythonpath, engine_dir(pythonpath))
     try:
@@ -216,6 +249,7 @@ def test_engine_shipped_once_and_container_runs(site: Site) -> None:
     assert got["image"]["changed"] is True and got["image"]["image"]["RepoTags"] == [IMAGE]
     assert [n for n, r in got.items() if "tke_engine_installed" in r] == ["image"]
     assert got["volume"]["changed"] is True and got["web"]["changed"] is True
+    assert got["volume"]["ansible_job_id"]  # async with poll: the action under a deadline
     installed = site.ssh(f"stat -c '%i %Y' {site.engine}/INSTALLED").stdout
 
     state = site.tke("inspect", "--type", "container", "-f",
@@ -261,6 +295,14 @@ def test_broken_and_interrupted_installs_are_not_used(site: Site) -> None:
     assert site.ssh(f"ls -A {BASE}").stdout.split() == [".lock", os.path.basename(site.engine)]
     assert "junk" not in site.ssh(f"cat {site.engine}/lib/toolkit/engine/cli.py").stdout
     assert site.tke("ps", "--format", "'{{.Names}}'").split() == ["shipweb"]
+
+
+def test_fire_and_forget_job_uses_the_shipped_engine(site: Site) -> None:
+    assert site.play("site.yml")["rc"] == 0  # the engine is there
+    doc = site.play("job.yml")
+    assert doc["rc"] == 0, doc
+    assert results(doc, site.host)["wait"]["changed"] is True
+    assert "jobvol" in site.tke("volume", "ls", "-q").split()
 
 
 def test_tke_path_then_an_installed_tke_come_first(site: Site) -> None:
