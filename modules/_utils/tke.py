@@ -60,7 +60,11 @@ def shipped_tke(module):
     path = tkeship.engine_dir(ship)
     if not tkeship.installed(path, ship["digest"]):
         if not ship.get("archive"):
-            missing = {"path": path, "upload": tkeship.upload_path(ship)}
+            try:
+                missing = {"path": path, "upload": tkeship.upload_path(ship)}
+            except OSError as exc:
+                module.fail("cannot make %s for the tke engine (set tke_engine_dir): %s"
+                            % (os.path.dirname(path), exc.strerror or exc))  # fmt: skip
             module.fail("the tke engine is not on this host yet", tke_engine_missing=missing)
         try:
             tkeship.install(ship["archive"], path, ship["digest"])

@@ -92,6 +92,16 @@ PATH_PLAY = """\
       container_image: {name: tkship/busybox, tag: "1", source: local, tke_path: /opt/no/tke}
 """
 
+NOWHERE_PLAY = """\
+- hosts: ship
+  gather_facts: false
+  vars: {tke_engine_dir: /proc/tk-nowhere}
+  environment: {TKE_ROOT: /var/lib/tke, TKE_BRIDGE: none}
+  tasks:
+    - name: nowhere
+      container_volume: {name: never}
+"""
+
 OLD_PLAY = """\
 - hosts: old
   gather_facts: false
@@ -225,6 +235,7 @@ def site(lab_hosts, tmp_path_factory) -> Iterator[Site]:
     (workdir / "old.yml").write_text(OLD_PLAY)
     (workdir / "path.yml").write_text(PATH_PLAY)
     (workdir / "job.yml").write_text(JOB_PLAY)
+    (workdir / "nowhere.yml").write_text(NOWHERE_PLAY)
     busybox_archive(workdir)
     site = Site(host, lab.ssh_config, workdir, pythonpath, engine_dir(pythonpath))
     try:
@@ -322,6 +333,12 @@ def test_tke_path_then_an_installed_tke_come_first(site: Site) -> None:
         assert "inspect --type container shipweb" in used and "volume inspect shipdata" in used
     finally:
         site.ssh("rm -f /usr/local/bin/tke /tmp/installed-tke.log")
+
+
+def test_engine_dir_that_cannot_be_made_is_named(site: Site) -> None:
+    result = results(site.play("nowhere.yml"), site.host)["nowhere"]
+    assert result["failed"] is True
+    assert result["msg"].startswith("cannot make /proc/tk-nowhere for the tke engine"), result
 
 
 def test_python_36_host_is_told_what_it_needs(site: Site) -> None:
