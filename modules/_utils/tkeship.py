@@ -187,16 +187,23 @@ def _sha256_of(path):
         return hashlib.sha256(handle.read()).hexdigest()
 
 
-LAUNCHER = '''#!%(python)s
-"""tke: the engine %(digest)s shipped by tk (run by this Python, from ../lib)."""
-import os
-import sys
-
-sys.path[0] = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "lib")
-from %(module)s import %(function)s  # noqa: E402
-
-sys.exit(%(function)s())
-'''
+# line by line: the agent's import scanner (runner.top_level_imports) reads a module's lines,
+# and a template's `import` lines at the start of a line would count as this module's imports
+LAUNCHER = "\n".join(
+    [
+        "#!%(python)s",
+        '"""tke: the engine %(digest)s shipped by tk (run by this Python, from ../lib)."""',
+        "import os",
+        "import sys",
+        "",
+        "here = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))",
+        'sys.path[0] = os.path.join(here, "lib")',
+        "from %(module)s import %(function)s  # noqa: E402",
+        "",
+        "sys.exit(%(function)s())",
+        "",
+    ]
+)
 
 
 def _write_launcher(tmp, digest):
