@@ -96,6 +96,15 @@ def stats(container_id: str, layout: Optional[str] = None) -> dict:
     }
 
 
+def lift_pids_limit(container_id: str) -> None:
+    """`pids.max` = max for a running container (`update --pids-limit -1`: crun writes a -1
+    limit as is, which the kernel refuses)."""
+    rel = cgroup_path(container_id).lstrip("/")
+    folder = os.path.join(CGROUP_ROOT, rel if mode() == "v2" else os.path.join("pids", rel))
+    with open(os.path.join(folder, "pids.max"), "w") as fh:
+        fh.write("max")
+
+
 def leftover(container_id: str) -> list[str]:
     """cgroup directories of this container that still exist (for leak checks)."""
     rel = cgroup_path(container_id).lstrip("/")

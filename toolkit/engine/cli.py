@@ -33,6 +33,7 @@ VERB_MODULES = [
     "toolkit.engine.cli_containers",
     "toolkit.engine.cli_volumes",
     "toolkit.engine.cli_networks",
+    "toolkit.engine.cli_update",
 ]
 # Top-level verbs whose module is known: `tke pull ...` loads only that module (start-up time is
 # most of a small pull). Verbs not listed here load every module, as does `--help`.
@@ -61,6 +62,7 @@ FAST_VERBS.update(
         "toolkit.engine.cli_containers",
     )
 )
+FAST_VERBS["update"] = "toolkit.engine.cli_update"
 GROUPS = {
     "image": "Manage images",
     "container": "Manage containers",

@@ -630,7 +630,7 @@ class Shim:
                 self.exit_time = time.monotonic()
 
     def will_restart(self):
-        policy = self.cfg.get("restart") or {}
+        policy = self.restart_policy()
         name = policy.get("Name") or "no"
         if name == "no" or exists(join(self.dir, "stopped")):
             return False
@@ -638,6 +638,18 @@ class Shim:
             limit = int(policy.get("MaximumRetryCount") or 0)
             return self.exit_code != 0 and (limit == 0 or self.state["RestartCount"] < limit)
         return name in ("always", "unless-stopped")
+
+    def restart_policy(self):
+        """The record's policy (`tke update --restart` changes it while the container runs),
+        else the one the shim was started with."""
+        try:
+            with open(join(self.dir, "container.json")) as fh:
+                policy = loads(fh.read())["HostConfig"]["RestartPolicy"]
+            if isinstance(policy, dict):
+                return policy
+        except (OSError, ValueError, KeyError, TypeError, StopIteration):
+            pass
+        return self.cfg.get("restart") or {}
 
     def close_outputs(self):
         for fd in list(self.outputs):
