@@ -298,6 +298,8 @@ def create_argv(params):
 
 
 FLAGS = (("privileged", "--privileged"), ("read_only", "--read-only"), ("init", "--init"))
+# what `tke update` changes on an existing container (the rest needs a new one)
+UPDATABLE = ("memory", "cpus", "restart_policy", "restart_retries")
 
 
 def restart_text(params):
@@ -387,15 +389,30 @@ class Task(object):
             self.ctr = self.engine.inspect("container", self.params["name"])
 
     def converge(self, want):
-        """Remove the container when its configuration differs from `want` (or recreate)."""
+        """Remove the container when its configuration differs from `want` (or recreate);
+        limits and restart policy alone are changed in place (`tke update`), as docker's
+        module does."""
         if not self.exists:
             return
         have = current(self.ctr, want)
         differs = [key for key in want if want[key] != have[key]]
         for key in differs:
             self.before[key], self.after[key] = have[key], want[key]
-        if differs or self.params["recreate"]:
+        if self.params["recreate"] or any(key not in UPDATABLE for key in differs):
             self.remove()
+        elif differs:
+            self.update(differs)
+
+    def update(self, keys):
+        params, flags = self.params, []
+        if "memory" in keys:
+            flags.append("--memory=%s" % params["memory"])
+        if "cpus" in keys:
+            flags.append("--cpus=%s" % params["cpus"])
+        if "restart_policy" in keys or "restart_retries" in keys:
+            flags.append("--restart=" + restart_text(params))
+        action = {"updated": self.ident, "update_parameters": sorted(keys)}
+        self.act(action, *(["update"] + flags + [self.ident]))
 
     def start(self):
         self.act({"started": self.ident}, "start", self.ident)

@@ -94,6 +94,24 @@ def test_container_converges_then_stays_put(ctr: Ctr) -> None:
     assert new["State"]["Running"] is True and names(ctr) == ["web"]
 
 
+def test_limits_and_restart_policy_change_in_place(ctr: Ctr) -> None:
+    assert run_module("container", web_args(ctr))["changed"] is True
+    rec = container(ctr, "web")
+    tighter = web_args(ctr, memory="64m", cpus=0.5, restart_policy="always", restart_retries=None)
+    check = run_module("container", tighter, check=True, diff=True)
+    assert check["changed"] is True and container(ctr, "web")["HostConfig"]["Memory"] == 0
+    updated = run_module("container", tighter, diff=True)
+    assert updated["changed"] is True, updated
+    assert {"memory", "cpus", "restart_policy"} <= set(updated["diff"]["after"])
+    now = container(ctr, "web")
+    assert now["Id"] == rec["Id"] and now["State"]["Running"] is True  # not recreated
+    assert now["State"]["Pid"] == rec["State"]["Pid"]  # nor restarted
+    assert now["HostConfig"]["Memory"] == 64 << 20
+    assert now["HostConfig"]["NanoCpus"] == 500_000_000
+    assert now["HostConfig"]["RestartPolicy"]["Name"] == "always"
+    assert run_module("container", tighter)["changed"] is False
+
+
 def test_container_stopped_then_absent(ctr: Ctr) -> None:
     assert run_module("container", web_args(ctr))["changed"] is True
     stopped = run_module("container", web_args(ctr, state="stopped"), diff=True)
