@@ -14,7 +14,7 @@ import time
 from typing import Callable, Dict, List, Mapping, Optional
 
 from toolkit.errors import UsageError
-from toolkit.lab import hostproc, inventory_writer, keys, netns
+from toolkit.lab import engine_sweep, hostproc, inventory_writer, keys, netns
 from toolkit.lab.netns import LabError
 from toolkit.lab.state import (
     MAX_HOSTS,
@@ -219,11 +219,15 @@ class Lab:
     def _stop(self, hosts: List[HostState], extra_netns: Optional[List[str]] = None) -> None:
         names = sorted({h.netns for h in hosts} | set(extra_netns or []))
         pids = [p for h in hosts for p in (h.pid, h.pid1)]
+        containers = [cid for h in hosts if h.pid1 for cid in engine_sweep.container_ids(h.pid1)]
         for found in netns.netns_pids(names).values():
             pids += found
         left = hostproc.kill_all(pids)
         if left:
             raise LabError(f"lab processes would not die: {left}")
+        busy = engine_sweep.remove_cgroups(containers)
+        if busy:
+            raise LabError(f"cgroups of the hosts' containers still busy: {', '.join(busy)}")
         commands = [f"link del {h.veth}" for h in hosts if netns.link_exists(h.veth)]
         commands += [f"netns del {n}" for n in names if netns.netns_exists(n)]
         netns.ip_batch(commands, force=True)
