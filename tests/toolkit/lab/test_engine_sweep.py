@@ -18,7 +18,7 @@ pytestmark = [
     pytest.mark.engine,
     pytest.mark.skipif(os.geteuid() != 0, reason="lab hosts need root"),
 ]
-NAME = f"s{os.getpid()}"
+NAME = f"w{os.getpid()}"  # a letter no other lab of the test session uses
 TKE = os.path.join(os.path.dirname(sys.executable), "tke")  # the lab's root is the machine's
 # a one-file image made on the host itself (busybox-static), then a container that stays up
 ON_HOST = f"""
