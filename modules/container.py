@@ -57,6 +57,8 @@ ARGUMENT_SPEC = {
     "etc_hosts": {"type": "dict"},
     "dns_servers": {"type": "list", "elements": "str"},
     "dns_search_domains": {"type": "list", "elements": "str"},
+    "log_driver": {"type": "str"},
+    "log_options": {"type": "dict", "aliases": ["log_opt"]},
     "tke_path": {"type": "path"},
     "_tke_engine": {"type": "dict"},
 }
@@ -179,6 +181,8 @@ def _host_wanted(params, icfg):
         want["memory"] = parse_size(params["memory"])
     if params["cpus"] is not None:
         want["cpus"] = int(params["cpus"] * 1e9) / 1e9
+    if params["log_options"] is not None:
+        want["log_options"] = strings(params["log_options"], "log_options")
     for key in PLAIN:
         if params[key] is not None:
             want[key] = params[key]
@@ -199,6 +203,7 @@ PLAIN = (
     "working_dir",
     "privileged",
     "read_only",
+    "log_driver",
 )
 
 
@@ -246,6 +251,8 @@ CURRENT = {
     "etc_hosts": lambda c: sorted(_host(c, "ExtraHosts") or []),
     "dns_servers": lambda c: _host(c, "Dns") or [],
     "dns_search_domains": lambda c: _host(c, "DnsSearch") or [],
+    "log_driver": lambda c: (_host(c, "LogConfig") or {}).get("Type") or "json-file",
+    "log_options": lambda c: (_host(c, "LogConfig") or {}).get("Config") or {},
 }
 
 
@@ -272,6 +279,7 @@ SINGLE = (
     ("working_dir", "--workdir="),
     ("memory", "--memory="),
     ("cpus", "--cpus="),
+    ("log_driver", "--log-driver="),
 )
 
 
@@ -285,6 +293,8 @@ def create_argv(params):
         argv.append("--env=%s=%s" % (key, value))
     for key, value in sorted(strings(params["labels"], "labels").items()):
         argv.append("--label=%s=%s" % (key, value))
+    for key, value in sorted(strings(params["log_options"], "log_options").items()):
+        argv.append("--log-opt=%s=%s" % (key, value))
     for option, flag in REPEATED:
         argv += [flag + item for item in params[option] or []]
     for option, flag in SINGLE:

@@ -112,6 +112,21 @@ def test_limits_and_restart_policy_change_in_place(ctr: Ctr) -> None:
     assert run_module("container", tighter)["changed"] is False
 
 
+def test_log_options_and_a_change_of_them(ctr: Ctr) -> None:
+    logged = web_args(ctr, log_driver="json-file", log_options={"max-size": "1k", "max-file": 2})
+    assert run_module("container", logged)["changed"] is True
+    rec = container(ctr, "web")
+    want = {"Type": "json-file", "Config": {"max-size": "1k", "max-file": "2"}}
+    assert rec["HostConfig"]["LogConfig"] == want
+    assert run_module("container", logged)["changed"] is False
+    bigger = dict(logged, log_options={"max-size": "1m", "max-file": 2})
+    assert run_module("container", bigger)["changed"] is True  # a new container, as docker's
+    again = container(ctr, "web")
+    assert (
+        again["Id"] != rec["Id"] and again["HostConfig"]["LogConfig"]["Config"]["max-size"] == "1m"
+    )
+
+
 def test_container_stopped_then_absent(ctr: Ctr) -> None:
     assert run_module("container", web_args(ctr))["changed"] is True
     stopped = run_module("container", web_args(ctr, state="stopped"), diff=True)

@@ -161,6 +161,8 @@ def add_create_flags(p) -> None:
     p.add_argument("--network", "--net", default="default", help="network: bridge, none, host")
     p.add_argument("-v", "--volume", action="append", default=[], help="bind mount a volume")
     p.add_argument("--volumes-from", action="append", default=[], help="mount volumes from")
+    p.add_argument("--log-driver", default=None, help="logging driver: json-file, none")
+    p.add_argument("--log-opt", action="append", default=[], help="log driver options")
 
 
 # --- flag conversion ------------------------------------------------------------------------
@@ -293,6 +295,10 @@ def create_options(args: argparse.Namespace) -> tuple:
         config["Hostname"] = os.uname().nodename  # docker: the host's name, with its network
     if args.runtime:
         host["Runtime"] = args.runtime
+    if args.log_driver is not None or args.log_opt:
+        from toolkit.engine import logconfig
+
+        host["LogConfig"] = logconfig.from_flags(args.log_driver, args.log_opt)
     if host["Memory"] and host["Memory"] < 6 << 20:
         raise CreateFailed("Minimum memory limit allowed is 6MB")
     return config, host

@@ -212,6 +212,7 @@ def _remove_quietly(ctrs, cid: str) -> None:
 def logs(ctx: Context, args: argparse.Namespace) -> int:
     from toolkit.engine import logs as logmod
     from toolkit.engine.attach import _write
+    from toolkit.engine.logconfig import files as logfiles
 
     ctrs = _ctrs(ctx)
     cid = ctrs.find(args.container)
@@ -231,7 +232,13 @@ def logs(ctx: Context, args: argparse.Namespace) -> int:
 
     follow = alive if args.follow else None
     out_stream = getattr(ctx.out, "buffer", None) and ctx.out
-    for entry in logmod.read(rec["LogPath"], tail, since, until, follow):
+    conf = rec["HostConfig"].get("LogConfig") or {"Type": "json-file"}
+    if conf["Type"] == "none":
+        raise TkError(
+            "Error response from daemon: configured logging driver does not support reading"
+        )
+    paths = logfiles(rec["LogPath"], conf)
+    for entry in logmod.read(paths, tail, since, until, follow):
         text = entry.get("log", "")
         if args.timestamps:
             text = f"{entry.get('time', '')} {text}"

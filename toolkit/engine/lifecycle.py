@@ -67,6 +67,7 @@ def create(
         raise ContainerError(
             "Error response from daemon: conflicting options: --link needs the bridge network"
         )
+    host["LogConfig"] = _log_config(host.get("LogConfig"), ctrs.store.settings())
     if host.get("PortBindings"):  # docker: a published port is an exposed one
         cfg["ExposedPorts"] = dict(cfg.get("ExposedPorts") or {})
         cfg["ExposedPorts"].update({port: {} for port in host["PortBindings"]})
@@ -94,6 +95,15 @@ def create(
             ctrs.release_name(name, cid)
             raise
     return rec
+
+
+def _log_config(conf: Optional[dict], settings: dict) -> dict:
+    """The container's LogConfig (docker's default without importing logconfig)."""
+    if conf is None and not (settings.get("log-driver") or settings.get("log-opts")):
+        return {"Type": "json-file", "Config": {}}
+    from toolkit.engine import logconfig
+
+    return logconfig.with_defaults(conf, settings)
 
 
 def default_network(settings: dict, asked: Optional[str] = None) -> str:
@@ -410,7 +420,7 @@ def shim_config(ctrs: Containers, rec: dict, rt: runtime.Runtime, attach: Option
         "tty": bool(cfg.get("Tty")),
         "stdin": bool(cfg.get("OpenStdin")),
         "stdin_once": bool(cfg.get("StdinOnce")),
-        "log": rec["LogPath"],
+        **_log_limits(rec),
         "sock": ctrs.sock(cid),
         "console_sock": ctrs.sock(cid, "con"),
         "pidfile": ctrs.path(cid, "pidfile"),
@@ -431,6 +441,19 @@ def shim_config(ctrs: Containers, rec: dict, rt: runtime.Runtime, attach: Option
         "cgroup": cgroups.cgroup_path(cid),
         "rm_paths": removal_paths(ctrs, rec) if attach and attach.get("claim_rm") else None,
     }
+
+
+def _log_limits(rec: dict) -> dict:
+    """The shim's log file (/dev/null for the `none` driver) and its rotation."""
+    conf = rec["HostConfig"].get("LogConfig") or {"Type": "json-file"}
+    if conf["Type"] == "none":
+        return {"log": os.devnull}
+    if not conf.get("Config"):
+        return {"log": rec["LogPath"]}
+    from toolkit.engine import logconfig
+
+    max_size, max_files = logconfig.limits(conf)
+    return {"log": rec["LogPath"], "log_max_size": max_size, "log_max_files": max_files}
 
 
 def removal_paths(ctrs: Containers, rec: dict) -> Optional[dict]:

@@ -49,37 +49,82 @@ def _entries(fh) -> Iterator[dict]:
 
 
 def read(
-    path: str,
+    paths,
     tail: Optional[int] = None,
     since: Optional[float] = None,
     until: Optional[float] = None,
     follow: Optional[Callable[[], bool]] = None,
 ) -> Iterator[dict]:
-    """Log entries {log, stream, time}; with follow, keep reading while follow() is true."""
+    """Log entries {log, stream, time} of the log's files (a path, or the rotated files oldest
+    first: logconfig.files); with follow, keep reading the newest while follow() is true,
+    across its rotations."""
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    entries = []
+    for path in paths[:-1]:
+        try:
+            with open(path, "rb") as old:
+                entries += _entries(old)
+        except FileNotFoundError:
+            pass
+    fh = _open(paths[-1])
+    if fh is not None:
+        entries += _entries(fh)
+    if tail is not None:
+        entries = entries[-tail:] if tail > 0 else []
     try:
-        fh = open(path, "rb")
-    except FileNotFoundError:
-        return
-    with fh:
-        entries = list(_entries(fh))
-        if tail is not None:
-            entries = entries[-tail:] if tail > 0 else []
         for entry in entries:
             if _in_range(entry, since, until):
                 yield entry
         if follow is None:
             return
+        yield from _follow(paths[-1], fh, since, until, follow)
+    finally:
+        if fh is not None:
+            fh.close()
+
+
+def _open(path: str):
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        return None
+
+
+def _follow(path: str, fh, since, until, follow) -> Iterator[dict]:
+    """The entries written to `path` from `fh`'s position on (the caller closes `fh`)."""
+    first = fh
+    try:
         while True:
             alive = follow()
             got = False
-            for entry in _entries(fh):
+            for entry in _entries(fh) if fh is not None else ():
                 got = True
                 if _in_range(entry, since, until):
                     yield entry
+            if not got and _replaced(path, fh):  # rotated: read on in the new file
+                if fh is not None and fh is not first:
+                    fh.close()
+                fh = _open(path)
+                continue
             if not alive and not got:
                 return
             if not got:
                 time.sleep(0.05)
+    finally:
+        if fh is not None and fh is not first:
+            fh.close()
+
+
+def _replaced(path: str, fh) -> bool:
+    """The log at `path` is another file than `fh` now, or was cut short (max-file=1)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    if fh is None:
+        return True
+    here = os.fstat(fh.fileno())
+    return st.st_ino != here.st_ino or st.st_size < fh.tell()
 
 
 def _in_range(entry: dict, since: Optional[float], until: Optional[float]) -> bool:

@@ -31,7 +31,8 @@ interpreter starts and the rootfs is mounted; the same interpreter reads it, and
 built in where `_json` is a library to load): id, bundle, runtime (argv prefix),
 hide_hybrid_cgroup2 (run the runtime in a private mount namespace without
 /sys/fs/cgroup/unified: crun on hybrid hosts), sealed_exec (exec the runtime from a sealed
-in-memory copy: exec_sealed), tty, stdin, stdin_once, log, sock, console_sock,
+in-memory copy: exec_sealed), tty, stdin, stdin_once, log (and log_max_size, log_max_files:
+rotate_log), sock, console_sock,
 pidfile, restart {Name, MaximumRetryCount}, autoremove, cleanup (argv), merged, attach, tmp_dir
 (the store's), runtime_state (the runtime's directory of this container), cgroup (its
 cgroupsPath), network (what release_network undoes, or None), bpf_cache ({"from", "to"}: copy
@@ -372,6 +373,7 @@ class Shim:
         self.exit_time = 0.0
         self.started_mono = 0.0
         self.log = None  # opened while the runtime starts the container (settle_in)
+        self.log_size = 0
         self.listener = None  # the attach socket, made then too
 
     # --- status and state ----------------------------------------------------------------
@@ -463,6 +465,7 @@ class Shim:
         posix.dup2(err, 2)
         posix.close(err)
         self.log = open(self.cfg["log"], "ab", buffering=0)
+        self.log_size = posix.fstat(self.log.fileno()).st_size
         self.save()
         self.listener = listen(self.cfg["sock"])
         if self.first_client >= 0:
@@ -525,15 +528,32 @@ class Shim:
 
     def log_line(self, raw, name):
         text = _c("_json").encode_basestring_ascii(raw.decode("utf-8", "replace"))
-        self.log.write(
-            b'{"log":'
-            + text.encode()
-            + b',"stream":'
-            + name
-            + b',"time":"'
-            + now().encode()
-            + b'"}\n'
-        )
+        entry = b'{"log":' + text.encode() + b',"stream":' + name
+        entry += b',"time":"' + now().encode() + b'"}\n'
+        self.log.write(entry)
+        limit = self.cfg.get("log_max_size") or 0
+        if limit:
+            self.log_size += len(entry)
+            if self.log_size >= limit:
+                self.rotate_log()
+
+    def rotate_log(self):
+        """docker's json-file rotation (`--log-opt max-size=...,max-file=N`): LOG becomes
+        LOG.1, LOG.1 LOG.2 and so on up to LOG.(N-1), the oldest is dropped, and a new LOG is
+        started; with N = 1 the log starts again empty."""
+        path, keep = self.cfg["log"], int(self.cfg.get("log_max_files") or 1)
+        self.log.close()
+        try:
+            for n in range(keep - 1, 1, -1):
+                try:
+                    posix.rename(f"{path}.{n - 1}", f"{path}.{n}")
+                except FileNotFoundError:
+                    pass
+            if keep > 1:
+                posix.rename(path, path + ".1")
+        finally:
+            self.log = open(path, "ab" if keep > 1 else "wb", buffering=0)
+            self.log_size = 0
 
     def flush_partial(self):
         for stream, rest in self.partial.items():
