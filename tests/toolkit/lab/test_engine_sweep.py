@@ -11,7 +11,6 @@ import sys
 import pytest
 
 from toolkit.engine import cgroups
-from toolkit.lab import Lab
 
 pytestmark = [
     pytest.mark.lab,
@@ -19,7 +18,10 @@ pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="lab hosts need root"),
 ]
 NAME = f"w{os.getpid()}"  # a letter no other lab of the test session uses
-TKE = os.path.join(os.path.dirname(sys.executable), "tke")  # the lab's root is the machine's
+TKE = os.path.join(os.path.dirname(sys.executable), "tke")
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+# the lab's root is the machine's, but with its own /tmp (where CI clones the repository)
+BIND_REPO = f'mkdir -p "$1{REPO}" && mount --bind {REPO} "$1{REPO}"'
 # a one-file image made on the host itself (busybox-static), then a container that stays up
 ON_HOST = f"""
 set -e
@@ -31,17 +33,8 @@ tar -C /tmp/bb -cf /tmp/bb.tar .
 """
 
 
-@pytest.fixture
-def scratch_lab(tmp_path):
-    lab = Lab(NAME, root=str(tmp_path / "labs"))
-    try:
-        yield lab
-    finally:
-        lab.down()
-
-
 def test_down_removes_the_hosts_containers_and_their_cgroups(scratch_lab):
-    state = scratch_lab.up(1)
+    state = scratch_lab.up(1, setup={f"{NAME}-1": BIND_REPO})
     host = state.hosts[0].name
     argv = ["ssh", "-F", scratch_lab.ssh_config, "-o", "BatchMode=yes", host]
     run = subprocess.run(

@@ -35,15 +35,6 @@ def machine_listing() -> str:
     return "\n".join(out)
 
 
-@pytest.fixture
-def scratch_lab(tmp_path):
-    lab = Lab(NAME, root=str(tmp_path / "labs"))
-    try:
-        yield lab
-    finally:
-        lab.down()
-
-
 def test_up_gives_ssh_hosts_and_down_leaves_nothing(scratch_lab):
     lab = scratch_lab
     state = lab.up(2)
