@@ -65,11 +65,17 @@ PLAY = f"""\
         env: {{MODE: shipped}}
 """
 
-JOB_PLAY = """\
+# the plays below run on the lab host "ship", with a store of its own and no bridge
+SHIP_HEAD = """\
 - hosts: ship
   gather_facts: false
   environment: {TKE_ROOT: /var/lib/tke, TKE_BRIDGE: none}
   tasks:
+"""
+
+JOB_PLAY = (
+    SHIP_HEAD
+    + """\
     - name: job
       container_volume: {name: jobvol}
       async: 60
@@ -82,15 +88,15 @@ JOB_PLAY = """\
       retries: 30
       delay: 1
 """
+)
 
-PATH_PLAY = """\
-- hosts: ship
-  gather_facts: false
-  environment: {TKE_ROOT: /var/lib/tke, TKE_BRIDGE: none}
-  tasks:
+PATH_PLAY = (
+    SHIP_HEAD
+    + """\
     - name: named
       container_image: {name: tkship/busybox, tag: "1", source: local, tke_path: /opt/no/tke}
 """
+)
 
 NOWHERE_PLAY = """\
 - hosts: ship
