@@ -41,6 +41,8 @@ ARGUMENT_SPEC = {
     "labels": {"type": "dict"},
     "memory": {"type": "str"},
     "cpus": {"type": "float"},
+    "cpu_shares": {"type": "int"},
+    "pids_limit": {"type": "int"},
     "privileged": {"type": "bool"},
     "read_only": {"type": "bool"},
     "capabilities": {"type": "list", "elements": "str"},
@@ -183,6 +185,8 @@ def _host_wanted(params, icfg):
         want["cpus"] = int(params["cpus"] * 1e9) / 1e9
     if params["log_options"] is not None:
         want["log_options"] = strings(params["log_options"], "log_options")
+    if params["pids_limit"] is not None:  # 0 and -1 both mean no limit, as docker's
+        want["pids_limit"] = max(params["pids_limit"], 0)
     for key in PLAIN:
         if params[key] is not None:
             want[key] = params[key]
@@ -204,6 +208,7 @@ PLAIN = (
     "privileged",
     "read_only",
     "log_driver",
+    "cpu_shares",
 )
 
 
@@ -240,6 +245,8 @@ CURRENT = {
     "network_mode": lambda c: _host(c, "NetworkMode"),
     "memory": lambda c: _host(c, "Memory") or 0,
     "cpus": lambda c: (_host(c, "NanoCpus") or 0) / 1e9,
+    "cpu_shares": lambda c: _host(c, "CpuShares") or 0,
+    "pids_limit": lambda c: max(_host(c, "PidsLimit") or 0, 0),
     "restart_policy": lambda c: (_host(c, "RestartPolicy") or {}).get("Name") or "no",
     "restart_retries": lambda c: (_host(c, "RestartPolicy") or {}).get("MaximumRetryCount", 0),
     "hostname": lambda c: _cfg(c, "Hostname") or "",
@@ -279,6 +286,8 @@ SINGLE = (
     ("working_dir", "--workdir="),
     ("memory", "--memory="),
     ("cpus", "--cpus="),
+    ("cpu_shares", "--cpu-shares="),
+    ("pids_limit", "--pids-limit="),
     ("log_driver", "--log-driver="),
 )
 
@@ -309,7 +318,7 @@ def create_argv(params):
 
 FLAGS = (("privileged", "--privileged"), ("read_only", "--read-only"), ("init", "--init"))
 # what `tke update` changes on an existing container (the rest needs a new one)
-UPDATABLE = ("memory", "cpus", "restart_policy", "restart_retries")
+UPDATABLE = ("memory", "cpus", "cpu_shares", "pids_limit", "restart_policy", "restart_retries")
 
 
 def restart_text(params):
@@ -419,6 +428,9 @@ class Task(object):
             flags.append("--memory=%s" % params["memory"])
         if "cpus" in keys:
             flags.append("--cpus=%s" % params["cpus"])
+        for key in ("cpu_shares", "pids_limit"):
+            if key in keys:
+                flags.append("--%s=%d" % (key.replace("_", "-"), params[key]))
         if "restart_policy" in keys or "restart_retries" in keys:
             flags.append("--restart=" + restart_text(params))
         action = {"updated": self.ident, "update_parameters": sorted(keys)}

@@ -98,6 +98,7 @@ def test_limits_and_restart_policy_change_in_place(ctr: Ctr) -> None:
     assert run_module("container", web_args(ctr))["changed"] is True
     rec = container(ctr, "web")
     tighter = web_args(ctr, memory="64m", cpus=0.5, restart_policy="always", restart_retries=None)
+    tighter.update(cpu_shares=512, pids_limit=40)
     check = run_module("container", tighter, check=True, diff=True)
     assert check["changed"] is True and container(ctr, "web")["HostConfig"]["Memory"] == 0
     updated = run_module("container", tighter, diff=True)
@@ -109,7 +110,13 @@ def test_limits_and_restart_policy_change_in_place(ctr: Ctr) -> None:
     assert now["HostConfig"]["Memory"] == 64 << 20
     assert now["HostConfig"]["NanoCpus"] == 500_000_000
     assert now["HostConfig"]["RestartPolicy"]["Name"] == "always"
+    assert (now["HostConfig"]["CpuShares"], now["HostConfig"]["PidsLimit"]) == (512, 40)
     assert run_module("container", tighter)["changed"] is False
+    lifted = dict(tighter, pids_limit=-1)
+    assert run_module("container", lifted)["changed"] is True
+    assert container(ctr, "web")["HostConfig"]["PidsLimit"] == -1
+    assert container(ctr, "web")["Id"] == rec["Id"]
+    assert run_module("container", dict(tighter, pids_limit=0))["changed"] is False  # same
 
 
 def test_log_options_and_a_change_of_them(ctr: Ctr) -> None:

@@ -266,7 +266,7 @@ def create_options(args: argparse.Namespace) -> tuple:
         "Memory": parse_size(args.memory, "--memory") if args.memory else 0,
         "NanoCpus": _nano_cpus(args.cpus),
         "CpuShares": args.cpu_shares,
-        "PidsLimit": args.pids_limit or None,
+        "PidsLimit": args.pids_limit if args.pids_limit > 0 else None,  # 0, -1: no limit
         "NoNewPrivileges": any(o.startswith("no-new-privileges") for o in args.security_opt),
         "SecurityOpt": _security_opt(args.security_opt),
         "PortBindings": _ports(args.publish),
