@@ -9,7 +9,7 @@ for root, else ~/.local/lib/tke):
         MANIFEST                   `SHA256  PATH` per file; its sha256 is the bundle's digest
         ENTRY                      `module:function` of the tke command (the launcher's)
         lib/toolkit/engine/...     the engine, toolkit/errors.py, lib/pyroute2/...
-        bin/tke                    launcher: `#!PYTHON` of the first install, runs lib's tke
+        bin/tke                    launcher: `#!PYTHON -IS` of the first install, runs lib's tke
         INSTALLED                  the digest, written last: the one cheap check per task
     BASE/.upload-*.tar.gz          archives sent by controllers, removed by their install
     BASE/.tmp-*                    installs in progress (or interrupted: removed by the next)
@@ -72,8 +72,9 @@ def installed(path, digest):
 
 
 def launcher_argv(path):
-    """The argv prefix that runs this install's tke with the module's own Python."""
-    return [sys.executable, os.path.join(path, "bin", "tke")]
+    """The argv prefix that runs this install's tke with the module's own Python (isolated
+    and without site, as its launcher's #! line: the host's site-packages play no part)."""
+    return [sys.executable, "-I", "-S", os.path.join(path, "bin", "tke")]
 
 
 def upload_path(ship):
@@ -191,13 +192,13 @@ def _sha256_of(path):
 # and a template's `import` lines at the start of a line would count as this module's imports
 LAUNCHER = "\n".join(
     [
-        "#!%(python)s",
+        "#!%(python)s -IS",
         '"""tke: the engine %(digest)s shipped by tk (run by this Python, from ../lib)."""',
         "import os",
         "import sys",
         "",
         "here = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))",
-        'sys.path[0] = os.path.join(here, "lib")',
+        'sys.path.insert(0, os.path.join(here, "lib"))',
         "from %(module)s import %(function)s  # noqa: E402",
         "",
         "sys.exit(%(function)s())",

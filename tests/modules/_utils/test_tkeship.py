@@ -64,6 +64,16 @@ def test_installed_engine_runs_from_its_directory_alone(tmp_path: Path) -> None:
         env=env, cwd="/", capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert out.strip() == BUNDLE.version
+    # run by its #! line as well; a PYTHONPATH that shadows the stdlib does not reach it (-IS)
+    trap = tmp_path / "trap"
+    trap.mkdir()
+    for name in ("argparse", "json", "platform"):
+        (trap / f"{name}.py").write_text("raise SystemExit('imported from PYTHONPATH')\n")
+    direct = subprocess.run(
+        [f"{dest}/bin/tke", "version", "-f", "{{.Server.Version}}"],
+        env=dict(env, PYTHONPATH=str(trap)), cwd="/", capture_output=True, text=True,
+    )  # fmt: skip
+    assert (direct.returncode, direct.stdout.strip()) == (0, BUNDLE.version), direct.stderr
     # every engine module imports with only the install's lib/ and the stdlib (-I -S)
     code = (
         "import os, sys, importlib; sys.path.insert(0, sys.argv[1]); d = sys.argv[1] +"
