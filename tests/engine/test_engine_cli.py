@@ -83,6 +83,29 @@ def test_help_and_version():
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [["--version"], ["-v"], ["--root", "/elsewhere", "-D", "--version"], ["--version", "ps"]],
+)
+def test_version_flag(argv):
+    from toolkit import __version__
+
+    env = dict(os.environ, TKE_ROOT="/nonexistent-tkt-img")
+    proc = subprocess.run(
+        [sys.executable, "-m", "toolkit.engine.cli", *argv], capture_output=True, text=True,
+        env=env,
+    )  # fmt: skip
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"tke version {__version__}\n", "")
+
+
+def test_version_flag_with_a_bad_flag_is_a_usage_error():
+    proc = subprocess.run(
+        [sys.executable, "-m", "toolkit.engine.cli", "--version", "--bogus"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 125 and "unknown flag: --bogus" in proc.stderr
+
+
 def test_go_templates():
     data = {
         "Id": "sha256:abc",

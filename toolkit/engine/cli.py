@@ -58,7 +58,7 @@ FAST_VERBS = {
 FAST_VERBS.update(
     dict.fromkeys(
         "run create start stop restart kill pause unpause wait rm rename attach ps logs top port "
-        "stats exec diff cp commit export".split(),
+        "stats exec diff cp commit export info version".split(),
         "toolkit.engine.cli_containers",
     )
 )
@@ -316,6 +316,26 @@ def _fast_module(argv: list[str]) -> Optional[str]:
     return FAST_VERBS.get(rest[0]) if rest else None
 
 
+def _version_only(argv: list[str]) -> bool:
+    """`tke [--root R] [-D] -v|--version` and nothing else."""
+    rest, asked = list(argv), False
+    while rest:
+        flag = rest.pop(0)
+        if flag in ("-v", "--version"):
+            asked = True
+        elif flag == "--root" and rest:
+            rest.pop(0)
+        elif not (flag.startswith("--root=") or flag in ("-D", "--debug")):
+            return False
+    return asked
+
+
+def _version_args():
+    from toolkit.engine.runargs import Namespace
+
+    return Namespace(version=True)
+
+
 def _lean_parse(argv: list[str]):
     """`tke run`'s arguments without argparse (runargs.py), or None: argparse then parses
     (help, errors and spellings the lean parser leaves to it)."""
@@ -376,12 +396,17 @@ def main(argv: Optional[list[str]] = None, launched=None) -> int:
 
     ctx = args = None
     try:
-        args = _lean_parse(argv)
+        if _version_only(argv):  # `tke -v`: no verb's parser to build
+            args = _version_args()
+        else:
+            args = _lean_parse(argv)
         if args is None:
             parser, _ = build_parser(_fast_module(argv), _fast_verb(argv))
             args = parser.parse_args(argv)
         if args.version:
-            print("tke version 0.1.0")
+            from toolkit import __version__
+
+            print(f"tke version {__version__}")
             return 0
         if not getattr(args, "handler", None):
             parser.print_help()
