@@ -70,6 +70,7 @@ def shipped_tke(module):
             tkeship.install(ship["archive"], path, ship["digest"])
         except (tkeship.InstallError, OSError) as exc:
             module.fail("cannot install the tke engine in %s: %s" % (path, exc))
+    tkeship.mark_used(path)
     return tkeship.launcher_argv(path)
 
 

@@ -5,12 +5,13 @@ Layout (BASE is `_tke_engine["base"]` (the `tke_engine_dir` variable), else /usr
 for root, else ~/.local/lib/tke):
 
     BASE/.lock                     flock(2) held by every install
-    BASE/VERSION-DIGEST16/         one engine version, never changed once in place
+    BASE/VERSION-DIGEST16/         one engine version, never changed once in place but USED
         MANIFEST                   `SHA256  PATH` per file; its sha256 is the bundle's digest
         ENTRY                      `module:function` of the tke command (the launcher's)
         lib/toolkit/engine/...     the engine, toolkit/errors.py, lib/pyroute2/...
         bin/tke                    launcher: `#!PYTHON -IS` of the first install, runs lib's tke
         INSTALLED                  the digest, written last: the one cheap check per task
+        USED                       touched by the tasks that run it (old versions: removed)
     BASE/.upload-*.tar.gz          archives sent by controllers, removed by their install
     BASE/.tmp-*                    installs in progress (or interrupted: removed by the next)
 
@@ -26,6 +27,7 @@ import errno
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import sys
 import tarfile
@@ -35,6 +37,11 @@ MIN_PYTHON = (3, 9)
 ROOT_BASE = "/usr/local/lib/tke"
 USER_BASE = "~/.local/lib/tke"
 STALE_UPLOAD = 3600.0  # seconds: an upload no install has used by then was abandoned
+# an older version is removed by the next install once unused this long (its USED file), and
+# when no process and no systemd unit names its directory
+UNUSED_FOR = 3600.0
+UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system")
+VERSION_DIR = re.compile(r"^[0-9A-Za-z.+_]+-[0-9a-f]{16}$")
 
 
 def python_problem():
@@ -69,6 +76,21 @@ def installed(path, digest):
             return handle.read().strip() == digest
     except (IOError, OSError):
         return False
+
+
+def mark_used(path):
+    """Note that a task uses the engine at `path`: its USED file's time, renewed at most every
+    quarter of UNUSED_FOR (one stat per task otherwise). Best effort."""
+    used = os.path.join(path, "USED")
+    try:
+        if time.time() - os.stat(used).st_mtime < UNUSED_FOR / 4:
+            return
+        os.utime(used, None)
+    except (IOError, OSError):
+        try:
+            os.close(os.open(used, os.O_WRONLY | os.O_CREAT, 0o644))
+        except (IOError, OSError):
+            pass
 
 
 def launcher_argv(path):
@@ -113,6 +135,7 @@ def install(archive, path, digest):
             _remove_leftovers(base, archive)
             _replace_foreign(path)
             _install_locked(archive, path, digest)
+            _remove_unused_versions(base, path)
             return True
     finally:
         _unlink(archive)
@@ -256,6 +279,91 @@ def _remove_leftovers(base, keep):
                     _unlink(full)
             except OSError:
                 pass
+
+
+def _remove_unused_versions(base, keep):
+    """Other engine versions in `base` that nothing uses: not run by a task for UNUSED_FOR, not
+    named by a live process (a shim, a port proxy, a tke command, a cleanup's PYTHONPATH) nor
+    by a systemd unit (the boot unit of `tke system service --install`). Each is renamed to a
+    .tmp-* name first, so a version directory is whole or absent, as during installs."""
+    now = time.time()
+    stale = []
+    for name in os.listdir(base):
+        full = os.path.join(base, name)
+        if full != keep and VERSION_DIR.match(name) and os.path.isdir(full):
+            if now - _last_used(full) > UNUSED_FOR:
+                stale.append(full)
+    if not stale:
+        return
+    named = _named_in_use(stale)
+    for full in stale:
+        if full in named:
+            continue
+        aside = os.path.join(base, ".tmp-unused-%s-%d" % (os.path.basename(full), os.getpid()))
+        try:
+            os.rename(full, aside)
+        except OSError:
+            continue
+        _remove(aside)
+
+
+def _last_used(path):
+    """When a task last used the engine at `path` (USED), else when it was installed."""
+    times = []
+    for name in ("USED", "INSTALLED"):
+        try:
+            times.append(os.stat(os.path.join(path, name)).st_mtime)
+        except OSError:
+            pass
+    return max(times) if times else 0.0
+
+
+def _named_in_use(dirs):
+    """The directories of `dirs` that a process's command line or environment, or a systemd
+    unit file, names (as a path, or the start of one; by this name or through symlinks)."""
+    patterns = {}
+    for d in dirs:
+        names = sorted(set([d, os.path.realpath(d)]))
+        alternatives = b"|".join(re.escape(n.encode()) for n in names)
+        patterns[d] = re.compile(b"(?:" + alternatives + rb")(?=[/:\s\0]|$)")
+    found = set()
+    for text in _process_texts() + _unit_texts():
+        for d, pattern in patterns.items():
+            if d not in found and pattern.search(text):
+                found.add(d)
+    return found
+
+
+def _process_texts():
+    texts = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        for what in ("cmdline", "environ"):
+            try:
+                with open("/proc/%s/%s" % (pid, what), "rb") as handle:
+                    texts.append(handle.read())
+            except (IOError, OSError):
+                pass
+    return texts
+
+
+def _unit_texts():
+    texts = []
+    for where in UNIT_DIRS:
+        try:
+            names = os.listdir(where)
+        except OSError:
+            continue
+        for name in names:
+            full = os.path.join(where, name)
+            if os.path.isfile(full):
+                try:
+                    with open(full, "rb") as handle:
+                        texts.append(handle.read())
+                except (IOError, OSError):
+                    pass
+    return texts
 
 
 def _remove(path):

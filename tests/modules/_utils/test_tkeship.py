@@ -157,3 +157,79 @@ def test_concurrent_installs_install_once(tmp_path: Path) -> None:
     dest = tkeship.engine_dir(ship(tmp_path))
     assert tkeship.installed(dest, BUNDLE.digest)
     assert listing(tmp_path) == [".lock", os.path.basename(dest)]
+
+
+def old_version(base: Path, name: str, used_ago: float) -> Path:
+    """An earlier engine's directory, last used `used_ago` seconds ago."""
+    path = base / name
+    (path / "lib" / "toolkit").mkdir(parents=True)
+    (path / "INSTALLED").write_text("0" * 64 + "\n")
+    (path / "USED").write_text("")
+    for stamp in ("INSTALLED", "USED"):
+        os.utime(path / stamp, (time.time() - used_ago,) * 2)
+    return path
+
+
+def test_an_install_removes_the_versions_nothing_uses(tmp_path: Path, monkeypatch) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    units = tmp_path / "units"
+    units.mkdir()
+    monkeypatch.setattr(tkeship, "UNIT_DIRS", (str(units), str(tmp_path / "absent")))
+    hour = tkeship.UNUSED_FOR
+    unused = old_version(base, "0.0.1-" + "a" * 16, 3 * hour)
+    recent = old_version(base, "0.0.2-" + "b" * 16, hour / 2)  # a task ran it lately
+    running = old_version(base, "0.0.3-" + "c" * 16, 3 * hour)  # a shim of it is alive
+    booted = old_version(base, "0.0.4-" + "d" * 16, 3 * hour)  # the boot unit runs it
+    (units / "tke.service").write_text(f"[Service]\nExecStart={booted}/bin/tke system service\n")
+    prefix = old_version(base, "0.0.5-" + "e" * 16, 3 * hour)  # only a longer name is in use
+    odd = base / "notes"  # not a version's name: not ours to judge
+    odd.mkdir()
+    shim = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; time.sleep(60)", f"{running}/lib/toolkit/engine",
+         f"{prefix}0/lib"],
+        env=dict(os.environ, PYTHONPATH=f"{tmp_path}/elsewhere"),
+    )  # fmt: skip
+    try:
+        dest = tkeship.engine_dir(ship(base))
+        assert tkeship.install(upload(base), dest, BUNDLE.digest) is True
+    finally:
+        shim.kill()
+        shim.wait()
+    kept = [os.path.basename(dest), recent.name, running.name, booted.name, odd.name]
+    assert listing(base) == sorted([".lock", *kept])
+    assert not unused.exists() and not prefix.exists()
+    # a second install of the same version removes nothing more (nothing is installed)
+    assert tkeship.install(upload(base), dest, BUNDLE.digest) is False
+    assert listing(base) == sorted([".lock", *kept])
+
+
+def test_an_old_version_named_in_a_process_environment_is_kept(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    cleanup = old_version(base, "0.0.1-" + "f" * 16, 3 * tkeship.UNUSED_FOR)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        env=dict(os.environ, PYTHONPATH=f"{cleanup}/lib"),
+    )  # the shim's cleanup: `python -m toolkit.engine.containers` with the engine's lib
+    try:
+        dest = tkeship.engine_dir(ship(base))
+        assert tkeship.install(upload(base), dest, BUNDLE.digest) is True
+        assert cleanup.exists()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_mark_used_renews_the_stamp_at_most_every_quarter_period(tmp_path: Path) -> None:
+    path = tmp_path / "engine"
+    path.mkdir()
+    tkeship.mark_used(str(path))
+    first = os.stat(path / "USED").st_mtime
+    assert time.time() - first < 60
+    tkeship.mark_used(str(path))
+    assert os.stat(path / "USED").st_mtime == first  # fresh: not written again
+    stale = time.time() - tkeship.UNUSED_FOR / 2
+    os.utime(path / "USED", (stale, stale))
+    tkeship.mark_used(str(path))
+    assert time.time() - os.stat(path / "USED").st_mtime < 60
