@@ -177,3 +177,78 @@ def test_unknown_verb_is_docker_s_message_with_the_closest_verb(tmp_path):
     assert "did you mean 'exec'?" in proc.stderr and "choose from" not in proc.stderr
     proc = subprocess.run([*tke, "container", "lss"], capture_output=True, text=True, env=env)
     assert proc.returncode == 1 and "did you mean 'ls'?" in proc.stderr
+
+
+def _subparsers(parser):
+    import argparse
+
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def _options(parser) -> dict:
+    return {a.dest: (tuple(a.option_strings), a.nargs, a.default) for a in parser._actions}
+
+
+def test_group_fast_paths_build_the_same_verb_as_the_full_parser():
+    from toolkit.engine.cli import GROUP_VERBS, build_parser
+
+    full, _ = build_parser()
+    groups = _subparsers(full).choices
+    for group, verbs in GROUP_VERBS.items():
+        full_group = _subparsers(groups[group]).choices
+        assert sorted(full_group) == sorted(verbs), group  # the table lists every verb
+        for verb, module in verbs.items():
+            wanted = "ls" if verb == "list" else verb
+            lean, _ = build_parser(module, wanted, group)
+            lean_group = _subparsers(_subparsers(lean).choices[group]).choices
+            assert wanted in lean_group, (group, verb, module)
+            assert _options(lean_group[wanted]) == _options(full_group[wanted]), (group, verb)
+            assert _subparsers(lean).choices.keys() == {group}  # nothing else was built
+
+
+def test_inspect_fast_paths_have_the_inspectors_they_need():
+    from toolkit.engine.cli import INSPECT_TYPES, build_parser
+
+    _, full = build_parser()
+    kinds = [kind for kind, _ in full.inspectors]
+    assert sorted(kinds) == sorted(INSPECT_TYPES)
+    _, untyped = build_parser(None, "inspect")
+    assert [kind for kind, _ in untyped.inspectors] == kinds  # the same order: same answers
+    for kind, module in INSPECT_TYPES.items():
+        parser, reg = build_parser(module, "inspect")
+        assert kind in [k for k, _ in reg.inspectors]
+        assert list(_subparsers(parser).choices) == ["inspect"]
+
+
+E = "toolkit.engine."
+
+
+@pytest.mark.parametrize(
+    "argv, target",
+    [
+        (["volume", "ls"], (E + "cli_volumes", "ls", "volume")),
+        (["--root", "/r", "container", "list", "-a"], (E + "cli_containers", "ls", "container")),
+        (["container", "update", "x"], (E + "cli_update", "update", "container")),
+        (["system", "df"], (E + "cli_images", "df", "system")),
+        (["inspect", "--type=volume", "v"], (E + "cli_volumes", "inspect", None)),
+        (["inspect", "x"], (None, "inspect", None)),
+        (["volume"], (None, None, None)),
+        (["volume", "lss"], (None, None, None)),
+        (["volume", "--help"], (None, None, None)),
+        (["--help", "volume", "ls"], (None, None, None)),
+        (["-h", "inspect", "x"], (None, None, None)),
+    ],
+)  # fmt: skip
+def test_fast_target(argv, target):
+    from toolkit.engine.cli import _fast_target
+
+    assert _fast_target(argv) == target
+
+
+def test_group_verb_typo_still_gets_docker_s_hint(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "toolkit.engine.cli", "--root", str(tmp_path), "volume", "lss"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "'lss' is not a tke command" in proc.stderr and "did you mean 'ls'?" in proc.stderr

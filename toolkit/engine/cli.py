@@ -63,6 +63,35 @@ FAST_VERBS.update(
     )
 )
 FAST_VERBS["update"] = "toolkit.engine.cli_update"
+# `tke GROUP VERB`: the module that registers it (with the siblings it loads); only that one
+# parser is built. Others (and `tke GROUP`, `--help`) load every module.
+_CONTAINERS, _IMAGES = "toolkit.engine.cli_containers", "toolkit.engine.cli_images"
+GROUP_VERBS = {
+    "container": {
+        **dict.fromkeys(
+            "attach commit cp create diff exec export inspect kill list logs ls pause port prune "
+            "rename restart rm run start stats stop top unpause wait".split(),
+            _CONTAINERS,
+        ),
+        "update": "toolkit.engine.cli_update",
+    },
+    "image": dict.fromkeys(
+        "history import inspect list load ls prune pull push rm save tag".split(), _IMAGES
+    ),
+    "volume": dict.fromkeys(
+        "create inspect list ls prune rm".split(), "toolkit.engine.cli_volumes"
+    ),
+    "network": dict.fromkeys("inspect list ls".split(), "toolkit.engine.cli_networks"),
+    "system": {**dict.fromkeys(("info", "prune", "service"), _CONTAINERS), "df": _IMAGES,
+               "check": _IMAGES},
+}  # fmt: skip
+# `tke inspect --type KIND`: the module with that kind's inspector
+INSPECT_TYPES = {
+    "container": _CONTAINERS,
+    "image": _IMAGES,
+    "volume": "toolkit.engine.cli_volumes",
+    "network": "toolkit.engine.cli_networks",
+}
 GROUPS = {
     "image": "Manage images",
     "container": "Manage containers",
@@ -116,9 +145,11 @@ class Registrar:
         self.groups = groups
         self.inspectors: list[tuple[str, Callable]] = []
         self.df_rows: list[Callable] = []
-        # Set by the fast path for modules that declare VERB_FILTER_SAFE: verbs other than
-        # this one are not built (their argparse set-up is a good part of a small pull).
+        # Set by the fast paths for modules that declare VERB_FILTER_SAFE: verbs other than
+        # this one are not built (their argparse set-up is a good part of a small pull); with
+        # only_group, only `tke GROUP VERB` is.
         self.only_verb: Optional[str] = None
+        self.only_group: Optional[str] = None
 
     def verb(
         self,
@@ -133,10 +164,13 @@ class Registrar:
         """`short_help=False`: only `--help` shows the help (the verb uses `-h` itself, as
         docker's run and create do for --hostname)."""
         parsers = []
-        if self.only_verb is not None and name != self.only_verb:
+        if self.only_group is not None:
+            if group != self.only_group or (group_name or name) != self.only_verb:
+                return _Multi(parsers)
+        elif self.only_verb is not None and name != self.only_verb:
             return _Multi(parsers)
         extra = {} if short_help else {"add_help": False}
-        if name:
+        if name and self.only_group is None:  # (not the `tke VERB` twin of a group's verb)
             parsers.append(
                 self.sub.add_parser(
                     name, help=help, description=help, aliases=list(aliases), **extra
@@ -180,10 +214,11 @@ class _Multi:
 
 
 def build_parser(
-    only: Optional[str] = None, verb: Optional[str] = None
+    only: Optional[str] = None, verb: Optional[str] = None, group: Optional[str] = None
 ) -> tuple[argparse.ArgumentParser, Registrar]:
-    import importlib
-
+    """Every verb's parser; or for a fast path (`_fast_target`), `verb` alone: registered by
+    the module `only`, as `tke VERB` or, with `group`, as `tke GROUP VERB`; `inspect` without
+    `only`: every module's inspectors and no other verb."""
     from toolkit.engine.cliparser import Parser
 
     parser = Parser(prog="tke", description="A daemonless docker-compatible container engine.")
@@ -193,25 +228,21 @@ def build_parser(
     parser.add_argument("-D", "--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-v", "--version", action="store_true", help="print version and exit")
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND", parser_class=Parser)
-    modules = {}
-    for modname in [only] if only else VERB_MODULES:
-        try:
-            modules[modname] = importlib.import_module(modname)
-        except ModuleNotFoundError as exc:
-            if exc.name != modname:
-                _broken(modname, exc)
-        except Exception as exc:  # one broken area must not take every verb down with it
-            _broken(modname, exc)
-    lean = bool(only and verb and getattr(modules.get(only), "VERB_FILTER_SAFE", False))
+    modules = _verb_modules([only] if only else VERB_MODULES)
+    lean = bool(verb and (only or verb == "inspect") and modules) and all(
+        getattr(module, "VERB_FILTER_SAFE", False) for module in modules.values()
+    )
     groups = {}
     # `tke run ...` needs neither the `tke container ...` twins nor the group parsers
-    for name, help_text in () if lean else GROUPS.items():
+    for name, help_text in GROUPS.items():
+        if lean and name != group:
+            continue
         gp = sub.add_parser(name, help=help_text, description=help_text)
         groups[name] = gp.add_subparsers(dest="subverb", metavar="COMMAND", parser_class=Parser)
         gp.set_defaults(handler=_group_help(gp))
     reg = Registrar(sub, groups)
     if lean:
-        reg.only_verb = verb
+        reg.only_verb, reg.only_group = verb, group
     for modname, module in modules.items():
         try:
             module.register(reg)
@@ -220,9 +251,24 @@ def build_parser(
                 _broken(modname, exc)
         except Exception as exc:  # one broken area must not take every verb down with it
             _broken(modname, exc)
-    if reg.only_verb is None:
+    if reg.only_group is None and reg.only_verb in (None, "inspect"):
         _register_common(reg)
     return parser, reg
+
+
+def _verb_modules(names: list[str]) -> dict:
+    import importlib
+
+    modules = {}
+    for modname in names:
+        try:
+            modules[modname] = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name != modname:
+                _broken(modname, exc)
+        except Exception as exc:  # one broken area must not take every verb down with it
+            _broken(modname, exc)
+    return modules
 
 
 def _broken(modname: str, exc: BaseException) -> None:
@@ -336,6 +382,33 @@ def _version_args():
     return Namespace(version=True)
 
 
+def _fast_target(argv: list[str]) -> tuple:
+    """build_parser's (only, verb, group) for `argv`: what it needs built."""
+    verb = _fast_verb(argv)
+    module = _fast_module(argv)
+    if module is not None:
+        return module, verb, None
+    if verb is None or any(a in ("-h", "--help") for a in argv[: argv.index(verb)]):
+        return None, None, None
+    if verb == "inspect":
+        return INSPECT_TYPES.get(_option(argv, "--type")), verb, None
+    rest = argv[argv.index(verb) + 1 :]
+    module = GROUP_VERBS[verb].get(rest[0]) if verb in GROUP_VERBS and rest else None
+    if module is None:
+        return None, None, None
+    return module, "ls" if rest[0] == "list" else rest[0], verb
+
+
+def _option(argv: list[str], flag: str) -> Optional[str]:
+    """The value of `flag` (`FLAG VALUE` or `FLAG=VALUE`) in `argv`, if there is one."""
+    for i, arg in enumerate(argv):
+        if arg == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(flag + "="):
+            return arg[len(flag) + 1 :]
+    return None
+
+
 def _lean_parse(argv: list[str]):
     """`tke run`'s arguments without argparse (runargs.py), or None: argparse then parses
     (help, errors and spellings the lean parser leaves to it)."""
@@ -401,7 +474,7 @@ def main(argv: Optional[list[str]] = None, launched=None) -> int:
         else:
             args = _lean_parse(argv)
         if args is None:
-            parser, _ = build_parser(_fast_module(argv), _fast_verb(argv))
+            parser, _ = build_parser(*_fast_target(argv))
             args = parser.parse_args(argv)
         if args.version:
             from toolkit import __version__

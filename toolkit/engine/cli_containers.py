@@ -29,12 +29,19 @@ class CreateFailed(TkError):
     exit_code = 125
 
 
-# Verbs registered by the sibling modules (imported only when one of theirs is wanted).
+# Verbs registered by the sibling modules (imported only when one of theirs is wanted), as
+# `tke VERB` and as `tke GROUP VERB`; `inspect`: the container inspector for `tke inspect`.
 SIBLINGS = {
-    "toolkit.engine.cli_ctrinfo": ("ps", "logs", "top", "port", "stats"),
-    "toolkit.engine.cli_ctrfs": ("exec", "diff", "cp", "commit", "export"),
-    "toolkit.engine.cli_service": ("info", "version"),
-    "toolkit.engine.cli_prune": (),  # `container prune`, `system prune`: group verbs only
+    "toolkit.engine.cli_ctrinfo": (
+        "ps logs top port stats inspect container:ls container:logs container:top "
+        "container:port container:stats container:inspect"
+    ).split(),
+    "toolkit.engine.cli_ctrfs": (
+        "exec diff cp commit export container:exec container:diff container:cp "
+        "container:commit container:export"
+    ).split(),
+    "toolkit.engine.cli_service": "info version system:info system:service".split(),
+    "toolkit.engine.cli_prune": ["container:prune", "system:prune"],
 }
 
 
@@ -43,6 +50,8 @@ def register(reg: Registrar) -> None:
     import importlib
 
     only = getattr(reg, "only_verb", None)
+    if only is not None and getattr(reg, "only_group", None):
+        only = f"{reg.only_group}:{only}"
     for modname, verbs in SIBLINGS.items():
         if only is None or only in verbs:
             importlib.import_module(modname).register(reg)

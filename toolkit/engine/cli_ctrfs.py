@@ -6,9 +6,7 @@ import argparse
 import contextlib
 import json
 import os
-import subprocess
 import sys
-import uuid
 
 from toolkit.engine.cli import Context, Registrar
 from toolkit.errors import TkError, UsageError
@@ -100,7 +98,7 @@ def exec_(ctx: Context, args: argparse.Namespace) -> int:
         process["cwd"] = args.workdir
     if args.privileged:
         process["capabilities"] = {k: spec.ALL_CAPS for k in ("bounding", "effective", "permitted")}
-    path = ctrs.path(cid, f"exec-{uuid.uuid4().hex[:12]}.json")
+    path = ctrs.path(cid, f"exec-{os.urandom(6).hex()}.json")
     with open(path, "w") as fh:
         json.dump(process, fh)
     rt = lifecycle.runtime_of(ctrs, cid)
@@ -117,6 +115,8 @@ def _run_detached(rt, process_path: str, cid: str) -> int:
     """`exec -d`: the process gets /dev/null for stdio (it inherits the runtime's, and a pipe
     to us would keep this command waiting for it, as docker's does not); the runtime's own
     errors come from its log file."""
+    import subprocess
+
     log = process_path[: -len(".json")] + ".log"
     argv = rt.argv("exec", "--process", process_path, "--detach", cid, log=log)
     try:
@@ -133,6 +133,8 @@ def _run_detached(rt, process_path: str, cid: str) -> int:
 
 
 def _run_exec(ctx: Context, argv: list, args: argparse.Namespace) -> int:
+    import subprocess
+
     stdin = sys.stdin if args.interactive else subprocess.DEVNULL
     if stdin is sys.stdin and not _has_fd(sys.stdin):
         stdin = subprocess.PIPE

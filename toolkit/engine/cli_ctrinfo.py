@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import time
 
 from toolkit.engine.cli import Context, Registrar, inspect_each
@@ -268,6 +267,8 @@ def top(ctx: Context, args: argparse.Namespace) -> int:
     cid = ctrs.find(args.container)
     pids = _pids(ctrs, cid)
     ps_args = args.ps_args or ["-ef"]
+    import subprocess
+
     proc = subprocess.run(["ps", *ps_args], capture_output=True, text=True)
     if proc.returncode != 0:
         raise TkError(f"Error response from daemon: ps: {proc.stderr.strip()}")

@@ -11,6 +11,10 @@ from toolkit.engine.cli import Context, Registrar, inspect_each
 DRIVERS = {"bridge": "bridge", "host": "host", "none": "null"}
 
 
+# register() touches nothing but reg.verb(): cli.py may build only the verb being run.
+VERB_FILTER_SAFE = True
+
+
 def register(reg: Registrar) -> None:
     p = reg.verb(None, network_ls, "List networks", group="network", group_name="ls")
     p.add_argument("-q", "--quiet", action="store_true", help="only display network IDs")

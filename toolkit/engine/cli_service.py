@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
 
 from toolkit.engine.cli import Context, Registrar
@@ -111,6 +109,8 @@ def version_dict(ctx: Context) -> dict:
     except TkError as exc:  # no runtime installed: say so, as docker says what it cannot reach
         server["Components"].append({"Name": "runtime", "Version": exc.message})
         return {"Client": client, "Server": server}
+    import subprocess
+
     proc = subprocess.run([rt.path, "--version"], capture_output=True, text=True)
     first = (proc.stdout.splitlines() or [""])[0]
     server["Components"].append({"Name": rt.name, "Version": first.split()[-1] if first else "?"})
@@ -193,6 +193,8 @@ def unit_command() -> str:
     argv0 = sys.argv[0] if sys.argv else ""
     if os.path.basename(argv0) == "tke" and os.access(argv0, os.X_OK):
         return os.path.abspath(argv0)
+    import shutil
+
     found = shutil.which("tke")
     if found:
         return found
@@ -209,6 +211,8 @@ def install_unit(ctx: Context, path: str, enable: bool) -> int:
     os.replace(tmp, path)
     ctx.out.write(f"wrote {path}\n")
     if enable:
+        import subprocess
+
         proc = subprocess.run(
             ["systemctl", "enable", os.path.basename(path)], capture_output=True, text=True
         )

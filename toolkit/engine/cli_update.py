@@ -15,6 +15,9 @@ from toolkit.engine.cli_containers import (
 )
 from toolkit.errors import TkError
 
+# register() touches nothing but reg.verb(): cli.py may build only the verb being run.
+VERB_FILTER_SAFE = True
+
 
 def register(reg: Registrar) -> None:
     p = reg.verb(

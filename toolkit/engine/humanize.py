@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
-from typing import Iterable, Optional, TextIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, Optional, TextIO
 
 _UNITS = ["B", "kB", "MB", "GB", "TB", "PB"]
 
@@ -62,6 +64,8 @@ def parse_time(text: Optional[str]) -> Optional[float]:
         main, digits = main.split(".", 1)
         frac = float("0." + (digits or "0"))
     try:
+        from datetime import datetime
+
         dt = datetime.strptime(main + tz, "%Y-%m-%dT%H:%M:%S%z")
     except ValueError:
         return None
@@ -79,6 +83,8 @@ def local_time(text: Optional[str]) -> str:
     t = parse_time(text)
     if t is None:
         return ""
+    from datetime import datetime, timezone
+
     return datetime.fromtimestamp(t, timezone.utc).astimezone().strftime("%Y-%m-%d %H:%M:%S %z %Z")
 
 
