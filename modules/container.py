@@ -468,7 +468,8 @@ class Task(object):
 
     def result(self):
         ctr = self.ctr or {}
-        if self.exists and not self.module.check_mode:
+        if self.exists and self.actions and not self.module.check_mode:
+            # after a change, its state now; with none, the inspect the task began with
             ctr = self.engine.inspect("container", self.params["name"]) or {}
         result = {"changed": self.changed, "container": ctr, "actions": self.actions}
         if self.output is not None:

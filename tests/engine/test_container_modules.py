@@ -77,6 +77,7 @@ def test_container_converges_then_stays_put(ctr: Ctr) -> None:
 
     again = run_module("container", web_args(ctr))
     assert again["changed"] is False and again["container"]["Id"] == rec["Id"]
+    assert again["container"]["State"] == container(ctr, "web")["State"]  # what is there now
 
     changed_env = web_args(ctr, env={"MODE": "two", "N": 1})
     check = run_module("container", changed_env, check=True, diff=True)
@@ -105,6 +106,7 @@ def test_limits_and_restart_policy_change_in_place(ctr: Ctr) -> None:
     assert updated["changed"] is True, updated
     assert {"memory", "cpus", "restart_policy"} <= set(updated["diff"]["after"])
     now = container(ctr, "web")
+    assert updated["container"]["HostConfig"] == now["HostConfig"]  # reported after the change
     assert now["Id"] == rec["Id"] and now["State"]["Running"] is True  # not recreated
     assert now["State"]["Pid"] == rec["State"]["Pid"]  # nor restarted
     assert now["HostConfig"]["Memory"] == 64 << 20
