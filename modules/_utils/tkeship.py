@@ -40,7 +40,13 @@ STALE_UPLOAD = 3600.0  # seconds: an upload no install has used by then was aban
 # an older version is removed by the next install once unused this long (its USED file), and
 # when no process and no systemd unit names its directory
 UNUSED_FOR = 3600.0
-UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system")
+UNIT_DIRS = (
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/usr/local/lib/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+)
 VERSION_DIR = re.compile(r"^[0-9A-Za-z.+_]+-[0-9a-f]{16}$")
 
 
@@ -284,8 +290,9 @@ def _remove_leftovers(base, keep):
 def _remove_unused_versions(base, keep):
     """Other engine versions in `base` that nothing uses: not run by a task for UNUSED_FOR, not
     named by a live process (a shim, a port proxy, a tke command, a cleanup's PYTHONPATH) nor
-    by a systemd unit (the boot unit of `tke system service --install`). Each is renamed to a
-    .tmp-* name first, so a version directory is whole or absent, as during installs."""
+    by a systemd unit or drop-in (the boot unit of `tke system service --install`). Each is
+    renamed to a .tmp-* name first, so a version directory is whole or absent, as during
+    installs."""
     now = time.time()
     stale = []
     for name in os.listdir(base):
@@ -349,21 +356,29 @@ def _process_texts():
 
 
 def _unit_texts():
+    """The unit files in UNIT_DIRS and their drop-ins (NAME.d/*.conf)."""
     texts = []
     for where in UNIT_DIRS:
-        try:
-            names = os.listdir(where)
-        except OSError:
-            continue
-        for name in names:
+        for name in _listdir(where):
             full = os.path.join(where, name)
-            if os.path.isfile(full):
-                try:
-                    with open(full, "rb") as handle:
-                        texts.append(handle.read())
-                except (IOError, OSError):
-                    pass
+            files = [full]
+            if name.endswith(".d") and os.path.isdir(full):
+                files = [os.path.join(full, n) for n in _listdir(full)]
+            for path in files:
+                if os.path.isfile(path):
+                    try:
+                        with open(path, "rb") as handle:
+                            texts.append(handle.read())
+                    except (IOError, OSError):
+                        pass
     return texts
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
 
 
 def _remove(path):

@@ -182,6 +182,11 @@ def test_an_install_removes_the_versions_nothing_uses(tmp_path: Path, monkeypatc
     running = old_version(base, "0.0.3-" + "c" * 16, 3 * hour)  # a shim of it is alive
     booted = old_version(base, "0.0.4-" + "d" * 16, 3 * hour)  # the boot unit runs it
     (units / "tke.service").write_text(f"[Service]\nExecStart={booted}/bin/tke system service\n")
+    dropped = old_version(base, "0.0.6-" + "0" * 16, 3 * hour)  # a drop-in runs it
+    (units / "tke.service.d").mkdir()
+    (units / "tke.service.d" / "override.conf").write_text(
+        f"[Service]\nExecStart=\nExecStart={dropped}/bin/tke system service\n"
+    )
     prefix = old_version(base, "0.0.5-" + "e" * 16, 3 * hour)  # only a longer name is in use
     odd = base / "notes"  # not a version's name: not ours to judge
     odd.mkdir()
@@ -196,7 +201,7 @@ def test_an_install_removes_the_versions_nothing_uses(tmp_path: Path, monkeypatc
     finally:
         shim.kill()
         shim.wait()
-    kept = [os.path.basename(dest), recent.name, running.name, booted.name, odd.name]
+    kept = [os.path.basename(dest), recent.name, running.name, booted.name, dropped.name, odd.name]
     assert listing(base) == sorted([".lock", *kept])
     assert not unused.exists() and not prefix.exists()
     # a second install of the same version removes nothing more (nothing is installed)
