@@ -342,35 +342,34 @@ def _named_in_use(dirs):
 
 
 def _process_texts():
-    texts = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        for what in ("cmdline", "environ"):
-            try:
-                with open("/proc/%s/%s" % (pid, what), "rb") as handle:
-                    texts.append(handle.read())
-            except (IOError, OSError):
-                pass
-    return texts
+    """The command lines and environments of the processes this user can read."""
+    paths = ["/proc/%s/%s" % (pid, what) for pid in _listdir("/proc") if pid.isdigit()
+             for what in ("cmdline", "environ")]  # fmt: skip
+    return _contents(paths)
 
 
 def _unit_texts():
     """The unit files in UNIT_DIRS and their drop-ins (NAME.d/*.conf)."""
-    texts = []
+    paths = []
     for where in UNIT_DIRS:
         for name in _listdir(where):
             full = os.path.join(where, name)
-            files = [full]
             if name.endswith(".d") and os.path.isdir(full):
-                files = [os.path.join(full, n) for n in _listdir(full)]
-            for path in files:
-                if os.path.isfile(path):
-                    try:
-                        with open(path, "rb") as handle:
-                            texts.append(handle.read())
-                    except (IOError, OSError):
-                        pass
+                paths.extend(os.path.join(full, n) for n in _listdir(full))
+            else:
+                paths.append(full)
+    return _contents(p for p in paths if os.path.isfile(p))
+
+
+def _contents(paths):
+    """The bytes of each file of `paths` that can be read (a process may be gone by then)."""
+    texts = []
+    for path in paths:
+        try:
+            with open(path, "rb") as handle:
+                texts.append(handle.read())
+        except (IOError, OSError):
+            pass
     return texts
 
 
