@@ -3,7 +3,10 @@ parsing, user lookup, in-root path resolution, detach keys, log time filters."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -13,6 +16,8 @@ from toolkit.engine.cli_containers import CreateFailed, parse_restart, parse_siz
 from toolkit.engine.cli_ctrinfo import familiar
 from toolkit.engine.runtime import _message
 from toolkit.errors import UsageError
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def record(**host) -> dict:
@@ -72,6 +77,36 @@ def test_caps_add_drop_and_rlimits():
 
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     assert spec.rlimits()[0]["hard"] <= (hard if hard > 0 else 1048576)
+
+
+def test_host_hard_limits_match_getrlimit():
+    import resource
+
+    limits = spec.host_hard_limits()
+    known = [k for k in spec.LIMIT_ROWS.values() if hasattr(resource, k)]
+    assert set(known) <= set(limits) and "RLIMIT_NOFILE" in known
+    for kind in known:
+        assert limits[kind] == resource.getrlimit(getattr(resource, kind))[1], kind
+
+
+def test_rlimits_clamped_to_a_lowered_hard_limit():
+    """A tke whose own hard limits were lowered (as by a service's LimitNOFILE=) asks the
+    runtime for no more than that: setrlimit above it fails in the container."""
+    code = (
+        "import json, resource; from toolkit.engine import spec; "
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (512, 1000)); "
+        "resource.setrlimit(resource.RLIMIT_NPROC, (100, 200)); "
+        "print(json.dumps(spec.rlimits([{'Name': 'nproc', 'Soft': 300, 'Hard': 400},"
+        " {'Name': 'core', 'Soft': -1, 'Hard': -1}])))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout
+    got = {r["type"]: (r["soft"], r["hard"]) for r in json.loads(out)}
+    assert got["RLIMIT_NOFILE"] == (1000, 1000)
+    assert got["RLIMIT_NPROC"] == (200, 200)
+    core_hard = spec.host_hard_limits()["RLIMIT_CORE"]
+    assert got["RLIMIT_CORE"] == (core_hard, core_hard)
 
 
 def test_resolve_user(tmp_path):

@@ -112,7 +112,7 @@ class Context:
     def take_shim(self, store_root: str):
         """The shim launched at start-up for this store, or None (then launch one)."""
         shim, self.shim = self.shim, None
-        if shim is not None and shim.store_root != os.path.abspath(store_root):
+        if shim is not None and os.path.abspath(shim.store_root) != os.path.abspath(store_root):
             shim.abandon()
             shim = None
         return shim

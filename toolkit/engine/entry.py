@@ -2,11 +2,11 @@
 anything else of the engine is imported.
 
 The shim is a second interpreter (~6 ms of start-up, shimproc.py); every import that comes
-before its launch delays the moment it can take its instructions. Here only `os`, `sys` and
-shimproc (os, sys, `_socket`) come first; `cli` (parsing, ~0.4 ms of imports) after.
+before its launch delays the moment it can take its instructions. Here only built-in modules
+(`posix`, `sys`, and shimproc's `_socket`) come first, not even `os`; `cli` (parsing) after.
 """
 
-import os
+import posix
 import sys
 
 
@@ -27,7 +27,10 @@ def early_shim(argv: list):
     from toolkit.engine import shimproc
 
     try:
-        return shimproc.launch(root or os.environ.get("TKE_ROOT") or "/var/lib/tke")
+        env_root = posix.environ.get(b"TKE_ROOT", b"").decode(
+            sys.getfilesystemencoding(), "surrogateescape"
+        )
+        return shimproc.launch(root or env_root or "/var/lib/tke")
     except OSError:
         return None  # `run` launches one itself (and reports what is wrong)
 

@@ -1,4 +1,4 @@
-"""Starting a container's shim, cheaply and early (stdlib `os` and `sys`, and `_socket`).
+"""Starting a container's shim, cheaply and early (`posix`, `sys` and `_socket`: all built in).
 
     proc = launch(store_root)      # the shim's interpreter starts now...
     ...                            # ...while tke parses, creates and mounts
@@ -9,7 +9,8 @@
 
 `tke run` calls `launch` first thing in `main()`, before argparse and the engine are imported,
 so the shim's start-up (~8-10 ms of interpreter) overlaps the client's work. posix_spawn rather
-than subprocess: importing subprocess costs more than the spawn.
+than subprocess: importing subprocess costs more than the spawn; `posix` rather than `os`:
+importing `os` (~0.8 ms: `_collections_abc` and the path modules) would delay the launch.
 
 The shim starts in its own session (POSIX_SPAWN_SETSID) as the caller's child: it does not
 fork again before it runs the container (that fork was on the way to every start). It is
@@ -24,10 +25,31 @@ the other end, so the container starts without a listen/connect round trip.
 """
 
 import _socket
-import os
+import posix
 import sys
 
-ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+def _dirname(path: str) -> str:
+    return path.rpartition("/")[0] or "/"
+
+
+def _absolute(path: str) -> str:
+    """`path` made absolute (not normalized: os.path.abspath's import is what is avoided)."""
+    return path if path.startswith("/") else f"{posix.getcwd()}/{path}"
+
+
+def _link_target(path: str) -> str:
+    """The file at the end of `path`'s chain of symlinks (a venv's `python`: the system's)."""
+    for _ in range(40):
+        try:
+            target = posix.readlink(path)
+        except OSError:
+            return path
+        path = target if target.startswith("/") else f"{_dirname(path)}/{target}"
+    return path
+
+
+ENGINE_DIR = _dirname(_absolute(__file__))
 # Imported rather than run as a script so its bytecode is cached (compiling it in every shim
 # would cost memory that the shim keeps for its whole life). It leaves with os._exit: the
 # interpreter's tear-down (~2-3 ms) is on `tke run --rm`'s path, which waits for the shim to
@@ -36,8 +58,8 @@ SHIM_BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); import shim; "
     "shim.posix._exit(shim.main(sys.argv[2:]))"
 )
-PYTHON = os.path.realpath(sys.executable)
-PASSED_ENV = ("TKE_ROOT", "TKE_RUNTIME", "PYTHONPATH")
+PYTHON = _link_target(_absolute(sys.executable))
+PASSED_ENV = (b"TKE_ROOT", b"TKE_RUNTIME", b"PYTHONPATH")
 
 
 _unreaped: list = []  # pids of children nobody waits for (released shims, spawn.background)
@@ -67,7 +89,7 @@ class ShimProc:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(self.stdin_w, view) :]
+                view = view[posix.write(self.stdin_w, view) :]
         except BrokenPipeError:
             pass
         finally:
@@ -84,7 +106,7 @@ class ShimProc:
         them or died)."""
         chunks = []
         while self.stderr_r >= 0:
-            data = os.read(self.stderr_r, 65536)
+            data = posix.read(self.stderr_r, 65536)
             if not data:
                 break
             chunks.append(data)
@@ -118,7 +140,7 @@ class ShimProc:
         if fd >= 0:
             setattr(self, name, -1)
             try:
-                os.close(fd)
+                posix.close(fd)
             except OSError:
                 pass
 
@@ -126,41 +148,44 @@ class ShimProc:
 def launch(store_root: str) -> ShimProc:
     """Start a shim that waits for its instructions on stdin. `store_root`: the store it
     serves (its containers dir is on the shim's command line, for `ps` readers)."""
-    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")}
+    environ = posix.environ
+    env = {b"PATH": environ.get(b"PATH", b"/usr/sbin:/usr/bin:/sbin:/bin")}
     for key in PASSED_ENV:
-        if key in os.environ:
-            env[key] = os.environ[key]
-    env["PYTHONPATH"] = _package_root() + (":" + env["PYTHONPATH"] if "PYTHONPATH" in env else "")
-    where = os.path.join(os.path.abspath(store_root), "containers")
+        if key in environ:
+            env[key] = environ[key]
+    root = _package_root().encode(sys.getfilesystemencoding(), "surrogateescape")
+    env[b"PYTHONPATH"] = root + (b":" + env[b"PYTHONPATH"] if b"PYTHONPATH" in env else b"")
+    store_root = _absolute(store_root)
+    where = f"{store_root}/containers"
     # above 2: a tke started with a closed stdin or stderr gets a pipe there otherwise, which
     # the dup2 actions below would clobber
     reap()
-    stdin_r, stdin_w = map(_above_stdio, os.pipe())
-    stderr_r, stderr_w = map(_above_stdio, os.pipe())
-    status_r, status_w = map(_above_stdio, os.pipe())
+    stdin_r, stdin_w = map(_above_stdio, posix.pipe())
+    stderr_r, stderr_w = map(_above_stdio, posix.pipe())
+    status_r, status_w = map(_above_stdio, posix.pipe())
     ours, theirs = _socketpair()
     shim_fds = (status_w, theirs.fileno())
     for fd in shim_fds:
-        os.set_inheritable(fd, True)
+        posix.set_inheritable(fd, True)
     argv = [PYTHON, "-I", "-S", "-c", SHIM_BOOT, ENGINE_DIR, where] + [str(fd) for fd in shim_fds]
-    actions = [(os.POSIX_SPAWN_DUP2, stdin_r, 0), (os.POSIX_SPAWN_DUP2, stderr_w, 2)]
-    actions.append((os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0))
+    actions = [(posix.POSIX_SPAWN_DUP2, stdin_r, 0), (posix.POSIX_SPAWN_DUP2, stderr_w, 2)]
+    actions.append((posix.POSIX_SPAWN_OPEN, 1, "/dev/null", posix.O_WRONLY, 0))
     # fds tke inherited without close-on-exec (a caller's pipes) must not live on in the
     # shim: a caller reading such a pipe to EOF would wait for the container's whole life
-    actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in inherited_fds(*shim_fds)]
+    actions += [(posix.POSIX_SPAWN_CLOSE, fd) for fd in inherited_fds(*shim_fds)]
     try:
-        pid = os.posix_spawn(PYTHON, argv, env, file_actions=actions, setsid=True)
+        pid = posix.posix_spawn(PYTHON, argv, env, file_actions=actions, setsid=True)
     except BaseException:
         for fd in (stdin_w, stderr_r, status_r):
-            os.close(fd)
+            posix.close(fd)
         ours.close()
         raise
     finally:
         for fd in (stdin_r, stderr_w, status_w):
-            os.close(fd)
+            posix.close(fd)
         theirs.close()
     proc = ShimProc(pid, stdin_w, stderr_r, status_r, ours)
-    proc.store_root = os.path.abspath(store_root)
+    proc.store_root = store_root
     return proc
 
 
@@ -174,7 +199,7 @@ def reap() -> None:
     long-lived caller; a `tke` command leaves them to init)."""
     for pid in list(_unreaped):
         try:
-            done, _ = os.waitpid(pid, os.WNOHANG)
+            done, _ = posix.waitpid(pid, posix.WNOHANG)
         except ChildProcessError:
             done = pid
         if done:
@@ -185,7 +210,7 @@ def wait_pid(pid: int) -> int:
     """Reap a child; its exit code (0 if someone else reaped it already)."""
     while True:
         try:
-            return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+            return posix.waitstatus_to_exitcode(posix.waitpid(pid, 0)[1])
         except InterruptedError:
             continue
         except ChildProcessError:
@@ -214,13 +239,13 @@ def _above_stdio(fd: int) -> int:
     try:
         return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)
     finally:
-        os.close(fd)
+        posix.close(fd)
 
 
 def inherited_fds(*keep: int) -> list:
     """This process's fds above 2 that a child would inherit (not close-on-exec), but `keep`."""
     try:
-        names = os.listdir("/proc/self/fd")
+        names = posix.listdir("/proc/self/fd")
     except OSError:
         return []
     fds = []
@@ -228,7 +253,7 @@ def inherited_fds(*keep: int) -> list:
         fd = int(name)
         if fd > 2 and fd not in keep:
             try:
-                if os.get_inheritable(fd):
+                if posix.get_inheritable(fd):
                     fds.append(fd)
             except OSError:  # the listing's own fd, closed by now
                 pass
@@ -236,4 +261,4 @@ def inherited_fds(*keep: int) -> list:
 
 
 def _package_root() -> str:
-    return os.path.dirname(os.path.dirname(ENGINE_DIR))
+    return _dirname(_dirname(ENGINE_DIR))

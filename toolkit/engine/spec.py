@@ -11,7 +11,6 @@ cgroup limits (--memory, --cpus, --cpu-shares, --pids-limit) under `linux.resour
 from __future__ import annotations
 
 import os
-import resource
 import stat
 
 from toolkit.engine import cgroups
@@ -145,19 +144,63 @@ def rlimits(ulimits: Optional[list] = None) -> list:
     asked = {"nofile": (1048576, 1048576)}
     for item in ulimits or []:
         asked[item["Name"]] = (item["Soft"], item["Hard"])
+    host = host_hard_limits()
     out = []
     for name, (soft, hard) in asked.items():
         kind = "RLIMIT_" + name.upper()
-        host_hard = resource.getrlimit(getattr(resource, kind, resource.RLIMIT_NOFILE))[1]
+        host_hard = host.get(kind, host["RLIMIT_NOFILE"])
         hard = _clamp(hard, host_hard)
         out.append({"type": kind, "hard": hard, "soft": min(_clamp(soft, host_hard), hard)})
     return out
 
 
+UNLIMITED = -1  # resource.RLIM_INFINITY
+# /proc/self/limits' rows, named as the kernel prints them (fs/proc/base.c)
+LIMIT_ROWS = {
+    "Max cpu time": "RLIMIT_CPU",
+    "Max file size": "RLIMIT_FSIZE",
+    "Max data size": "RLIMIT_DATA",
+    "Max stack size": "RLIMIT_STACK",
+    "Max core file size": "RLIMIT_CORE",
+    "Max resident set": "RLIMIT_RSS",
+    "Max processes": "RLIMIT_NPROC",
+    "Max open files": "RLIMIT_NOFILE",
+    "Max locked memory": "RLIMIT_MEMLOCK",
+    "Max address space": "RLIMIT_AS",
+    "Max file locks": "RLIMIT_LOCKS",
+    "Max pending signals": "RLIMIT_SIGPENDING",
+    "Max msgqueue size": "RLIMIT_MSGQUEUE",
+    "Max nice priority": "RLIMIT_NICE",
+    "Max realtime priority": "RLIMIT_RTPRIO",
+    "Max realtime timeout": "RLIMIT_RTTIME",
+}
+
+
+def host_hard_limits() -> dict:
+    """RLIMIT_* -> this process's hard limit (UNLIMITED for none), from /proc/self/limits:
+    the `resource` module is a shared library to load on every `tke run` (~0.15 ms)."""
+    out = {}
+    try:
+        with open("/proc/self/limits") as fh:
+            lines = fh.read().splitlines()[1:]
+    except OSError:
+        lines = []
+    for line in lines:
+        kind = LIMIT_ROWS.get(line[:26].strip())
+        fields = line[26:].split()
+        if kind and len(fields) >= 2:
+            out[kind] = UNLIMITED if fields[1] == "unlimited" else int(fields[1])
+    if "RLIMIT_NOFILE" not in out:  # no procfs
+        import resource
+
+        kinds = [k for k in LIMIT_ROWS.values() if hasattr(resource, k)]
+        out = {k: resource.getrlimit(getattr(resource, k))[1] for k in kinds}
+    return out
+
+
 def _clamp(value: int, host_hard: int) -> int:
-    unlimited = resource.RLIM_INFINITY
-    value = unlimited if value < 0 else value
-    return value if host_hard == unlimited else min(value, host_hard)
+    value = UNLIMITED if value < 0 else value
+    return value if host_hard == UNLIMITED else min(value, host_hard)
 
 
 def mounts(ctrdir: str, read_only_sys: bool = True, host: Optional[dict] = None) -> list:
