@@ -36,7 +36,8 @@ rotate_log), sock, console_sock,
 pidfile, restart {Name, MaximumRetryCount}, autoremove, cleanup (argv), merged, attach, tmp_dir
 (the store's), runtime_state (the runtime's directory of this container), cgroup (its
 cgroupsPath), network (what release_network undoes, or None), bpf_cache ({"from", "to"}: copy
-the runtime's compiled seccomp program there once the container runs; bpfcache.py), rm_paths
+the runtime's compiled seccomp program there once the container runs, for bpfopt.py to make
+compact in a process of its own; bpfcache.py), rm_paths
 (what a claimed removal touches: remove_claimed; None: the client removes the container).
 """
 
@@ -933,9 +934,16 @@ def remove_tree(path):
         pass
 
 
+# bpfopt.py, in a process of its own at the lowest priority (reap() collects it)
+OPTIMIZE_BPF = (
+    "import sys; sys.path.insert(0, sys.argv[1]); import os; os.nice(19); import bpfopt; "
+    "sys.exit(bpfopt.main(sys.argv[2:]))"
+)
+
+
 def keep_bpf(paths):
     """Copy the runtime's compiled seccomp program into tke's cache (atomically; a whole
-    number of 8-byte instructions or nothing)."""
+    number of 8-byte instructions or nothing), then have bpfopt.py make it compact there."""
     if not paths:
         return
     try:
@@ -951,6 +959,10 @@ def keep_bpf(paths):
         with open(tmp, "wb") as fh:
             fh.write(data)
         posix.replace(tmp, paths["to"])
+        argv = [sys.executable, "-I", "-S", "-c", OPTIMIZE_BPF, __file__.rpartition("/")[0]]
+        null = posix.open(DEVNULL, posix.O_RDWR)
+        spawn(argv + [paths["to"], paths["to"]], null, null, null)
+        posix.close(null)
     except OSError:
         pass
 
