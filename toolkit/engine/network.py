@@ -9,6 +9,8 @@ first address is the containers' gateway. Each running container has its own net
 namespace, bind-mounted at RUN_DIR/netns/ID so that it outlives the runtime's processes
 across restarts, with `eth0` (one end of a veth pair whose other end is on the bridge),
 docker's MAC address for its IP (02:42 + the four bytes) and a default route via the bridge.
+Where firewalld runs, the bridge goes into firewalld's zone `tke` when it is made
+(firewalld.py), as docker's docker0 into its zone `docker`.
 
 Addresses: one file per address in use, STORE/networks/bridge/ips/IP, holding the container's
 ID, made and removed under a lock; a file whose container is gone is taken over.
@@ -206,8 +208,19 @@ def ensure_bridge(ipr):
     index = ipr.link_lookup(ifname=BRIDGE)[0]
     ipr.addr("add", index=index, address=str(net[1]), prefixlen=net.prefixlen)
     ipr.link("set", index=index, state="up")
+    trust_bridge()
     route_out(str(net))
     return ipaddress.ip_interface(f"{net[1]}/{net.prefixlen}")
+
+
+def trust_bridge() -> None:
+    """Where firewalld runs, the bridge into its zone `tke` (firewalld.py); first, because
+    the reload that makes the zone flushes iptables rules. What fails is a warning."""
+    from toolkit.engine import firewalld
+
+    problem = firewalld.trust(BRIDGE)
+    if problem:
+        sys.stderr.write(problem + "\n")
 
 
 # (how to add it, the rule): appended to nat's POSTROUTING, first in FORWARD (whose later rules

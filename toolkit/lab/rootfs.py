@@ -1,8 +1,9 @@
 """Cached root filesystems of booted lab hosts: a Debian base and one layer per lab OS.
 
-The base is `debootstrap --variant=minbase` with systemd, dbus, sshd and firewalld, finished by a
-script run in a chroot. It is built once into `<cache>/base-<hash>` (cache: $TK_LAB_CACHE or
-/var/cache/tk-lab), where the hash covers its whole recipe: a changed recipe builds a new one.
+The base is `debootstrap --variant=minbase` with systemd, dbus, sshd and firewalld (and runc and
+iptables, for tke's containers and bridge network), finished by a script run in a chroot. It is
+built once into `<cache>/base-<hash>` (cache: $TK_LAB_CACHE or /var/cache/tk-lab), where the
+hash covers its whole recipe: a changed recipe builds a new one.
 Each OS layer is an overlay upper directory over the base (`<cache>/<os>-<hash>`). centos: real
 rpm and dnf, a local file:// repository of small test rpms, an os-release saying CentOS Stream 9
 and a real sshd.service. debian: a local flat apt repository of small test debs. Builds happen in
@@ -40,6 +41,8 @@ BASE_PACKAGES = [
     "python3-selinux",
     "python3-apt",
     "iproute2",
+    "iptables",
+    "runc",
     "netbase",
     "procps",
     "policycoreutils",

@@ -5,7 +5,10 @@ each with its own overlay upper dir (on disk in the lab dir, so it survives a re
 namespace (a veth on the lab bridge, as light hosts) and cgroup. A host's launcher runs in a
 private mount namespace: it mounts the overlay and a tmpfs on /run/systemd/nspawn, then runs
 systemd-nspawn in a loop that boots the host again when it reboots (nspawn exits 133).
-Teardown kills each host's cgroup (cgroup.kill) and removes what `Lab.down` removes.
+Hosts can run containers (tke with runc): nspawn lets them make keyrings and load BPF programs
+(the device cgroup of cgroup v2), and /proc/sys/net is writable (ip_forward of their own
+network namespace). Teardown kills each host's cgroup (cgroup.kill) and removes what
+`Lab.down` removes.
 """
 
 from __future__ import annotations
@@ -44,11 +47,13 @@ mount -t overlay -o "lowerdir=$LOWER,upperdir=$DIR/upper,workdir=$DIR/work" "tkl
   "$DIR/merged"
 if [ -f "$DIR/setup.sh" ]; then sh "$DIR/setup.sh" "$DIR/merged"; fi
 export SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1
+export SYSTEMD_NSPAWN_API_VFS_WRITABLE=network
 while :; do
   rc=0
   systemd-nspawn -q -b --register=no --keep-unit -M "$NAME" --capability=CAP_NET_ADMIN \
     --network-namespace-path="/run/netns/$NS" --console=passive --resolv-conf=off \
-    --timezone=off --link-journal=no -D "$DIR/merged" || rc=$?
+    --timezone=off --link-journal=no --system-call-filter="add_key keyctl bpf" \
+    -D "$DIR/merged" || rc=$?
   echo "tk-lab: nspawn exited $rc"
   [ "$rc" -eq 133 ] || exit "$rc"
 done
