@@ -943,8 +943,15 @@ OPTIMIZE_BPF = (
 
 def keep_bpf(paths):
     """Copy the runtime's compiled seccomp program into tke's cache (atomically; a whole
-    number of 8-byte instructions or nothing), then have bpfopt.py make it compact there."""
+    number of 8-byte instructions or nothing), then have bpfopt.py make it compact there;
+    unless another container's shim has done that already."""
     if not paths:
+        return
+    try:
+        kept = posix.stat(paths["to"]).st_size
+    except OSError:
+        kept = 0
+    if kept and kept % 8 == 0:
         return
     try:
         with open(paths["from"], "rb") as fh:
