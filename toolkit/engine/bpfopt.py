@@ -1,15 +1,15 @@
 """A smaller, equivalent seccomp cBPF program: what tke keeps in its seccomp cache.
 
 libseccomp (as crun 1.8 uses it) compiles a profile into a linear chain: load the arch, compare
-it, load the syscall number, then one `jeq NR` per syscall named in the profile, each followed
-by its argument checks (436 instructions for docker's default on x86_64). At each container
+it, load the syscall number, then one `jeq NR` per syscall named in the profile, and their
+argument checks (436 instructions for docker's default on x86_64). At each container
 start the kernel checks and JITs every instruction and runs the program once per syscall number
 of each architecture (to find the syscalls it can allow without running it), each run walking
 the chain; so does every syscall of the container that the filter must look at.
 `optimize(program)` returns a program with the same decisions, or the program itself when it
 cannot show the two equal: a dispatch on the arch, a search on the syscall number (`jge`s, a
 few `jeq`s), at its leaves a `ret` or what remains of the argument checks (286 instructions
-for docker's default, each syscall number decided within ~10).
+for docker's default; ~11 run per syscall number on average, against ~116 on x86_64).
 
 How: bpfeval.py cuts (arch, nr) into rectangles with one residual code each; adjacent intervals
 with the same code merge; the searches are planned smallest first; the code is laid out with
