@@ -79,3 +79,22 @@ def test_a_damaged_cache_file_is_not_used(ctr):
     ctr.ok("rm", "-f", cid)
     with open(path, "rb") as fh:
         assert len(fh.read()) % 8 == 0 and os.path.getsize(path) > 8  # replaced by the shim
+
+
+@pytest.mark.parametrize("source", bpfcache.KEY_SOURCES)
+def test_a_changed_profile_or_optimizer_source_keys_a_new_program(tmp_path, source):
+    """A new seccomp.py, or a new optimizer (a fixed bug), must not reuse what the old one
+    kept: the cache key covers their files."""
+    from toolkit.engine.runtime import Runtime
+
+    crun = Runtime("crun", "/bin/sh", str(tmp_path))  # any file stands for the binary
+    before = bpfcache.cache_path({}, ["CAP_CHOWN"], crun, str(tmp_path))
+    path = os.path.join(os.path.dirname(bpfcache.__file__), source)
+    st = os.stat(path)
+    try:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+        after = bpfcache.cache_path({}, ["CAP_CHOWN"], crun, str(tmp_path))
+    finally:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert before and after and before != after
+    assert bpfcache.cache_path({}, ["CAP_CHOWN"], crun, str(tmp_path)) == before

@@ -12,10 +12,12 @@ annotates `conf` from the cache, or gives it its `linux.seccomp` and returns {"f
 "to": ...} for the shim to fill the cache once the container runs (shim.py). The cache lives
 in the run directory (tmpfs: a reboot, hence a new kernel, empties it) under a key of what
 the filter is made from: the container's capabilities and seccomp options, this machine and
-kernel, the source of seccomp.py (which makes the profile) and the runtime binary (an
-upgraded crun compiles afresh). A hit builds no profile at all (~0.5 ms of `tke run`: the
-profile, its 8 KB of JSON in config.json, seccomp.py's import). runc has no such annotation:
-crun only. Without seccomp.py's source (a bytecode-only install) nothing is cached.
+kernel, the sources of seccomp.py (which makes the profile) and of the optimizer that makes
+the kept program compact (bpfopt.py and its two modules: a fixed optimizer re-makes it), and
+the runtime binary (an upgraded crun compiles afresh). A hit builds no profile at all (~0.5
+ms of `tke run`: the profile, its 8 KB of JSON in config.json, seccomp.py's import). runc has
+no such annotation: crun only. Without those sources (a bytecode-only install) nothing is
+cached.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from toolkit.engine.runtime import Runtime
 
 ANNOTATION = "run.oci.seccomp_bpf_data"
+# what the kept program is made from, besides the runtime binary (part of the cache key)
+KEY_SOURCES = ("seccomp.py", "bpfopt.py", "bpfeval.py", "bpfvm.py")
 
 
 def _sha256(data: bytes) -> str:
@@ -49,18 +53,19 @@ def cache_path(host: dict, caps: list, rt: Runtime, run_dir: str) -> Optional[st
     kept for this runtime binary (None: not crun, or privileged: no filter)."""
     if rt.name != "crun" or host.get("Privileged"):
         return None
+    engine = os.path.dirname(os.path.abspath(__file__))
     try:
-        here = os.stat(os.path.join(os.path.dirname(os.path.abspath(__file__)), "seccomp.py"))
-        binary = os.stat(rt.path)
+        stats = [os.stat(os.path.join(engine, name)) for name in KEY_SOURCES]
+        stats.append(os.stat(rt.path))
     except OSError:
         return None
     options = [o for o in host.get("SecurityOpt") or [] if o.startswith("seccomp")]
     uname = os.uname()
     key = jsonc.dumps(
         [sorted(caps), options, uname.machine, uname.release, rt.path]
-        + [st.st_ino for st in (here, binary)]
-        + [st.st_size for st in (here, binary)]
-        + [st.st_mtime_ns for st in (here, binary)],
+        + [st.st_ino for st in stats]
+        + [st.st_size for st in stats]
+        + [st.st_mtime_ns for st in stats],
         compact=True,
     )
     return os.path.join(run_dir, "seccomp-bpf", _sha256(key.encode()))

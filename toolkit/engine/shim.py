@@ -651,6 +651,8 @@ class Shim:
                 self.exit_time = time.monotonic()
 
     def will_restart(self):
+        if self.cfg.get("autoremove"):  # --rm: docker allows no restart policy, nor an update
+            return False
         policy = self.restart_policy()
         name = policy.get("Name") or "no"
         if name == "no" or exists(join(self.dir, "stopped")):
