@@ -333,6 +333,26 @@ def test_published_port_is_dnat_for_other_networks_and_proxied_on_loopback(net, 
     assert not left
 
 
+def test_rules_flushed_by_a_firewall_reload_come_back_at_the_next_start(net, outside):
+    """firewalld flushes iptables' tables on every reload or restart (seen on firewalld 1.3.3,
+    tests/engine/test_network_firewalld.py), as `iptables -F` does here: the next start on
+    the bridge puts back the outbound rules and the published ports of the containers that
+    still run, once (no duplicates)."""
+    net.ok("run", "-d", "--name", "web", "-p", "8086:80", net.image, "sh", "-c", CGI_REMOTE)
+    before = iptables(net, "-t", "nat", "-S") + iptables(net, "-S")
+    for argv in (["-t", "nat", "-F"], ["-t", "nat", "-X"], ["-F"]):
+        iptables(net, *argv)
+    server = outside.python(SEEN_FROM)
+    assert server.stdout.readline() == "up\n"
+    out = net.ok("run", "--rm", net.image, "sh", "-c", "nc -w 5 10.99.0.2 7070 </dev/null")
+    assert out == "seen from 10.99.0.1\n"  # masqueraded again
+    client = outside.python(GET_FROM_OUTSIDE)
+    assert client.communicate(timeout=30)[0].strip().endswith(":10.99.0.2]")  # DNAT again
+    after = iptables(net, "-t", "nat", "-S") + iptables(net, "-S")
+    assert sorted(after.splitlines()) == sorted(before.splitlines())
+    net.ok("rm", "-f", "web")
+
+
 def test_network_ls_and_inspect_show_the_bridge_and_its_containers(net):
     rows = [line.split() for line in net.ok("network", "ls").splitlines()]
     assert rows[0] == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]

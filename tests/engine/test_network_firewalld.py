@@ -5,9 +5,10 @@ checkout is shipped to the first host as the container modules ship it; a contai
 publishes a port. The bridge must be in firewalld's zone `tke` (target ACCEPT, runtime and
 permanent), a container must reach the second host (egress through tke0 and the masquerade,
 which firewalld's default zone rejects otherwise) and the second host must reach the published
-port (DNAT). The store is a tmpfs (/run): overlay upper dirs cannot be on the host's overlay
-root. Teardown removes the containers, the bridge, the zone (with a reload, which also flushes
-tke's iptables rules), the store and the engine.
+port (DNAT), also after a firewalld reload (which flushes iptables' tables: the next start
+on the bridge restores tke's rules). The store is a tmpfs (/run): overlay upper dirs cannot
+be on the host's overlay root. Teardown removes the containers, the bridge, the zone (with a
+reload, which also flushes tke's iptables rules), the store and the engine.
 
 Without a lab: a failing firewall-cmd is a warning, and nothing is asked of firewalld when no
 firewalld process runs in tke's network namespace (both in a namespace of the test's own).
@@ -162,6 +163,16 @@ def test_bridge_network_under_firewalld(site: Site) -> None:
     for config in ("", "--permanent "):
         assert a.sh(f"firewall-cmd {config}--get-zone-of-interface=tke0").strip() == "tke"
     assert a.sh("firewall-cmd --permanent --zone=tke --get-target").strip() == "ACCEPT"
+
+    # a reload flushes iptables' tables (tke's rules too); the next start on the bridge puts
+    # back the outbound rules and the running container's DNAT (without it, b's request would
+    # meet firewalld's input rules: the port is not open in the default zone)
+    a.sh("firewall-cmd -q --reload")
+    assert "MASQUERADE" not in a.sh("iptables -t nat -S POSTROUTING")
+    egress = site.tke("run", "--rm", IMAGE, "nc", "-w", "5", b.address, "22")
+    assert egress["stdout"].startswith("SSH-2.0-"), egress["stderr"]
+    fetched = b.module("command", {"argv": ["python3", "-c", FETCH, f"http://{a.address}:{PORT}/"]})
+    assert fetched["stdout"] == "hello from tke", fetched["stderr"]
 
 
 FAKE_FIREWALL_CMD = """#!/bin/sh

@@ -99,6 +99,7 @@ def attach(ctrs, rec: dict) -> dict:
     with IPRoute() as ipr:
         with Flock(os.path.join(ctrs.store.root, "networks", "lock")):
             net = ensure_bridge(ipr)
+            restore_rules(ctrs, str(net.network))
             record_subnet(ctrs.store, net)
             iface = allocate(ctrs, cid, net)
         ip = str(iface.ip)
@@ -252,6 +253,35 @@ def route_out(net: str) -> None:
         check = subprocess.run([iptables, *table, "-C", *rule], capture_output=True)
         if check.returncode != 0:
             subprocess.run([iptables, *add, *rule], capture_output=True, check=True)
+
+
+def restore_rules(ctrs, net: str) -> None:
+    """The bridge's rules and the running containers' published ports again, after something
+    flushed iptables' tables since the bridge was made: firewalld does on every reload or
+    restart (docker re-adds its rules on firewalld's D-Bus signal; tke, without a daemon, at
+    the next start on the bridge). Checked by the masquerade rule: one `iptables -C`."""
+    import shutil
+    import subprocess
+
+    iptables = shutil.which("iptables")
+    if not iptables:
+        return
+    add, rule = OUTBOUND[0]
+    masquerade = [word.replace("{net}", net) for word in rule]
+    if not subprocess.run([iptables, *add[:-1], "-C", *masquerade], capture_output=True).returncode:
+        return
+    route_out(net)
+    undos = [
+        undo
+        for cid in ctrs.ids()
+        for undo in ((live(ctrs, cid) or {}).get("release") or {}).get("rules") or []
+    ]
+    if undos:
+        ensure_dnat_chain(iptables)
+    for undo in undos:  # [iptables, (-t nat), -D, rule...] as dnat recorded them
+        at = undo.index("-D")
+        if subprocess.run([*undo[:at], "-C", *undo[at + 1 :]], capture_output=True).returncode:
+            subprocess.run([*undo[:at], "-I", *undo[at + 1 :]], capture_output=True)
 
 
 def free_subnet(ipr):
