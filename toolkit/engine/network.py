@@ -268,7 +268,8 @@ def restore_rules(ctrs, net: str) -> None:
         return
     add, rule = OUTBOUND[0]
     masquerade = [word.replace("{net}", net) for word in rule]
-    if not subprocess.run([iptables, *add[:-1], "-C", *masquerade], capture_output=True).returncode:
+    check = subprocess.run([iptables, *add[:-1], "-C", *masquerade], capture_output=True)
+    if check.returncode != 1:  # 0: in place; 2, 4: a usage or resource problem (the lock)
         return
     route_out(net)
     undos = [
