@@ -8,7 +8,7 @@ PACKAGES=(
   python3 python3-venv python3-pip git ca-certificates
   openssh-server openssh-client sudo iproute2 iptables nftables procps psmisc
   crun runc docker-registry skopeo umoci busybox-static apache2-utils zstd docker.io
-  debootstrap systemd-container tmux qemu-system-x86 tini
+  debootstrap systemd-container tmux qemu-system-x86 tini dbus-daemon dbus-bin
 )
 
 missing=()

@@ -175,6 +175,48 @@ def test_bridge_network_under_firewalld(site: Site) -> None:
     assert fetched["stdout"] == "hello from tke", fetched["stderr"]
 
 
+UNIT = "tke-fwtest"
+
+
+def wait_for_masquerade(host: Host, timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while "MASQUERADE" not in host.sh("iptables -t nat -S POSTROUTING"):
+        assert time.monotonic() < end, host.sh(f"journalctl -u {UNIT} --no-pager | tail -20")
+        time.sleep(0.2)
+
+
+@pytest.mark.lab
+@pytest.mark.slow
+def test_the_service_puts_the_rules_back_when_firewalld_reloads_or_restarts(site: Site) -> None:
+    """`tke system service --install`'s unit (Type=notify, `--watch`) on the host: after a
+    reload and after a restart of firewalld, a container that keeps running reaches the other
+    host again and its published port answers, with no container started meanwhile."""
+    a, b = site.a, site.b
+    port = PORT + 1
+    web = site.tke("run", "-d", "--name", "fwwatched", "-p", f"{port}:80", IMAGE, "sh", "-c", SERVE)
+    assert web["rc"] == 0, web
+    unit_path = f"/etc/systemd/system/{UNIT}.service"
+    installed = site.tke("system", "service", "--install", "--no-enable", "--unit-path", unit_path)
+    assert installed["rc"] == 0, installed
+    try:
+        a.sh(f"systemctl daemon-reload && systemctl start {UNIT}")  # returns once READY=1
+        assert a.sh(f"systemctl is-active {UNIT}").strip() == "active"
+        for change in ("firewall-cmd -q --reload", "systemctl restart firewalld"):
+            a.sh(change)
+            a.sh("firewall-cmd --state")  # answered once a (re)started firewalld is set up
+            wait_for_masquerade(a)
+            egress = site.tke("exec", "fwwatched", "nc", "-w", "5", b.address, "22")
+            assert egress["stdout"].startswith("SSH-2.0-"), (change, egress)
+            url = f"http://{a.address}:{port}/"
+            fetched = b.module("command", {"argv": ["python3", "-c", FETCH, url]})
+            assert fetched["stdout"] == "hello from tke", (change, fetched["stderr"])
+        journal = a.sh(f"journalctl -u {UNIT} --no-pager -o cat")
+        assert "firewalld reloaded: restoring the bridge's rules" in journal, journal
+        assert "firewalld restarted: restoring the bridge's rules" in journal, journal
+    finally:
+        a.sh(f"systemctl stop {UNIT}; rm -f {unit_path}; systemctl daemon-reload")
+
+
 FAKE_FIREWALL_CMD = """#!/bin/sh
 echo "$*" >> "$(dirname "$0")/calls"
 case "$*" in

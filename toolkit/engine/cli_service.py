@@ -2,8 +2,9 @@
 `docker version`: tke's, Python's, the kernel's and the OCI runtime's versions) and `tke system
 service`: start the containers whose restart policy asks for it after a reboot — what
 `systemctl enable docker` gives docker users. `tke system service --install` writes and enables
-a systemd unit that runs it at boot (Type=oneshot: tke has no daemon; each container keeps its
-own shim)."""
+a systemd unit that runs it at boot. tke has no daemon (each container keeps its own shim); with
+`--watch`, as in the unit, the command then stays to put the bridge's iptables rules back
+whenever firewalld reloads or restarts (fwwatch.py), on hosts that have firewalld."""
 
 from __future__ import annotations
 
@@ -22,10 +23,11 @@ After=local-fs.target network-online.target
 Wants=network-online.target
 
 [Service]
-Type=oneshot
+Type=notify
+NotifyAccess=main
 RemainAfterExit=yes
 Environment=TKE_ROOT={root}
-ExecStart={tke} system service
+ExecStart={tke} system service --watch
 ExecStop={tke} system service --stop
 TimeoutStopSec=120
 
@@ -44,6 +46,12 @@ def register(reg: Registrar) -> None:
     p = reg.verb(None, service, "Start containers whose restart policy asks for it (boot)",
                  group="system", group_name="service")  # fmt: skip
     p.add_argument("--stop", action="store_true", help="stop running containers (shutdown)")
+    p.add_argument(
+        "--watch",
+        action="store_true",
+        help="then stay, putting the bridge's iptables rules back whenever firewalld reloads "
+        "or restarts (where firewalld is installed)",
+    )
     p.add_argument("--install", action="store_true", help="install and enable a systemd unit")
     p.add_argument("--unit-path", default=UNIT_PATH, help="where --install writes the unit")
     p.add_argument("--no-enable", action="store_true", help="with --install: do not enable it")
@@ -183,7 +191,51 @@ def service(ctx: Context, args: argparse.Namespace) -> int:
         except (TkError, OSError) as exc:
             ctx.err.write(f"{name}: {getattr(exc, 'message', exc)}\n")
             rc = 1
+    if args.watch and not args.stop:
+        ctx.out.flush()
+        sd_notify("READY=1")  # containers started: units ordered after this one may go on
+        watch_firewalld(ctx, ctrs)
     return rc
+
+
+def watch_firewalld(ctx: Context, ctrs) -> None:
+    """fwwatch.watch for this store until killed; nothing to do without firewalld."""
+    import shutil
+    import subprocess
+
+    from toolkit.engine import fwwatch, network
+
+    if shutil.which("firewall-cmd") is None:
+        ctx.err.write("firewalld is not installed: nothing to watch\n")
+        return
+
+    def log(text: str) -> None:
+        ctx.err.write(text + "\n")
+        ctx.err.flush()
+
+    def restore(why: str) -> None:
+        try:
+            network.restore_bridge(ctrs)
+        except (TkError, OSError, subprocess.SubprocessError) as exc:
+            log(f"{why}: the bridge's rules could not be restored: {exc}")
+
+    fwwatch.watch(restore, log=log)
+
+
+def sd_notify(state: str) -> None:
+    """Tell systemd (Type=notify) the service's state; nothing outside such a unit."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    import socket
+
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.sendto(state.encode(), address)
+        except OSError:
+            pass
 
 
 def unit_command() -> str:

@@ -258,8 +258,9 @@ def route_out(net: str) -> None:
 def restore_rules(ctrs, net: str) -> None:
     """The bridge's rules and the running containers' published ports again, after something
     flushed iptables' tables since the bridge was made: firewalld does on every reload or
-    restart (docker re-adds its rules on firewalld's D-Bus signal; tke, without a daemon, at
-    the next start on the bridge). Checked by the masquerade rule: one `iptables -C`."""
+    restart (docker re-adds its rules on firewalld's D-Bus signal; tke at the next start on
+    the bridge, and at once where `tke system service --watch` runs: fwwatch.py). Checked by
+    the masquerade rule: one `iptables -C`."""
     import shutil
     import subprocess
 
@@ -283,6 +284,23 @@ def restore_rules(ctrs, net: str) -> None:
         at = undo.index("-D")
         if subprocess.run([*undo[:at], "-C", *undo[at + 1 :]], capture_output=True).returncode:
             subprocess.run([*undo[:at], "-I", *undo[at + 1 :]], capture_output=True)
+
+
+def restore_bridge(ctrs) -> bool:
+    """restore_rules for this store's bridge, if it exists here (fwwatch.py's restore, after
+    firewalld reloaded or restarted); False when there is no bridge to restore."""
+    import socket
+
+    subnet = recorded_subnet(ctrs.store)
+    try:
+        socket.if_nametoindex(BRIDGE)
+    except OSError:
+        return False
+    if subnet is None:
+        return False
+    with Flock(os.path.join(ctrs.store.root, "networks", "lock")):
+        restore_rules(ctrs, subnet["Subnet"])
+    return True
 
 
 def free_subnet(ipr):
