@@ -346,3 +346,16 @@ def test_play_local_with_fqcn(ctr: Ctr, tmp_path) -> None:
     assert names(ctr) == ["playweb"]
     assert play()["changed"] == 0
     assert container(ctr, "playweb")["Id"] == rec["Id"]
+
+
+@pytest.mark.skipif(os.path.isdir("/run/systemd/system"), reason="needs a host without systemd")
+def test_container_engine_without_systemd(ctr: Ctr) -> None:
+    """A host whose init is not systemd: the engine is found, no unit is written, and asking for
+    the boot service is a clear failure (the service itself: test_network_firewalld.py)."""
+    plain = run_module("container_engine", {})
+    assert plain["changed"] is False and not plain.get("failed"), plain
+    assert plain["tke"] == str(Path(BIN) / "tke")
+    assert plain["msg"] == "systemd is not the init system of this host: no unit written"
+    for args in ({"state": "started"}, {"enabled": False}):
+        failed = run_module("container_engine", args)
+        assert failed["failed"] and failed["msg"].startswith("systemd is not the init system")

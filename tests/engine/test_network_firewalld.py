@@ -185,22 +185,41 @@ def wait_for_masquerade(host: Host, timeout: float = 20.0) -> None:
         time.sleep(0.2)
 
 
+def engine_service(site: Site, check: bool = False, **args) -> dict:
+    """container_engine on host a for UNIT (the seed's `systemctl ... docker.service`)."""
+    args = dict(args, name=UNIT, _tke_engine=shipped())
+    env = {"TKE_ROOT": STORE}
+    result = site.a.module("container_engine", args, check=check, diff=True, env=env)
+    assert not result.get("failed"), result
+    return result
+
+
 @pytest.mark.lab
 @pytest.mark.slow
 def test_the_service_puts_the_rules_back_when_firewalld_reloads_or_restarts(site: Site) -> None:
-    """`tke system service --install`'s unit (Type=notify, `--watch`) on the host: after a
-    reload and after a restart of firewalld, a container that keeps running reaches the other
-    host again and its published port answers, with no container started meanwhile."""
+    """container_engine writes tke's boot unit (`tke system service --install`'s: Type=notify,
+    `--watch`), enables and starts it; then after a reload and after a restart of firewalld a
+    container that keeps running reaches the other host again and its published port answers,
+    with no container started meanwhile. Stopped and disabled at the end (the seed's step 6)."""
     a, b = site.a, site.b
     port = PORT + 1
     web = site.tke("run", "-d", "--name", "fwwatched", "-p", f"{port}:80", IMAGE, "sh", "-c", SERVE)
     assert web["rc"] == 0, web
     unit_path = f"/etc/systemd/system/{UNIT}.service"
-    installed = site.tke("system", "service", "--install", "--no-enable", "--unit-path", unit_path)
-    assert installed["rc"] == 0, installed
     try:
-        a.sh(f"systemctl daemon-reload && systemctl start {UNIT}")  # returns once READY=1
-        assert a.sh(f"systemctl is-active {UNIT}").strip() == "active"
+        assert engine_service(site, check=True, state="started", enabled=True)["changed"]
+        assert a.rc(f"test -e {unit_path}") != 0  # check mode wrote nothing
+        first = engine_service(site, state="started", enabled=True)
+        assert first["changed"] and first["state"] == "started" and first["enabled"] is True
+        unit = a.sh(f"cat {unit_path}")
+        assert f"ExecStart={site.tke_path} system service --watch" in unit
+        assert f"Environment=TKE_ROOT={STORE}" in unit and "Type=notify" in unit
+        assert first["diff"][0]["before"] == "" and first["diff"][0]["after"].strip() == unit
+        assert a.sh(f"systemctl is-active {UNIT}; systemctl is-enabled {UNIT}").split() == [
+            "active",
+            "enabled",
+        ]
+        assert engine_service(site, state="started", enabled=True)["changed"] is False
         for change in ("firewall-cmd -q --reload", "systemctl restart firewalld"):
             a.sh(change)
             a.sh("firewall-cmd --state")  # answered once a (re)started firewalld is set up
@@ -213,8 +232,12 @@ def test_the_service_puts_the_rules_back_when_firewalld_reloads_or_restarts(site
         journal = a.sh(f"journalctl -u {UNIT} --no-pager -o cat")
         assert "firewalld reloaded: restoring the bridge's rules" in journal, journal
         assert "firewalld restarted: restoring the bridge's rules" in journal, journal
+        stopped = engine_service(site, state="stopped", enabled=False)
+        assert stopped["changed"] and stopped["state"] == "stopped"
+        assert a.rc(f"systemctl is-active -q {UNIT}") != 0
+        assert a.rc(f"systemctl is-enabled -q {UNIT}") != 0
     finally:
-        a.sh(f"systemctl stop {UNIT}; rm -f {unit_path}; systemctl daemon-reload")
+        a.sh(f"systemctl disable --now {UNIT}; rm -f {unit_path}; systemctl daemon-reload; true")
 
 
 FAKE_FIREWALL_CMD = """#!/bin/sh
