@@ -107,5 +107,7 @@ def test_decode_waits_for_whole_messages_and_refuses_others():
     assert msg.fields[dbuswire.PATH] == "/a/b" and msg.args == ["one", 2]
     with pytest.raises(ValueError, match="not a D-Bus"):
         dbuswire.decode(b"HTTP/1.1 200 OK\r\n\r\n")
+    with pytest.raises(ValueError, match="malformed"):  # a header array past its end
+        dbuswire.decode(wire[:12] + (len(wire) * 2).to_bytes(4, "little") + wire[16:] * 4)
     with pytest.raises(ValueError, match="larger than"):
         dbuswire.decode(b"l\x04\x00\x01" + (1 << 28).to_bytes(4, "little") + bytes(8))

@@ -342,18 +342,24 @@ def decode(data: bytes) -> tuple:
         raise ValueError("a D-Bus message larger than the specification allows")
     if len(data) < head_len + body_len:
         return None, 0
-    reader = _Reader(data[: 16 + fields_len], endian)
-    reader.pos = 16
-    fields = {}
-    while reader.pos < 16 + fields_len:
-        reader.align(8)
-        code = reader.fixed("B", 1)
-        fields[code] = reader.value("v")[0]
-    args = []
-    sig = fields.get(SIGNATURE, "")
-    if sig:
+    try:
+        fields = _header_fields(_Reader(data[: 16 + fields_len], endian))
+        args = []
+        sig = fields.get(SIGNATURE, "")
         body = _Reader(data[head_len : head_len + body_len], endian)
         while sig:
             arg, sig = body.value(sig)
             args.append(arg)
+    except (struct.error, IndexError, TypeError, KeyError) as exc:
+        raise ValueError(f"a malformed D-Bus message ({exc})") from None
     return Message(kind, serial, fields, args), head_len + body_len
+
+
+def _header_fields(reader: _Reader) -> dict:
+    reader.pos = 16
+    fields = {}
+    while reader.pos < len(reader.data):
+        reader.align(8)
+        code = reader.fixed("B", 1)
+        fields[code] = reader.value("v")[0]
+    return fields

@@ -293,7 +293,7 @@ def test_boot_unit_runs_the_shipped_engine(site: Site) -> None:
     assert site.play("site.yml")["rc"] == 0
     site.tke("system", "service", "--install", "--no-enable", "--unit-path", "/tmp/tke.service")
     unit = site.ssh("cat /tmp/tke.service && rm /tmp/tke.service").stdout
-    assert f"ExecStart={site.engine}/bin/tke system service\n" in unit
+    assert f"ExecStart={site.engine}/bin/tke system service --watch\n" in unit
     boot = f"env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin {HOST_ENV} {site.engine}/bin/tke"
     assert site.ssh(f"{boot} system service").stdout == ""  # shipweb runs already
 
