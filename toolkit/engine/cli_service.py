@@ -17,7 +17,7 @@ from toolkit.errors import TkError
 
 UNIT_PATH = "/etc/systemd/system/tke.service"
 UNIT = """[Unit]
-Description=tke: start containers with a restart policy; keep the bridge's rules through firewalld reloads
+Description=tke: start restart-policy containers, keep the bridge's firewall rules
 Documentation=man:tke(1)
 After=local-fs.target network-online.target firewalld.service dbus.service
 Wants=network-online.target
