@@ -51,7 +51,7 @@ class Watcher:
         assert not self.thread.is_alive()
 
 
-def test_reload_and_restart_restore_now_and_once_settled(tmp_path):
+def test_reload_restart_and_stop_restore_now_and_once_settled(tmp_path):
     with PrivateBus(tmp_path) as bus:
         watcher = Watcher(bus.address)
         try:
@@ -73,8 +73,10 @@ def test_reload_and_restart_restore_now_and_once_settled(tmp_path):
                     fwwatch.FIREWALLD, 0,
                 )  # fmt: skip
                 watcher.wait_for(7)
-            time.sleep(0.8)  # its name released: not an event
             assert watcher.whys()[4:] == ["firewalld restarted"] * 3
+            watcher.wait_for(10)  # its name released: stopped (firewalld cleans up as it goes)
+            time.sleep(0.8)
+            assert watcher.whys()[7:] == ["firewalld stopped"] * 3
         finally:
             watcher.close()
     assert watcher.lines[0].startswith("watching firewalld's signals on the system bus as :1.")

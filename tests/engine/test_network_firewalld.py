@@ -176,6 +176,12 @@ def test_bridge_network_under_firewalld(site: Site) -> None:
 
 
 UNIT = "tke-fwtest"
+CHANGES = (  # firewalld clears iptables' tables on each of these
+    "firewall-cmd -q --reload",
+    "systemctl restart firewalld",
+    "systemctl stop firewalld",
+    "systemctl start firewalld",
+)
 
 
 def wait_for_masquerade(host: Host, timeout: float = 20.0) -> None:
@@ -220,9 +226,9 @@ def test_the_service_puts_the_rules_back_when_firewalld_reloads_or_restarts(site
             "enabled",
         ]
         assert engine_service(site, state="started", enabled=True)["changed"] is False
-        for change in ("firewall-cmd -q --reload", "systemctl restart firewalld"):
+        for change in CHANGES:
             a.sh(change)
-            a.sh("firewall-cmd --state")  # answered once a (re)started firewalld is set up
+            a.rc("firewall-cmd --state")  # answered once a (re)started firewalld is set up
             wait_for_masquerade(a)
             egress = site.tke("exec", "fwwatched", "nc", "-w", "5", b.address, "22")
             assert egress["stdout"].startswith("SSH-2.0-"), (change, egress)
@@ -232,6 +238,7 @@ def test_the_service_puts_the_rules_back_when_firewalld_reloads_or_restarts(site
         journal = a.sh(f"journalctl -u {UNIT} --no-pager -o cat")
         assert "firewalld reloaded: restoring the bridge's rules" in journal, journal
         assert "firewalld restarted: restoring the bridge's rules" in journal, journal
+        assert "firewalld stopped: restoring the bridge's rules" in journal, journal
         stopped = engine_service(site, state="stopped", enabled=False)
         assert stopped["changed"] and stopped["state"] == "stopped"
         assert a.rc(f"systemctl is-active -q {UNIT}") != 0

@@ -8,8 +8,9 @@ DNAT rules with them: without this, containers that run on after a `firewall-cmd
 firewalld update, whose package restarts it) lose their way out and their published ports
 until the next container starts on the bridge. tke has no daemon; this watcher is the one
 long-lived process it offers for that, in its systemd unit. Events: firewalld's `Reloaded`
-signal (sent once a reload is over), and the bus's NameOwnerChanged when firewalld's name gets
-a new owner: a restart, whose start-up (flushing the tables again) is still to come, so the
+signal (sent once a reload is over), and the bus's NameOwnerChanged for firewalld's name: no
+owner any more (stopped: it cleans up its rules on the way out) or a new owner, a restart,
+whose start-up (flushing the tables again) is still to come, so the
 watcher first asks firewalld for its `state`, which it answers only once started (waiting up
 to READY_TIMEOUT seconds). Each event restores, then again SETTLE seconds later in case
 firewalld was not quite done; restoring is idempotent and costs one `iptables -C` when nothing
@@ -36,11 +37,11 @@ READY_TIMEOUT = 120.0
 
 
 def is_firewalld_event(msg: dbuswire.Message) -> Optional[str]:
-    """What a signal says about firewalld: "reloaded", "restarted" or None."""
+    """What a signal says about firewalld: "reloaded", "restarted", "stopped" or None."""
     if msg.interface == FIREWALLD and msg.member == "Reloaded":
         return "reloaded"
-    if msg.member == "NameOwnerChanged" and msg.args[:1] == [FIREWALLD] and msg.args[2:3] != [""]:
-        return "restarted"
+    if msg.member == "NameOwnerChanged" and msg.args[:1] == [FIREWALLD] and len(msg.args) == 3:
+        return "stopped" if msg.args[2] == "" else "restarted"
     return None
 
 
