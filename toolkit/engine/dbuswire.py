@@ -1,16 +1,17 @@
 """A minimal D-Bus client: enough to call the bus daemon and to receive signals.
 
-    with dbuswire.Connection.system() as bus:               # or Connection(address)
+    with dbuswire.Connection.system() as bus:           # or Connection(address)
         bus.add_match("type='signal',interface='org.fedoraproject.FirewallD1'")
-        for msg in bus.signals(timeout=None):           # Message(member=..., args=[...])
+        for msg in bus.signals(timeout=None):            # Message(member=..., args=[...])
             ...
 
 The wire protocol (D-Bus specification, "Message Protocol"): a unix socket, `AUTH EXTERNAL`
 with this process's uid, then messages of a 16-byte fixed header, an array of (code, variant)
-header fields, padding to 8 and a body. Calls here carry only strings (signature `s`); bodies
-read back are decoded for the basic types and arrays of them, enough for the bus daemon's own
-signals (NameOwnerChanged: `sss`) and firewalld's. No fd passing, no introspection, no
-services: what tke's firewalld watcher needs (fwwatch.py), with the standard library only.
+header fields, padding to 8 and a body. Calls here carry strings and uint32s (`s`, `u`);
+bodies read back are decoded for the basic types, variants, arrays and structs, enough for the
+bus daemon's own replies and signals (NameOwnerChanged: `sss`) and firewalld's. No fd
+passing, no introspection, no services: what tke's firewalld watcher needs (fwwatch.py), with
+the standard library only.
 """
 
 from __future__ import annotations
@@ -27,9 +28,8 @@ SYSTEM_BUS = "unix:path=/run/dbus/system_bus_socket"
 BUS_NAME = "org.freedesktop.DBus"
 BUS_PATH = "/org/freedesktop/DBus"
 METHOD_CALL, METHOD_RETURN, ERROR, SIGNAL = 1, 2, 3, 4
-# header field codes and the signature of each one's value
+# header field codes
 PATH, INTERFACE, MEMBER, ERROR_NAME, REPLY_SERIAL, DESTINATION, SENDER, SIGNATURE = range(1, 9)
-FIELD_TYPES = {1: "o", 2: "s", 3: "s", 4: "s", 5: "u", 6: "s", 7: "s", 8: "g", 9: "u"}
 MAX_MESSAGE = 1 << 27  # the specification's limit (128 MiB)
 
 
@@ -125,10 +125,11 @@ class Connection:
         an error reply or none within `timeout`, the connection's by default). Other messages
         that arrive meanwhile are kept for `receive()` and `signals()`."""
         wait = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
         serial = self.send(METHOD_CALL, dest, path, interface, member, *args)
         while True:
             try:
-                msg = self._read(wait)
+                msg = self._read(max(0.0, deadline - time.monotonic()))
             except TimeoutError:
                 raise DBusError(f"{member}: no reply from the bus in {wait:g} s") from None
             if msg.fields.get(REPLY_SERIAL) != serial:

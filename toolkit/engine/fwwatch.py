@@ -49,13 +49,16 @@ def watch(
     restore: Callable[[str], None],
     connect: Callable[[], dbuswire.Connection] = dbuswire.Connection.system,
     log: Callable[[str], None] = lambda text: None,
-    until: Callable[[], bool] = lambda: False,
+    until: Optional[Callable[[], bool]] = None,
     settle: tuple = SETTLE,
     retry: float = RETRY,
     ready_timeout: float = READY_TIMEOUT,
 ) -> None:
     """Call `restore(why)` on each firewalld event (and once per connection, for what happened
-    while no one watched) until `until()` is true; `log` gets a line per event and problem."""
+    while no one watched) for ever, or until `until()` is true (checked twice a second); `log`
+    gets a line per event and problem."""
+    idle = None if until is None else 0.5  # for ever: no wake-ups while nothing happens
+    until = until or (lambda: False)
     problem = None
     while not until():
         try:
@@ -65,7 +68,7 @@ def watch(
                 log(f"watching firewalld's signals on the system bus as {bus.name}")
                 problem = None
                 restore("watch started")
-                _serve(bus, restore, log, until, (settle, ready_timeout))
+                _serve(bus, restore, log, until, (settle, ready_timeout, idle))
         except (dbuswire.DBusError, OSError, ValueError) as exc:
             if str(exc) != problem:  # a bus that stays away is said once
                 log(f"system bus: {exc}; trying again every {retry:g} s")
@@ -74,10 +77,10 @@ def watch(
 
 
 def _serve(bus: dbuswire.Connection, restore, log, until, timing: tuple) -> None:
-    settle, ready_timeout = timing
+    settle, ready_timeout, idle = timing
     due: list = []  # (monotonic time, why) of the restores to come
     while not until():
-        wait = max(0.0, min(t for t, _ in due) - time.monotonic()) if due else 0.5
+        wait = max(0.0, min(t for t, _ in due) - time.monotonic()) if due else idle
         try:
             msg = bus.receive(wait)
         except TimeoutError:
