@@ -4,7 +4,7 @@ service`: start the containers whose restart policy asks for it after a reboot â
 `systemctl enable docker` gives docker users. `tke system service --install` writes and enables
 a systemd unit that runs it at boot. tke has no daemon (each container keeps its own shim); with
 `--watch`, as in the unit, the command then stays to put the bridge's iptables rules back
-whenever firewalld reloads or restarts (fwwatch.py), on hosts that have firewalld."""
+whenever firewalld reloads, restarts or stops (fwwatch.py), on hosts that have firewalld."""
 
 from __future__ import annotations
 
@@ -49,8 +49,8 @@ def register(reg: Registrar) -> None:
     p.add_argument(
         "--watch",
         action="store_true",
-        help="then stay, putting the bridge's iptables rules back whenever firewalld reloads "
-        "or restarts (where firewalld is installed)",
+        help="then stay, putting the bridge's iptables rules back whenever firewalld reloads, "
+        "restarts or stops (where firewalld is installed)",
     )
     p.add_argument("--install", action="store_true", help="install and enable a systemd unit")
     p.add_argument("--unit-path", default=UNIT_PATH, help="where --install writes the unit")

@@ -1,20 +1,21 @@
-"""Put tke's bridge rules back whenever firewalld reloads or restarts (`tke system service
---watch`), as dockerd does on firewalld's D-Bus signals.
+"""Put tke's bridge rules back whenever firewalld reloads, restarts or stops (`tke system
+service --watch`), as dockerd does on firewalld's D-Bus signals.
 
-    fwwatch.watch(lambda why: network.restore_bridge(ctrs), log=print)   # until stopped
+    fwwatch.watch(lambda why: network.restore_bridge(ctrs), log=print)   # until killed
 
-firewalld flushes iptables' tables on every reload and restart, tke's masquerade, FORWARD and
-DNAT rules with them: without this, containers that run on after a `firewall-cmd --reload` (or a
-firewalld update, whose package restarts it) lose their way out and their published ports
-until the next container starts on the bridge. tke has no daemon; this watcher is the one
-long-lived process it offers for that, in its systemd unit. Events: firewalld's `Reloaded`
-signal (sent once a reload is over), and the bus's NameOwnerChanged for firewalld's name: no
-owner any more (stopped: it cleans up its rules on the way out) or a new owner, a restart,
-whose start-up (flushing the tables again) is still to come, so the
-watcher first asks firewalld for its `state`, which it answers only once started (waiting up
-to READY_TIMEOUT seconds). Each event restores, then again SETTLE seconds later in case
-firewalld was not quite done; restoring is idempotent and costs one `iptables -C` when nothing
-is missing. A lost bus connection is retried every RETRY seconds.
+firewalld clears iptables' tables on every reload, restart and stop, tke's masquerade, FORWARD
+and DNAT rules with them: without this, containers that run on after a `firewall-cmd --reload`
+(or a firewalld update, whose package restarts it) lose their way out and their published
+ports until the next container starts on the bridge. tke has no daemon; this watcher is the
+one long-lived process it offers for that, in its systemd unit.
+
+Events: firewalld's `Reloaded` signal (sent once a reload is over), and the bus's
+NameOwnerChanged for firewalld's name: no owner any more (a stop: firewalld clears its rules
+on the way out) or a new one (a start or restart, whose start-up, clearing the tables again,
+is still to come: the watcher first asks firewalld for its `state`, which it answers only once
+started, waiting up to READY_TIMEOUT seconds). Each event restores, then again SETTLE seconds
+later in case firewalld was not quite done; restoring is idempotent and costs one `iptables
+-C` when nothing is missing. A lost bus connection is retried every RETRY seconds.
 """
 
 from __future__ import annotations

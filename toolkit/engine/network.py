@@ -257,8 +257,8 @@ def route_out(net: str) -> None:
 
 def restore_rules(ctrs, net: str) -> None:
     """The bridge's rules and the running containers' published ports again, after something
-    flushed iptables' tables since the bridge was made: firewalld does on every reload or
-    restart (docker re-adds its rules on firewalld's D-Bus signal; tke at the next start on
+    flushed iptables' tables since the bridge was made: firewalld does on every reload,
+    restart and stop (docker re-adds its rules on firewalld's D-Bus signal; tke at the next start on
     the bridge, and at once where `tke system service --watch` runs: fwwatch.py). Checked by
     the masquerade rule: one `iptables -C`."""
     import shutil
@@ -288,7 +288,7 @@ def restore_rules(ctrs, net: str) -> None:
 
 def restore_bridge(ctrs) -> bool:
     """restore_rules for this store's bridge, if it exists here (fwwatch.py's restore, after
-    firewalld reloaded or restarted); False when there is no bridge to restore."""
+    firewalld reloaded, restarted or stopped); False when there is no bridge to restore."""
     import socket
 
     subnet = recorded_subnet(ctrs.store)
