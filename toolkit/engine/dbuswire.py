@@ -52,10 +52,6 @@ class Message:
     def interface(self) -> Optional[str]:
         return self.fields.get(INTERFACE)
 
-    @property
-    def sender(self) -> Optional[str]:
-        return self.fields.get(SENDER)
-
 
 class Connection:
     """One authenticated connection to a bus; `Hello` done (its unique name in `.name`)."""
