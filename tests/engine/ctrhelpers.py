@@ -95,6 +95,10 @@ def leaked(ctr: Ctr, ids: list) -> list:
     for cid in ids:
         out += [f"cgroup {p}" for p in cgroups.leftover(cid)]
     out += [f"shim {pid}" for pid in shim_pids(ctr.root)]
+    out += [f"early runtime {pid}" for pid in early_runtime_pids(ctr.root)]
+    tmp = os.path.join(ctr.root, "tmp")
+    if os.path.isdir(tmp):  # a started-early runtime's FIFO and pid file (runtimeproc.py)
+        out += [f"tmp/{name}" for name in os.listdir(tmp) if name.startswith("early-")]
     for name in ("crun", "runc"):
         state = os.path.join(run_dir_for(ctr.root), name)
         if os.path.isdir(state):
@@ -103,6 +107,20 @@ def leaked(ctr: Ctr, ids: list) -> list:
 
 
 def shim_pids(root: str) -> list:
+    where = os.path.join(root, "containers").encode()
+    return pids_where(
+        lambda cmd: any(b"import shim;" in c for c in cmd) and any(c.startswith(where) for c in cmd)
+    )
+
+
+def early_runtime_pids(root: str) -> list:
+    """Runtimes started before their config (runtimeproc.start_early) still waiting for it."""
+    fifo = os.path.join(root, "tmp", "early-").encode()
+    return pids_where(lambda cmd: any(c.startswith(fifo) for c in cmd))
+
+
+def pids_where(match) -> list:
+    """Processes whose command line (a list of bytes) `match`es."""
     found = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -112,9 +130,7 @@ def shim_pids(root: str) -> list:
                 cmd = fh.read().split(b"\0")
         except OSError:
             continue
-        if any(b"import shim;" in c for c in cmd) and any(
-            c.startswith(os.path.join(root, "containers").encode()) for c in cmd
-        ):
+        if match(cmd):
             found.append(int(pid))
     return found
 

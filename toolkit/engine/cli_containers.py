@@ -436,7 +436,7 @@ def _ctrs(ctx: Context):
     return Containers(ctx.store)
 
 
-def _create(ctx: Context, args: argparse.Namespace):
+def _create(ctx: Context, args: argparse.Namespace, cid: str = ""):
     from toolkit.engine import images as imagedb
     from toolkit.engine import lifecycle
 
@@ -458,7 +458,7 @@ def _create(ctx: Context, args: argparse.Namespace):
     except UsageError as exc:
         raise CreateFailed(exc.message) from None
     try:
-        return ctrs, lifecycle.create(ctrs, args.image, config, host, args.name, img=img)
+        return ctrs, lifecycle.create(ctrs, args.image, config, host, args.name, img=img, cid=cid)
     except TkError as exc:
         if exc.exit_code in (125, 126, 127):
             raise
@@ -501,7 +501,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
     # launched it already, before the engine's imports)
     shim = ctx.take_shim(ctx.store.root) or lifecycle.launch_shim(_ctrs(ctx))
     try:
-        ctrs, rec = _create(ctx, args)
+        ctrs, rec = _create(ctx, args, cid=shim.early_id)
     except BaseException:
         lifecycle.abandon_shim(shim)
         raise

@@ -30,7 +30,8 @@ def early_shim(argv: list):
         env_root = posix.environ.get(b"TKE_ROOT", b"").decode(
             sys.getfilesystemencoding(), "surrogateescape"
         )
-        return shimproc.launch(root or env_root or "/var/lib/tke")
+        cid = posix.urandom(32).hex()  # the container's ID: its runtime starts now too
+        return shimproc.launch(root or env_root or "/var/lib/tke", early_id=cid)
     except OSError:
         return None  # `run` launches one itself (and reports what is wrong)
 

@@ -18,7 +18,7 @@ import select
 import sys
 import time
 
-from toolkit.engine import bpfcache, cgroups, jsonc, rootfs, runtime, shimproc, spec
+from toolkit.engine import bpfcache, cgroups, jsonc, rootfs, runtime, runtimeproc, shimproc, spec
 from toolkit.engine import images as imagedb
 from toolkit.engine.containers import ContainerError, Containers, shim_alive
 from toolkit.engine.ctxutil import suppress
@@ -46,8 +46,10 @@ def create(
     host_config: dict,
     name: Optional[str] = None,
     img: Optional[imagedb.ImageInfo] = None,
+    cid: str = "",
 ) -> dict:
-    """`img`: `image` resolved already by the caller (resolved here when None)."""
+    """`img`: `image` resolved already by the caller (resolved here when None). `cid`: the ID
+    to give it (one a launched shim started the runtime for: prestart.py), else a new one."""
     img = img or imagedb.resolve(ctrs.store, image)
     icfg = img.config.get("config") or {}
     cfg = _merge_config(icfg, config, image)
@@ -79,7 +81,7 @@ def create(
             if owner is not None:
                 raise name_conflict(name, owner)
         mounts = _mounts(ctrs, host, cfg.get("Volumes"))
-        cid = ctrs.new_id()
+        cid = cid or ctrs.new_id()
         name = name or ctrs.new_name()
         ctrdir = ctrs.path(cid)
         os.makedirs(ctrdir, 0o700)
@@ -525,6 +527,7 @@ def _start_locked(ctrs, cid, rec, attach, hooks, shim, mounting=None) -> int:
         os.makedirs(ctrs.run_dir, exist_ok=True)  # the shim's sockets
         conf = shim_config(ctrs, rec, rt, attach)
         conf["bpf_cache"] = fill_cache
+        remember_runtime(ctrs, conf)
         conf["restart_count"] = ctrs.raw_state(cid).get("RestartCount", 0)
     except BaseException:
         abandon_shim(shim)
@@ -541,6 +544,44 @@ def _start_locked(ctrs, cid, rec, attach, hooks, shim, mounting=None) -> int:
             rootfs.unmount_rootfs(ctrs.path(cid))
         release_network(ctrs, cid)
         raise
+
+
+def remember_runtime(ctrs: Containers, conf: dict) -> None:
+    """The runtime command line that the next `tke run`'s shim starts before it has its
+    instructions (runtimeproc.start_early): this start's, if it is crun (runc has no
+    `--config`); on a hybrid host only with a kernel that can show the rootfs to crun's
+    private namespace (open_tree, 5.2). Rewritten only when it changes."""
+    path = os.path.join(ctrs.store.root, runtimeproc.RUNTIME_CACHE)
+    known = {
+        "runtime": conf["runtime"],
+        "hide": conf["hide_hybrid_cgroup2"],
+        "sealed": conf["sealed_exec"],
+    }
+    usable = conf["sealed_exec"] and (not known["hide"] or _kernel_at_least(5, 2))
+    data = marshal.dumps(known) if usable else b""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read() == data:
+                return
+    except FileNotFoundError:
+        if not data:
+            return
+    if not data:
+        with suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    tmp = f"{path}.{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def _kernel_at_least(*version: int) -> bool:
+    numbers = []
+    for part in os.uname().release.split(".")[: len(version)]:
+        digits = part[: len(part) - len(part.lstrip("0123456789"))]  # "18-amd64": 18
+        numbers.append(int(digits or 0))
+    return tuple(numbers) >= version
 
 
 def release_network(ctrs: Containers, cid: str) -> None:

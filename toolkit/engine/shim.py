@@ -46,7 +46,6 @@ compact in a process of its own; bpfcache.py), rm_paths
 # everything the shim does before the runtime starts is on the way to every container start.
 # `json`, `socket`, `signal` and `ctypes` would pull in `re` and `enum` and cost ~2 MB per
 # container (PSS). `_json` and `_socket` are imported once the runtime runs (`_c`).
-import _ctypes
 import _signal
 import _struct
 import errno
@@ -55,6 +54,11 @@ import posix
 import select
 import sys
 import time
+
+try:  # as the shim: the engine's directory is on sys.path (shimproc.py)
+    from runtimeproc import execvp, libc, spawn
+except ImportError:  # imported by the engine
+    from toolkit.engine.runtimeproc import execvp, libc, spawn
 
 FRAME = _struct.Struct(">BI")
 DEVNULL = "/dev/null"
@@ -83,19 +87,6 @@ def exists(path, stat=posix.stat):
 
 def lexists(path):
     return exists(path, posix.lstat)
-
-
-def execvp(argv):
-    """posix.execv, PATH searched for a bare program name (as os.execvp)."""
-    if "/" in argv[0]:
-        posix.execv(argv[0], argv)
-    path = posix.environ.get(b"PATH", b"/usr/sbin:/usr/bin:/sbin:/bin").decode()
-    for entry in path.split(":"):
-        try:
-            posix.execv(join(entry or ".", argv[0]), argv)
-        except OSError:
-            continue
-    raise FileNotFoundError(errno.ENOENT, "No such file or directory", argv[0])
 
 
 class _JsonContext:
@@ -169,64 +160,6 @@ def write_json(path, data):
     with open(tmp, "w") as fh:
         fh.write(dumps(data))
     posix.replace(tmp, path)
-
-
-def spawn(argv, stdin, stdout, stderr, private_cgroup_ns=False, sealed=False):
-    """argv in a child with these stdio; `sealed`: exec argv[0] from a sealed copy."""
-    pid = posix.fork()
-    if pid == 0:
-        try:
-            posix.dup2(stdin, 0)
-            posix.dup2(stdout, 1)
-            posix.dup2(stderr, 2)
-            posix.closerange(3, 65536)
-            _signal.signal(_signal.SIGPIPE, _signal.SIG_DFL)
-            if private_cgroup_ns:
-                hide_hybrid_cgroup2()
-            if sealed:
-                exec_sealed(argv)
-            execvp(argv)
-        finally:
-            posix._exit(127)
-    return pid
-
-
-MFD_CLOEXEC, MFD_ALLOW_SEALING, F_ADD_SEALS = 1, 2, 1033
-ALL_SEALS = 0x1 | 0x2 | 0x4 | 0x8  # F_SEAL_SEAL, _SHRINK, _GROW, _WRITE
-
-
-def exec_sealed(argv):
-    """Exec argv[0] (a full path) from a fully sealed in-memory copy. crun, like runc 1.1,
-    re-executes itself from such a copy before it sets up a container, so that the container
-    cannot overwrite the host's binary through /proc/self/exe (CVE-2019-5736), and skips that
-    when it already runs from one: one exec of crun (~0.7 ms) less per container start, with
-    the same protection. Returns (and the caller execs the file) if the copy cannot be made."""
-    try:
-        fd = posix.memfd_create("runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING)
-        src = posix.open(argv[0], posix.O_RDONLY | posix.O_CLOEXEC)
-        size, sent = posix.fstat(src).st_size, 0
-        while sent < size:
-            n = posix.sendfile(fd, src, sent, size - sent)
-            if n <= 0:
-                return
-            sent += n
-        posix.close(src)
-        if libc("fcntl", fd, F_ADD_SEALS, ALL_SEALS) != 0:
-            return
-        posix.execve(fd, argv, posix.environ)
-    except (OSError, AttributeError):  # no memfd_create (kernel < 3.17)
-        return
-
-
-def hide_hybrid_cgroup2():
-    """In this (child) process only: a private mount namespace without the hybrid cgroup2 mount,
-    so crun sees a pure v1 host (what `unshare -m sh -c 'umount ...; exec crun'` does, without
-    three extra programs)."""
-    if libc("unshare", 0x00020000) != 0:  # CLONE_NEWNS
-        posix.write(2, b"unshare(CLONE_NEWNS) failed\n")
-        posix._exit(125)
-    libc("mount", None, b"/", None, 0x4000 | 0x80000, None)  # MS_REC | MS_SLAVE
-    libc("umount2", b"/sys/fs/cgroup/unified", 2)  # MNT_DETACH
 
 
 def release_network(paths, cid):
@@ -303,28 +236,6 @@ def read_available(fd):
     return out
 
 
-_LIBC = {}
-
-
-def libc(name, *args):
-    """Call a libc function with int / bytes / None arguments (no `ctypes` import: it would
-    pull in more Python than the shim's whole job)."""
-    if not _LIBC:
-
-        class CInt(_ctypes._SimpleCData):
-            _type_ = "i"
-
-        class CFunc(_ctypes.CFuncPtr):
-            _flags_ = _ctypes.FUNCFLAG_CDECL
-            _restype_ = CInt
-
-        class Libc:
-            _handle = _ctypes.dlopen(None, 0)
-
-        _LIBC.update(func=CFunc, lib=Libc)
-    return _LIBC["func"]((name, _LIBC["lib"]))(*args)
-
-
 def become_subreaper():
     libc("prctl", 36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 
@@ -344,7 +255,9 @@ class Client:
 
 
 class Shim:
-    def __init__(self, status_fd, attach_fd):
+    def __init__(self, status_fd, attach_fd, early=None):
+        self.early = early  # the runtime started before the instructions came (runtimeproc)
+        self.unsettled = None  # what kept settle_in from making the shim's files
         self.status_fd = status_fd
         self.cfg = marshal.loads(read_all(0))  # tke's own interpreter wrote it (shimproc.py)
         if isinstance(self.cfg.get("attach"), dict):
@@ -393,8 +306,62 @@ class Shim:
     # --- container start -----------------------------------------------------------------
     def start_container(self):
         cfg = self.cfg
-        rt = cfg["runtime"]
         devnull = posix.open(DEVNULL, posix.O_RDWR)
+        early = self.early_runtime()
+        if early is not None:
+            pid, pidfile, console, child_in = early.pid, early.pidfile, None, devnull
+            (out_r, out_w), (err_r, err_w) = early.out, early.err
+            self.outputs.update({out_r: STDOUT, err_r: STDERR})
+        else:
+            pid, pidfile, console, child_in, out_w, err_r, err_w = self.spawn_runtime(devnull)
+        if self.log is None:
+            self.try_settle_in()
+        for fd in {child_in, out_w, err_w, devnull}:
+            posix.close(fd)
+        rc = self.wait_create(pid, console)
+        if early is not None:
+            early.forget()
+        if self.unsettled is not None:  # no log, no state: the container must not run
+            if rc == 0:
+                self.runtime(*(cfg["runtime"] + ["delete", "--force", self.id]))
+            raise self.unsettled
+        if rc != 0:
+            msg = read_available(err_r).decode("utf-8", "replace").strip()
+            self.outputs.pop(err_r, None)
+            posix.close(err_r)
+            raise RuntimeError(msg or f"runtime run failed (exit {rc})")
+        if console is not None:
+            posix.close(err_r)
+        with open(pidfile) as fh:
+            self.pid = int(fh.read().strip())
+        if early is not None:
+            early.forget(pidfile)
+        self.exit_code = None
+        self.started_mono = time.monotonic()
+        running = {"Status": "running", "Pid": self.pid, "StartedAt": now(), "Error": ""}
+        self.reap()
+        if self.exit_code is None:
+            self.save(ExitCode=0, **running)
+        else:  # gone already (`true`): one write takes its state from created to exited
+            self.state.update(running)
+
+    def early_runtime(self):
+        """The runtime started before the instructions came (runtimeproc.start_early), given
+        its config; None if there is none, or it does not fit them (then it is gone). The
+        shim's own files are made while the runtime is not ready for its config yet."""
+        early, self.early = self.early, None
+        if early is None:
+            return None
+        config = join(self.cfg["bundle"], "config.json")
+        if early.matches(self.cfg) and early.feed(config, self.cfg["merged"], self.try_settle_in):
+            return early
+        early.cancel()
+        return None
+
+    def spawn_runtime(self, devnull):
+        """`RUNTIME run --detach` (create + start in one process: one exec less than two),
+        with pipes for its stdio or, for -t, a console socket to receive the pty on."""
+        cfg = self.cfg
         err_r, err_w = posix.pipe()
         child_in, out_w = devnull, devnull
         console = None
@@ -410,52 +377,27 @@ class Shim:
             if cfg["stdin"]:
                 child_in, self.stdin_fd = posix.pipe()
             out_r, out_w = posix.pipe()
-            self.outputs[out_r] = STDOUT
-            self.outputs[err_r] = STDERR
+            self.outputs.update({out_r: STDOUT, err_r: STDERR})
         try:
             posix.unlink(cfg["pidfile"])
         except FileNotFoundError:
             pass
-        # `run --detach` = create + start in one runtime process (one exec less than two calls)
-        argv = rt + ["run", "--detach", "--bundle", cfg["bundle"], "--pid-file", cfg["pidfile"]]
+        argv = cfg["runtime"] + ["run", "--detach", "--bundle", cfg["bundle"]]
+        argv += ["--pid-file", cfg["pidfile"]]
         if console is not None:
             argv += ["--console-socket", cfg["console_sock"]]
         hide = bool(cfg.get("hide_hybrid_cgroup2"))
-        pid = spawn(argv + [self.id], child_in, out_w, err_w, hide, bool(cfg.get("sealed_exec")))
-        unsettled = None
-        if self.log is None:
+        sealed = bool(cfg.get("sealed_exec"))
+        pid = spawn(argv + [self.id], child_in, out_w, err_w, hide, sealed)
+        return pid, cfg["pidfile"], console, child_in, out_w, err_r, err_w
+
+    def try_settle_in(self):
+        """settle_in, its failure kept for start_container (which then stops the container)."""
+        if self.log is None and self.unsettled is None:
             try:
                 self.settle_in()
             except OSError as exc:
-                unsettled = exc
-        if child_in != devnull:
-            posix.close(child_in)
-        if out_w != devnull:
-            posix.close(out_w)
-        posix.close(err_w)
-        posix.close(devnull)
-        rc = self.wait_create(pid, console)
-        if unsettled is not None:  # no log, no state: the container must not run
-            if rc == 0:
-                self.runtime(*(rt + ["delete", "--force", self.id]))
-            raise unsettled
-        if rc != 0:
-            msg = read_available(err_r).decode("utf-8", "replace").strip()
-            self.outputs.pop(err_r, None)
-            posix.close(err_r)
-            raise RuntimeError(msg or f"runtime run failed (exit {rc})")
-        if console is not None:
-            posix.close(err_r)
-        with open(cfg["pidfile"]) as fh:
-            self.pid = int(fh.read().strip())
-        self.exit_code = None
-        self.started_mono = time.monotonic()
-        running = {"Status": "running", "Pid": self.pid, "StartedAt": now(), "Error": ""}
-        self.reap()
-        if self.exit_code is None:
-            self.save(ExitCode=0, **running)
-        else:  # gone already (`true`): one write takes its state from created to exited
-            self.state.update(running)
+                self.unsettled = exc
 
     def settle_in(self):
         """The shim's own files, made while the runtime's `run` (~10 ms) starts the container
@@ -987,7 +929,7 @@ def listen(path):
     return sock
 
 
-def main(argv=None):
+def main(argv=None, early=None):
     argv = sys.argv[1:] if argv is None else argv
     # argv[0]: the store's containers dir, for ps readers only
     status_fd, attach_fd = int(argv[1]), int(argv[2])
@@ -995,8 +937,10 @@ def main(argv=None):
         _signal.signal(sig, _signal.SIG_IGN)
     become_subreaper()
     try:
-        shim = Shim(status_fd, attach_fd)  # may wait while tke creates the container
+        shim = Shim(status_fd, attach_fd, early)  # may wait while tke creates the container
     except (OSError, EOFError, TypeError, ValueError, KeyError, AttributeError):
+        if early is not None:
+            early.cancel()
         return 1  # no instructions: tke gave up
     posix.chdir(shim.dir)
     wake_r, wake_w = posix.pipe()

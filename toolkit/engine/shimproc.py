@@ -54,9 +54,12 @@ ENGINE_DIR = _dirname(_absolute(__file__))
 # would cost memory that the shim keeps for its whole life). It leaves with os._exit: the
 # interpreter's tear-down (~2-3 ms) is on `tke run --rm`'s path, which waits for the shim to
 # be gone; everything it writes is unbuffered. An exception still ends with its traceback.
+# With a container ID (argv[5]), its runtime is started before the instructions come
+# (runtimeproc.start_early).
 SHIM_BOOT = (
-    "import sys; sys.path.insert(0, sys.argv[1]); import shim; "
-    "shim.posix._exit(shim.main(sys.argv[2:]))"
+    "import sys; sys.path.insert(0, sys.argv[1]); import shim; import runtimeproc as r; "
+    "e = r.start_early(sys.argv[2].rpartition('/')[0], sys.argv[5]) if sys.argv[5:] else None; "
+    "shim.posix._exit(shim.main(sys.argv[2:5], e))"
 )
 PYTHON = _link_target(_absolute(sys.executable))
 PASSED_ENV = (b"TKE_ROOT", b"TKE_RUNTIME", b"PYTHONPATH")
@@ -76,6 +79,7 @@ class ShimProc:
         self.sock = sock  # our end of the shim's first attach client, until taken
         self.returncode = None
         self.store_root = ""
+        self.early_id = ""  # the container ID its runtime was started for (prestart.py)
 
     def attach_socket(self):
         """Our end of the shim's first attach client (the instructions say what it wants);
@@ -145,9 +149,11 @@ class ShimProc:
                 pass
 
 
-def launch(store_root: str) -> ShimProc:
+def launch(store_root: str, early_id: str = "") -> ShimProc:
     """Start a shim that waits for its instructions on stdin. `store_root`: the store it
-    serves (its containers dir is on the shim's command line, for `ps` readers)."""
+    serves (its containers dir is on the shim's command line, for `ps` readers).
+    `early_id`: the ID the container will have; the shim starts the runtime for it at once
+    (prestart.py)."""
     environ = posix.environ
     env = {b"PATH": environ.get(b"PATH", b"/usr/sbin:/usr/bin:/sbin:/bin")}
     for key in PASSED_ENV:
@@ -168,6 +174,8 @@ def launch(store_root: str) -> ShimProc:
     for fd in shim_fds:
         posix.set_inheritable(fd, True)
     argv = [PYTHON, "-I", "-S", "-c", SHIM_BOOT, ENGINE_DIR, where] + [str(fd) for fd in shim_fds]
+    if early_id:
+        argv.append(early_id)
     actions = [(posix.POSIX_SPAWN_DUP2, stdin_r, 0), (posix.POSIX_SPAWN_DUP2, stderr_w, 2)]
     actions.append((posix.POSIX_SPAWN_OPEN, 1, "/dev/null", posix.O_WRONLY, 0))
     # fds tke inherited without close-on-exec (a caller's pipes) must not live on in the
@@ -186,6 +194,7 @@ def launch(store_root: str) -> ShimProc:
         theirs.close()
     proc = ShimProc(pid, stdin_w, stderr_r, status_r, ours)
     proc.store_root = store_root
+    proc.early_id = early_id
     return proc
 
 
