@@ -5,7 +5,7 @@ calls: no `os`, no `ctypes`).
 
     pid = spawn(argv, stdin, stdout, stderr, private_cgroup_ns, sealed)
     early = start_early(store_root, cid)   # crun, before tke has written the config
-    early.matches(cfg) and early.feed(config_path, merged)   # or early.cancel()
+    early.matches(cfg) and early.feed(config_path, mounts)   # or early.cancel()
 
 **The early start.** `tke run` spends ~8 ms importing, parsing and creating the container
 before its shim has the instructions; crun then spends ~2.5 ms loading itself (exec, the
@@ -192,17 +192,18 @@ class Early:
             except OSError:
                 pass
 
-    def feed(self, config_path, merged, meanwhile=None):
+    def feed(self, config_path, mounts, meanwhile=None):
         """Give the runtime the config at `config_path` (the bundle's) once it has the FIFO
-        open; its rootfs `merged` made visible in its mount namespace first if that namespace
-        was made before tke mounted it (graft). `meanwhile()` is called once if the runtime is
-        not ready yet. False, with nothing written, if the runtime exited before it opened the
-        FIFO or the rootfs cannot be shown to it (the caller then cancels it)."""
+        open, after the `mounts` tke made for the container (its rootfs, its network
+        namespace) are visible in the runtime's mount namespace (graft). `meanwhile()` is
+        called once if the runtime is not ready yet. False, with nothing written, if the
+        runtime exited before it opened the FIFO or a mount cannot be shown to it (the
+        caller then cancels it)."""
         fd = self._open_fifo(meanwhile)
         if fd < 0:
             return False
         try:
-            if not self.graft(merged):
+            if not all(self.graft(path) for path in mounts):
                 return False
             with open(config_path, "rb") as fh:
                 data = fh.read()
@@ -235,19 +236,19 @@ class Early:
             else:
                 time.sleep(0.0001)
 
-    def graft(self, merged):
-        """Make the rootfs mount `merged` visible in the runtime's mount namespace. Nothing to
-        do if it shares ours, or if the mount propagated (a shared mount above it: hosts run
-        by systemd); otherwise (a private namespace made, for the hybrid cgroup layout, before
-        tke mounted the rootfs, under a private mount) a copy of the mount (open_tree) is
-        attached there (move_mount, from inside it: setns). False if that fails (kernel <
-        5.2)."""
+    def graft(self, path):
+        """Make the mount at `path` visible in the runtime's mount namespace. Nothing to do if
+        it shares ours, or if the mount propagated there (a shared mount above it: hosts run
+        by systemd); otherwise (a private namespace, made for the hybrid cgroup layout before
+        tke mounted this, under a private mount) a copy of the mount (open_tree) is attached
+        there (move_mount, from inside it: setns). False if that fails (kernel < 5.2)."""
         try:
-            if posix.stat(f"/proc/{self.pid}/root{merged}").st_dev == posix.stat(merged).st_dev:
-                return True
+            ours, theirs = posix.stat(path), posix.stat(f"/proc/{self.pid}/root{path}")
         except OSError:
             return False
-        tree = libc("syscall", SYS_OPEN_TREE, AT_FDCWD, merged.encode(), OPEN_TREE_CLONE)
+        if (ours.st_dev, ours.st_ino) == (theirs.st_dev, theirs.st_ino):
+            return True
+        tree = libc("syscall", SYS_OPEN_TREE, AT_FDCWD, path.encode(), OPEN_TREE_CLONE)
         if tree < 0:
             return False
         flags = posix.O_RDONLY | posix.O_CLOEXEC
@@ -256,7 +257,7 @@ class Early:
             fds.append(posix.open(f"/proc/{self.pid}/ns/mnt", flags))
             if libc("setns", fds[3], CLONE_NEWNS) != 0:
                 return False
-            args = (SYS_MOVE_MOUNT, tree, b"", AT_FDCWD, merged.encode(), MOVE_MOUNT_F_EMPTY_PATH)
+            args = (SYS_MOVE_MOUNT, tree, b"", AT_FDCWD, path.encode(), MOVE_MOUNT_F_EMPTY_PATH)
             moved = libc("syscall", *args) == 0
             if libc("setns", fds[2], CLONE_NEWNS) != 0:  # cannot fail: our own namespace
                 posix._exit(125)

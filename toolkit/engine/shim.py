@@ -1,10 +1,11 @@
 """Per-container supervisor: one small process per running container (podman's conmon).
 
-Started by tke as `python3 -I -S shim.py CONTAINERS_DIR STATUS_FD ATTACH_FD` in its own
+Started by tke as `python3 -I -S shim.py CONTAINERS_DIR STATUS_FD ATTACH_FD [ID]` in its own
 session (in practice imported by a one-line `-c` program so its bytecode is cached; stdlib
-only, imports nothing of the engine, so it stays a few MB; shimproc.py). It becomes a child
-subreaper, runs `RUNTIME run --detach` and, while that runs, listens on the container's attach
-socket; then:
+only, imports nothing of the engine but runtimeproc.py, so it stays a few MB; shimproc.py).
+It becomes a child subreaper, runs `RUNTIME run --detach` (or feeds the config to the crun
+it started before the instructions came: runtimeproc.py) and, while that runs, listens on
+the container's attach socket; then:
 
 - owns the container's stdio: pipes, or the pty master received over `--console-socket` (-t);
 - writes docker's json-file log (`{"log": "...\\n", "stream": "stdout", "time": "..."}` lines);
@@ -353,7 +354,9 @@ class Shim:
         if early is None:
             return None
         config = join(self.cfg["bundle"], "config.json")
-        if early.matches(self.cfg) and early.feed(config, self.cfg["merged"], self.try_settle_in):
+        mounts = [self.cfg["merged"]]  # and its network namespace's, if tke made one
+        mounts += [self.cfg["network"]["netns"]] if self.cfg.get("network") else []
+        if early.matches(self.cfg) and early.feed(config, mounts, self.try_settle_in):
             return early
         early.cancel()
         return None
