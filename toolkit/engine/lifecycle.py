@@ -527,7 +527,6 @@ def _start_locked(ctrs, cid, rec, attach, hooks, shim, mounting=None) -> int:
         os.makedirs(ctrs.run_dir, exist_ok=True)  # the shim's sockets
         conf = shim_config(ctrs, rec, rt, attach)
         conf["bpf_cache"] = fill_cache
-        remember_runtime(ctrs, conf)
         conf["restart_count"] = ctrs.raw_state(cid).get("RestartCount", 0)
     except BaseException:
         abandon_shim(shim)
@@ -609,6 +608,8 @@ def _run_shim(ctrs, cid: str, proc: shimproc.ShimProc, conf: dict, on_attached, 
     """Hand the shim its instructions, then follow its status lines until the container runs."""
     sock = proc.attach_socket() if conf.get("attach") is not None else None
     proc.send(marshal.dumps(conf))  # shim.py: read by the same interpreter
+    with suppress(OSError):  # for the next run; this one's runtime is under way
+        remember_runtime(ctrs, conf)
     if sock is not None:
         on_attached(sock)
     if on_sent is not None:

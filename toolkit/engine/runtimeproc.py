@@ -213,21 +213,24 @@ class Early:
             view = memoryview(data)
             while view:
                 view = view[posix.write(fd, view) :]
+        except OSError:  # e.g. the store's tmp and containers on two file systems
+            return False
         finally:
             posix.close(fd)
         return True
 
-    def _open_fifo(self, meanwhile=None):
+    def _open_fifo(self, meanwhile=None, timeout=30.0):
         """The FIFO's writing end once the runtime has opened its reading end (O_NONBLOCK:
-        ENXIO until then), or -1 if the runtime exited first."""
+        ENXIO until then), or -1 if the runtime exited first or is not there in `timeout`."""
         import time
 
-        while True:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             try:
                 return posix.open(self.fifo, posix.O_WRONLY | posix.O_NONBLOCK | posix.O_CLOEXEC)
             except OSError as exc:
                 if exc.errno != ENXIO:
-                    raise
+                    return -1
             if posix.waitid(posix.P_PID, self.pid, posix.WEXITED | posix.WNOHANG | posix.WNOWAIT):
                 return -1
             if meanwhile is not None:
@@ -235,6 +238,7 @@ class Early:
                 later()
             else:
                 time.sleep(0.0001)
+        return -1
 
     def graft(self, path):
         """Make the mount at `path` visible in the runtime's mount namespace. Nothing to do if

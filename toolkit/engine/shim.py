@@ -259,6 +259,7 @@ class Shim:
     def __init__(self, status_fd, attach_fd, early=None):
         self.early = early  # the runtime started before the instructions came (runtimeproc)
         self.unsettled = None  # what kept settle_in from making the shim's files
+        self.early_done = None  # the early runtime, once the container it started runs
         self.status_fd = status_fd
         self.cfg = marshal.loads(read_all(0))  # tke's own interpreter wrote it (shimproc.py)
         if isinstance(self.cfg.get("attach"), dict):
@@ -320,8 +321,8 @@ class Shim:
         for fd in {child_in, out_w, err_w, devnull}:
             posix.close(fd)
         rc = self.wait_create(pid, console)
-        if early is not None:
-            early.forget()
+        if early is not None and rc != 0:
+            early.forget(early.pidfile)
         if self.unsettled is not None:  # no log, no state: the container must not run
             if rc == 0:
                 self.runtime(*(cfg["runtime"] + ["delete", "--force", self.id]))
@@ -335,8 +336,7 @@ class Shim:
             posix.close(err_r)
         with open(pidfile) as fh:
             self.pid = int(fh.read().strip())
-        if early is not None:
-            early.forget(pidfile)
+        self.early_done = early  # its files are removed once the start is reported
         self.exit_code = None
         self.started_mono = time.monotonic()
         running = {"Status": "running", "Pid": self.pid, "StartedAt": now(), "Error": ""}
@@ -965,6 +965,8 @@ def main(argv=None, early=None):
     shim.status(started=shim.pid)
     posix.close(status_fd)
     shim.status_fd = -1
+    if shim.early_done is not None:
+        shim.early_done.forget(shim.early_done.pidfile)
     keep_bpf(shim.cfg.get("bpf_cache"))
     shim.reap()
     shim.serve(wake_r)
