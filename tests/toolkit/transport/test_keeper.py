@@ -414,8 +414,10 @@ def test_relative_key_path_resolves_in_the_controllers_directory(lab, runner, tm
     assert len(runner.keeper_pids()) == 2
 
 
-def test_two_controllers_at_once_start_one_keeper(lab, runner):
-    argv = [str(TK), "play", "-i", runner.inventory, "-e", "run=both", str(runner.book)]
+def test_two_controllers_at_once_start_one_keeper(lab, runner, tmp_path):
+    # a task that holds its agent for a while: the two runs overlap however fast they start
+    book = long_playbook(tmp_path, 1.5)
+    argv = [str(TK), "play", "-i", runner.inventory, str(book)]
     procs = [
         subprocess.Popen(
             argv,
