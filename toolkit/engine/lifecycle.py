@@ -18,7 +18,7 @@ import select
 import sys
 import time
 
-from toolkit.engine import bpfcache, cgroups, jsonc, rootfs, runtime, runtimeproc, shimproc, spec
+from toolkit.engine import bpfcache, cgroups, jsonc, rootfs, runtime, shimproc, spec
 from toolkit.engine import images as imagedb
 from toolkit.engine.containers import ContainerError, Containers, shim_alive
 from toolkit.engine.ctxutil import suppress
@@ -549,8 +549,11 @@ def remember_runtime(ctrs: Containers, conf: dict) -> None:
     """The runtime command line that the next `tke run`'s shim starts before it has its
     instructions (runtimeproc.start_early): this start's, if it is crun (runc has no
     `--config`); on a hybrid host only with a kernel that can show the rootfs to crun's
-    private namespace (open_tree, 5.2). Rewritten only when it changes."""
-    path = os.path.join(ctrs.store.root, runtimeproc.RUNTIME_CACHE)
+    private namespace (open_tree, 5.2). Rewritten only when it changes. (Called once the
+    instructions are sent: its import is off the start's way.)"""
+    from toolkit.engine.runtimeproc import RUNTIME_CACHE
+
+    path = os.path.join(ctrs.store.root, RUNTIME_CACHE)
     known = {
         "runtime": conf["runtime"],
         "hide": conf["hide_hybrid_cgroup2"],
