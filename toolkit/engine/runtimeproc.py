@@ -213,7 +213,7 @@ class Early:
             view = memoryview(data)
             while view:
                 view = view[posix.write(fd, view) :]
-        except OSError:  # e.g. the store's tmp and containers on two file systems
+        except OSError:  # the FIFO gone, the config unreadable: the caller starts one itself
             return False
         finally:
             posix.close(fd)
