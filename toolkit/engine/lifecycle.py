@@ -49,7 +49,7 @@ def create(
     cid: str = "",
 ) -> dict:
     """`img`: `image` resolved already by the caller (resolved here when None). `cid`: the ID
-    to give it (one a launched shim started the runtime for: prestart.py), else a new one."""
+    to give it (one a launched shim started the runtime for: runtimeproc.py), else a new one."""
     img = img or imagedb.resolve(ctrs.store, image)
     icfg = img.config.get("config") or {}
     cfg = _merge_config(icfg, config, image)
@@ -550,7 +550,7 @@ def remember_runtime(ctrs: Containers, conf: dict) -> None:
     instructions (runtimeproc.start_early): this start's, if it is crun (runc has no
     `--config`); on a hybrid host only with a kernel that can show the rootfs to crun's
     private namespace (open_tree, 5.2). Rewritten only when it changes. (Called once the
-    instructions are sent: its import is off the start's way.)"""
+    instructions are sent: its imports are off the start's way.)"""
     from toolkit.engine.runtimeproc import RUNTIME_CACHE
 
     path = os.path.join(ctrs.store.root, RUNTIME_CACHE)
@@ -559,8 +559,7 @@ def remember_runtime(ctrs: Containers, conf: dict) -> None:
         "hide": conf["hide_hybrid_cgroup2"],
         "sealed": conf["sealed_exec"],
     }
-    usable = conf["sealed_exec"] and (not known["hide"] or _kernel_at_least(5, 2))
-    data = marshal.dumps(known) if usable else b""
+    data = marshal.dumps(known) if conf["sealed_exec"] else b""
     try:
         with open(path, "rb") as fh:
             if fh.read() == data:
@@ -568,6 +567,10 @@ def remember_runtime(ctrs: Containers, conf: dict) -> None:
     except FileNotFoundError:
         if not data:
             return
+    if data and known["hide"]:
+        from toolkit.engine.seccomp import kernel_at_least
+
+        data = data if kernel_at_least("5.2") else b""
     if not data:
         with suppress(FileNotFoundError):
             os.unlink(path)
@@ -576,14 +579,6 @@ def remember_runtime(ctrs: Containers, conf: dict) -> None:
     with open(tmp, "wb") as fh:
         fh.write(data)
     os.replace(tmp, path)
-
-
-def _kernel_at_least(*version: int) -> bool:
-    numbers = []
-    for part in os.uname().release.split(".")[: len(version)]:
-        digits = part[: len(part) - len(part.lstrip("0123456789"))]  # "18-amd64": 18
-        numbers.append(int(digits or 0))
-    return tuple(numbers) >= version
 
 
 def release_network(ctrs: Containers, cid: str) -> None:

@@ -79,7 +79,7 @@ class ShimProc:
         self.sock = sock  # our end of the shim's first attach client, until taken
         self.returncode = None
         self.store_root = ""
-        self.early_id = ""  # the container ID its runtime was started for (prestart.py)
+        self.early_id = ""  # the container ID its runtime was started for (runtimeproc.py)
 
     def attach_socket(self):
         """Our end of the shim's first attach client (the instructions say what it wants);
@@ -153,7 +153,7 @@ def launch(store_root: str, early_id: str = "") -> ShimProc:
     """Start a shim that waits for its instructions on stdin. `store_root`: the store it
     serves (its containers dir is on the shim's command line, for `ps` readers).
     `early_id`: the ID the container will have; the shim starts the runtime for it at once
-    (prestart.py)."""
+    (runtimeproc.start_early)."""
     environ = posix.environ
     env = {b"PATH": environ.get(b"PATH", b"/usr/sbin:/usr/bin:/sbin:/bin")}
     for key in PASSED_ENV:
