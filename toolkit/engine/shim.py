@@ -321,8 +321,8 @@ class Shim:
         for fd in {child_in, out_w, err_w, devnull}:
             posix.close(fd)
         rc = self.wait_create(pid, console)
-        if early is not None and rc != 0:
-            early.forget(early.pidfile)
+        if early is not None and (rc != 0 or self.unsettled is not None):
+            early.forget(early.pidfile)  # no start to report
         if self.unsettled is not None:  # no log, no state: the container must not run
             if rc == 0:
                 self.runtime(*(cfg["runtime"] + ["delete", "--force", self.id]))
