@@ -238,6 +238,23 @@ def pids_of(match) -> list:
     return out
 
 
+def shim_pids(root: str) -> list:
+    """The running containers' shims of the store at `root`: named tke-shim and in its
+    containers dir (forked by `tke run`), or older ones with that dir on their command line."""
+    spawned = pids_of(lambda c: any(b"import shim;" in x for x in c) and
+                      any(x.startswith(root.encode()) for x in c))  # fmt: skip
+    forked = []
+    for pid in pids_of(lambda c: True):
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_bytes()
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if comm == b"tke-shim\n" and cwd.startswith(f"{root}/containers/"):
+            forked.append(pid)
+    return spawned + forked
+
+
 def bench_run(args, tke_roots: dict, podmans: dict, work: Path, layer_dir: str) -> dict:
     """All cases interleaved, one start of each per round (see interleave)."""
     argv = ("run", "--rm", "--network", "none", "busybox", "true")
@@ -324,8 +341,7 @@ def bench_scale(args, tke: Tke, pod) -> dict:
     start_many(with_env(env_run), n)
     res["tke_start_running_s"] = round(time.perf_counter() - t, 1)
     time.sleep(2)
-    shims = pids_of(lambda c: any(b"import shim;" in x for x in c) and
-                    any(x.startswith(tke.env["TKE_ROOT"].encode()) for x in c))  # fmt: skip
+    shims = shim_pids(tke.env["TKE_ROOT"])
     res["tke_shims"] = len(shims)
     res["tke_pss_per_container_kb"] = round(pss_kb(shims) / max(len(shims), 1))
     start_many(

@@ -45,7 +45,7 @@ class Ctr:
 
     def run(self, *argv: str, input: str = None, timeout: float = 60, check: bool = False):
         proc = subprocess.run(
-            [*self.wrap, PYTHON, "-m", "toolkit.engine.cli", *argv],
+            [*self.wrap, PYTHON, "-m", "toolkit.engine.entry", *argv],  # as the `tke` script
             input=input,
             capture_output=True,
             text=True,
@@ -107,10 +107,39 @@ def leaked(ctr: Ctr, ids: list) -> list:
 
 
 def shim_pids(root: str) -> list:
+    """Shims of the store at `root`: started as their own interpreter, with its containers
+    dir on their command line, or forked by `tke run` (named tke-shim): in that dir once
+    they have their container, with the store in tke's environment or arguments before."""
     where = os.path.join(root, "containers").encode()
-    return pids_where(
+    spawned = pids_where(
         lambda cmd: any(b"import shim;" in c for c in cmd) and any(c.startswith(where) for c in cmd)
     )
+    return spawned + [pid for pid in _named_pids(b"tke-shim") if _serves(pid, root)]
+
+
+def _named_pids(comm: bytes) -> list:
+    return [int(p) for p in os.listdir("/proc") if p.isdigit() and _proc(p, "comm") == comm + b"\n"]
+
+
+def _serves(pid: int, root: str) -> bool:
+    try:
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        cwd = ""
+    if cwd.startswith(os.path.join(root, "containers") + "/"):
+        return True
+    env = _proc(pid, "environ").split(b"\0")
+    return b"TKE_ROOT=" + root.encode() in env or root.encode() in _proc(pid, "cmdline").split(
+        b"\0"
+    )
+
+
+def _proc(pid, name: str) -> bytes:
+    try:
+        with open(f"/proc/{pid}/{name}", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
 
 
 def early_runtime_pids(root: str) -> list:

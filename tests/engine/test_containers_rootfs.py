@@ -12,6 +12,7 @@ import pytest
 
 from tests.engine.ctrhelpers import ctr_fixture, ctr_runc_fixture  # noqa: F401 - fixtures
 from tests.engine.imagebuilder import TarBuilder, busybox_layer, write_oci_layout
+from toolkit.engine import rootfs
 
 pytestmark = [pytest.mark.engine]
 
@@ -75,3 +76,68 @@ def test_rootfs_that_cannot_be_mounted_fails_the_start_and_leaves_nothing(ctr_ru
     os.symlink(target, link)  # repaired: it starts
     ctr_runc.ok("start", "-a", cid)
     assert ctr_runc.ok("inspect", "-f", "{{.State.ExitCode}}", cid).strip() == "0"
+
+
+def _load(ctr, tmp_path, name: str, layers: list) -> str:
+    layout = str(tmp_path / name)
+    write_oci_layout(layout, layers, tag="latest")
+    before = set(ctr.ok("images", "-q", "--no-trunc").split())
+    ctr.ok("load", "-i", layout)
+    (new,) = set(ctr.ok("images", "-q", "--no-trunc").split()) - before
+    ctr.ok("tag", new, f"{name}:latest")
+    return name
+
+
+def _ids(ctr, image: str, user: str) -> str:
+    return ctr.ok("run", "--rm", "-u", user, image, "sh", "-c", "id -u; id -g; id -G").split()
+
+
+PASSWD = b"root:x:0:0:root:/root:/bin/sh\napp:x:1234:99::/:/bin/sh\n"
+GROUP = b"root:x:0:\ngrp:x:99:app\nextra:x:555:app\n"
+
+
+def test_run_finds_the_user_in_the_image_layers(ctr, tmp_path):
+    """`run -u` looks the user up before the rootfs is mounted (the shim mounts it): the
+    topmost layer's passwd and group, whiteouts and opaque directories honoured, a symlinked
+    passwd followed inside the image."""
+    base = busybox_layer()
+    etc = TarBuilder().dir("etc").file("etc/passwd", PASSWD).file("etc/group", GROUP).bytes()
+    users = _load(ctr, tmp_path, "users", [base, etc])
+    assert _ids(ctr, users, "app") == ["1234", "99", "99", "555"]
+    assert _ids(ctr, users, "app:extra") == ["1234", "555", "555", "99"]
+    no_group = TarBuilder().dir("etc").file("etc/.wh.group").bytes()
+    image = _load(ctr, tmp_path, "nogroup", [base, etc, no_group])
+    assert _ids(ctr, image, "app") == ["1234", "99", "99"]
+    proc = ctr.run("run", "--rm", "-u", "app:extra", image, "true")
+    assert proc.returncode == 125 and "unable to find group extra" in proc.stderr
+    opaque = TarBuilder().dir("etc").file("etc/.wh..wh..opq").file("etc/passwd", PASSWD).bytes()
+    image = _load(ctr, tmp_path, "opaque", [base, etc, opaque])
+    assert _ids(ctr, image, "app") == ["1234", "99", "99"]  # the group file is hidden
+    linked = TarBuilder().dir("etc").dir("data").symlink("etc/passwd", "../data/passwd")
+    linked.file("data/passwd", PASSWD.replace(b"1234", b"4321"))
+    image = _load(ctr, tmp_path, "linked", [base, linked.bytes()])
+    assert _ids(ctr, image, "app")[0] == "4321"
+    assert not [m for m in os.listdir(os.path.join(ctr.root, "containers")) if m != "lock"]
+
+
+def test_run_whose_rootfs_cannot_be_mounted_fails_and_leaves_nothing(ctr, tmp_path):
+    """The shim mounts a new container's rootfs for `run`: a failed mount is the start's
+    error, and nothing is left (no container with --rm, no mount, no waiting runtime)."""
+    image = _load(ctr, tmp_path, "broken", [busybox_layer(), TarBuilder().dir("data").bytes()])
+    layers = os.path.join(ctr.root, "layers")
+    found = [
+        d for d in os.listdir(layers) if os.path.isdir(os.path.join(layers, d, "diff", "data"))
+    ]
+    assert len(found) == 1, found
+    diff = os.path.join(layers, found[0], "diff")
+    os.rename(diff, diff + ".away")
+    try:
+        proc = ctr.run("run", "--rm", image, "true")
+    finally:
+        os.rename(diff + ".away", diff)
+    assert proc.returncode == 125, proc.stderr
+    assert proc.stderr.startswith("tke: Error response from daemon: mount overlay on ")
+    assert "/merged: No such file or directory" in proc.stderr and "Traceback" not in proc.stderr
+    assert ctr.ok("ps", "-a", "-q") == ""
+    assert not rootfs.mounts_under(ctr.root)
+    assert ctr.ok("run", "--rm", image, "true") == ""  # repaired: it runs

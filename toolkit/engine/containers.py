@@ -350,12 +350,18 @@ def _rm_path() -> str:
 
 
 def shim_alive(pid) -> bool:
-    """Is `pid` a live shim? (A zombie's cmdline reads empty, so one read answers both.)"""
+    """Is `pid` a live shim? Named `tke-shim` (shim.name_process; a shim forked by `tke run`
+    has tke's command line), or one started as its own interpreter by an older tke; a
+    zombie's cmdline reads empty."""
     if not pid:
         return False
     try:
         with open(f"/proc/{int(pid)}/cmdline", "rb") as fh:
-            return b"import shim;" in fh.read()
+            cmdline = fh.read()
+        if b"import shim;" in cmdline:
+            return True
+        with open(f"/proc/{int(pid)}/comm", "rb") as fh:
+            return bool(cmdline) and fh.read().strip() == b"tke-shim"
     except (OSError, ValueError):
         return False
 

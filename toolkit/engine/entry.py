@@ -1,18 +1,20 @@
 """The `tke` command's entry point: for `tke run`, the container's shim is launched before
 anything else of the engine is imported.
 
-The shim is a second interpreter (~6 ms of start-up, shimproc.py); every import that comes
-before its launch delays the moment it can take its instructions. Here only built-in modules
-(`posix`, `sys`, and shimproc's `_socket`) come first, not even `os`; `cli` (parsing) after.
+The shim is a fork of this process, made before it imports anything but built-in modules
+(`posix`, `sys`, and shimproc's `_socket`; not even `os`): the child has little to copy and
+no interpreter to start, and is ready for its instructions (and has started the runtime)
+while this process imports, parses and creates the container; `cli` (parsing) comes after.
 """
 
 import posix
 import sys
 
 
-def early_shim(argv: list):
-    """For `tke run`: launch the container's shim now, so that its interpreter starts while
-    this one imports, parses and creates the container (None for anything else)."""
+def early_shim(argv: list, fork: bool = False):
+    """For `tke run`: launch the container's shim now, so that it gets ready while this
+    process imports, parses and creates the container (None for anything else). `fork`: as
+    a fork of this process (shimproc.fork_shim), which has imported next to nothing yet."""
     rest, root = list(argv), None
     while rest and rest[0].startswith("-"):
         flag = rest.pop(0)
@@ -31,14 +33,14 @@ def early_shim(argv: list):
             sys.getfilesystemencoding(), "surrogateescape"
         )
         cid = posix.urandom(32).hex()  # the container's ID: its runtime starts now too
-        return shimproc.launch(root or env_root or "/var/lib/tke", early_id=cid)
+        return shimproc.launch(root or env_root or "/var/lib/tke", early_id=cid, fork=fork)
     except OSError:
         return None  # `run` launches one itself (and reports what is wrong)
 
 
 def main() -> int:
     """`tke ARGS...` as the installed command runs it."""
-    shim = early_shim(sys.argv[1:])
+    shim = early_shim(sys.argv[1:], fork=True)
     from toolkit.engine import cli
 
     return cli.main(launched=shim)

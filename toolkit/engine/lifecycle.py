@@ -351,16 +351,24 @@ def resolv_conf(host: dict) -> list:
     return lines
 
 
-def mount_rootfs(ctrs: Containers, rec: dict) -> rootfs.Mounting:
+def mount_rootfs(ctrs: Containers, rec: dict, by_shim: bool = False):
     """Begin mounting a container's rootfs (for `start(mounting=)`: `run` begins as soon as
-    the container is created, ~0.5 ms before its start gets there)."""
+    the container is created, ~0.5 ms before its start gets there). `by_shim`: leave it to
+    the container's shim (rootfs.ShimMount) if it can be: `run` with the shim it launched
+    first, for a container without volumes (they are copied up into the mounted rootfs)."""
     volatile = bool(rec["HostConfig"].get("AutoRemove"))
-    return rootfs.Mounting(ctrs.path(rec["Id"]), volatile=volatile)
+    ctrdir = ctrs.path(rec["Id"])
+    if by_shim and not rec.get("Mounts"):
+        deferred = rootfs.ShimMount.for_container(ctrdir, volatile)
+        if deferred is not None:
+            return deferred
+    return rootfs.Mounting(ctrdir, volatile=volatile)
 
 
-def prepare_start(ctrs: Containers, rec: dict, mounting: Optional[rootfs.Mounting] = None) -> tuple:
-    """Mount the rootfs (unless `mounting` does), write config.json and the /etc files.
-    Returns the runtime and what the shim is to put in the seccomp cache (bpfcache.apply)."""
+def prepare_start(ctrs: Containers, rec: dict, mounting=None) -> tuple:
+    """Mount the rootfs (unless `mounting` does, or leaves it to the shim: ShimMount), write
+    config.json and the /etc files. Returns the runtime and what the shim is to put in the
+    seccomp cache (bpfcache.apply)."""
     cid = rec["Id"]
     ctrdir = ctrs.path(cid)
     # the overlay is mounted while the files and the spec are made (the user is looked up
@@ -387,7 +395,7 @@ def prepare_start(ctrs: Containers, rec: dict, mounting: Optional[rootfs.Mountin
             from toolkit.engine import volumes
 
             volumes.copy_up(merged, rec["Mounts"])
-        spec.set_user(conf, spec.resolve_user(merged, rec["Config"].get("User") or ""))
+        spec.set_user(conf, _user_ids(mounting, rec["Config"].get("User") or ""))
         with open(os.path.join(ctrdir, "config.json"), "w") as fh:
             fh.write(jsonc.dumps(conf))
     except BaseException as exc:
@@ -405,6 +413,18 @@ def prepare_start(ctrs: Containers, rec: dict, mounting: Optional[rootfs.Mountin
             raise StartError(text) from None
         raise
     return rt, fill_cache
+
+
+def _user_ids(mounting, user: str) -> tuple:
+    """The process's uid, gid and groups from the image's passwd and group files: read from
+    the layers when the shim is to mount the rootfs (which is mounted here after all if they
+    cannot say: a symlink on the way)."""
+    if isinstance(mounting, rootfs.ShimMount):
+        paths = [mounting.image_file(rel) for rel in spec.USER_FILES]
+        if None not in paths:
+            return spec.user_ids(user, *(spec.read_table(p) if p else [] for p in paths))
+        mounting.take_over()
+    return spec.resolve_user(mounting.wait(), user)
 
 
 def shim_config(ctrs: Containers, rec: dict, rt: runtime.Runtime, attach: Optional[dict]) -> dict:
@@ -483,7 +503,7 @@ def start(
     on_attached=None,
     shim: Optional[shimproc.ShimProc] = None,
     on_sent=None,
-    mounting: Optional[rootfs.Mounting] = None,
+    mounting=None,
 ) -> int:
     """Start a created or exited container; returns the container's pid.
 
@@ -493,7 +513,8 @@ def start(
     its instructions. `shim`: one from `launch_shim` (started earlier to overlap its
     start-up); used or abandoned here. `on_sent()`: called once the shim has its
     instructions, while it starts the container (work done there is off the start path).
-    `mounting`: the rootfs mount `mount_rootfs` began for a container just created."""
+    `mounting`: the rootfs mount `mount_rootfs` began (or left to the shim) for a container
+    just created."""
     try:
         with ctrs.locked_one(cid):
             rec = ctrs.record(cid)
@@ -522,11 +543,13 @@ def _start_locked(ctrs, cid, rec, attach, hooks, shim, mounting=None) -> int:
         # config.json written; it then reads its instructions from its stdin
         shim = shim or launch_shim(ctrs)
         rt, fill_cache = prepare_start(ctrs, rec, mounting)
+        shim_mount = mounting.request() if isinstance(mounting, rootfs.ShimMount) else None
         mounting = None  # prepare_start's now, undone there if it fails
         runtime.favor_dynmods(ctrs.store.settings())
         os.makedirs(ctrs.run_dir, exist_ok=True)  # the shim's sockets
         conf = shim_config(ctrs, rec, rt, attach)
         conf["bpf_cache"] = fill_cache
+        conf["mount"] = shim_mount  # the rootfs, if the shim is to mount it
         conf["restart_count"] = ctrs.raw_state(cid).get("RestartCount", 0)
     except BaseException:
         abandon_shim(shim)
@@ -620,7 +643,7 @@ def _run_shim(ctrs, cid: str, proc: shimproc.ShimProc, conf: dict, on_attached, 
             if "started" in msg:
                 return int(msg["started"])
             if "error" in msg:
-                raise start_error(msg["error"])
+                raise start_error(msg["error"], msg.get("code"))
         proc.wait()  # the shim died: its pipe ends are closed
         early = proc.read_stderr()
     finally:
@@ -634,8 +657,11 @@ def _run_shim(ctrs, cid: str, proc: shimproc.ShimProc, conf: dict, on_attached, 
     raise StartError("the container supervisor failed")
 
 
-def start_error(message: str) -> StartError:
-    """docker's exit codes: 127 command not found, 126 not executable, 125 otherwise."""
+def start_error(message: str, code: Optional[int] = None) -> StartError:
+    """docker's exit codes: 127 command not found, 126 not executable, 125 otherwise; `code`
+    125: the host's side failed (the shim could not mount the rootfs), said as tke would."""
+    if code == 125:
+        return StartError(f"Error response from daemon: {message}")
     text = message.lower()
     err = StartError(f"Error response from daemon: failed to create task for container: {message}")
     if "no such file" in text or "not found" in text:

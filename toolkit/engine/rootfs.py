@@ -16,10 +16,10 @@ kernel's own limit of 500 lower layers.
 
 from __future__ import annotations
 
-import _ctypes
 import _thread
 import errno
 import os
+import stat
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing's import costs more than `tke run` spends on its work
@@ -30,32 +30,39 @@ PAGE = 4096  # mount(2)'s limit on the option string
 _cwd_lock = _thread.allocate_lock()  # threading's import: ~1 ms of `tke run`
 
 
-# libc's mount/umount2 through `_ctypes` directly: `ctypes` costs ~1.5 ms of imports on every
-# `tke run`, more than the calls themselves.
-class _Int(_ctypes._SimpleCData):
-    _type_ = "i"
+# libc's mount/umount2 through `_ctypes` directly: `ctypes` costs ~1.5 ms of imports, and
+# `_ctypes` itself ~0.8 ms, imported on the first call: `tke run` leaves the mount to the shim
+# (ShimMount), which has it loaded anyway.
+_LIBC: dict = {}
 
 
-class _ULong(_ctypes._SimpleCData):
-    _type_ = "L"
+def _libc() -> dict:
+    if not _LIBC:
+        import _ctypes
 
+        class Int(_ctypes._SimpleCData):
+            _type_ = "i"
 
-class _Func(_ctypes.CFuncPtr):
-    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
-    _restype_ = _Int
+        class ULong(_ctypes._SimpleCData):
+            _type_ = "L"
 
+        class Func(_ctypes.CFuncPtr):
+            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+            _restype_ = Int
 
-class _Libc:
-    _handle = None
+        class Libc:
+            _handle = _ctypes.dlopen(None, 0)
+
+        _LIBC.update(ulong=ULong, func=Func, lib=Libc, errno=_ctypes.get_errno)
+    return _LIBC
 
 
 def _call(name: str, *args) -> int:
     """libc `name`(args) with int / bytes / None arguments; -errno on failure, else 0."""
-    if _Libc._handle is None:
-        _Libc._handle = _ctypes.dlopen(None, 0)
-    if _Func((name, _Libc))(*args) == 0:
+    libc = _libc()
+    if libc["func"]((name, libc["lib"]))(*args) == 0:
         return 0
-    return -_ctypes.get_errno()
+    return -libc["errno"]()
 
 
 def _check(ret: int, what: str) -> None:
@@ -64,8 +71,9 @@ def _check(ret: int, what: str) -> None:
 
 
 def mount(source: str, target: str, fstype: str, flags: int = 0, data: str = "") -> None:
+    flags_arg = _libc()["ulong"](flags)
     ret = _call(
-        "mount", source.encode(), target.encode(), fstype.encode(), _ULong(flags), data.encode()
+        "mount", source.encode(), target.encode(), fstype.encode(), flags_arg, data.encode()
     )
     _check(ret, f"mount {fstype} on {target}")
 
@@ -236,6 +244,92 @@ class Mounting:
         """Wait until the mount is done or failed (before undoing it)."""
         with self._done:
             pass
+
+
+class ShimMount:
+    """A new container's rootfs left for its shim to mount (`tke run` with the shim it launched
+    first: shim.mount_rootfs): `_ctypes` (~0.8 ms) and the mount itself are then off the
+    client's way, and the shim mounts while the runtime it started early is still loading.
+    Takes Mounting's place: `wait()` is the path config.json names (mounted by the shim),
+    `request()` goes in the shim's instructions, `image_file()` reads the image's files
+    from the layers."""
+
+    def __init__(self, ctrdir: str, options: str, volatile: bool) -> None:
+        self.ctrdir = ctrdir
+        self.merged = os.path.join(ctrdir, "merged")
+        self.options = options
+        self.volatile = volatile
+        self.mounted = False  # by tke after all (take_over)
+
+    @classmethod
+    def for_container(cls, ctrdir: str, volatile: bool) -> Optional[ShimMount]:
+        """None when the options need a working directory (hundreds of layers): tke mounts."""
+        options = _absolute_options(ctrdir)
+        return None if options is None else cls(ctrdir, options, volatile)
+
+    def wait(self) -> str:
+        return self.merged
+
+    def settle(self) -> None:
+        pass
+
+    def request(self) -> Optional[dict]:
+        """What the shim mounts (None once take_over mounted it)."""
+        if self.mounted:
+            return None
+        return {"target": self.merged, "options": self.options, "volatile": self.volatile}
+
+    def take_over(self) -> None:
+        """Mount it here after all."""
+        mount_rootfs(self.ctrdir, self.volatile)
+        self.mounted = True
+
+    def image_file(self, rel: str) -> Optional[str]:
+        """Where the rootfs's file `rel` (relative to /) comes from: its path in the upper
+        dir or the topmost layer that has it, "" if it is not there, None if the layers
+        cannot say it simply (a symlink, a whiteout or an odd file on the way)."""
+        links = os.path.join(self.ctrdir, "l")
+        layers = [os.path.join(self.ctrdir, "upper")]
+        layers += [os.path.join(links, str(i)) for i in reversed(range(lower_count(self.ctrdir)))]
+        for layer in layers:
+            found = _layer_file(layer, rel.split("/"))
+            if found is _HIDDEN:
+                return ""
+            if found != "":
+                return found
+        return ""
+
+
+_HIDDEN = object()  # _layer_file: gone from this layer down (a whiteout, an opaque directory)
+
+
+def _layer_file(layer: str, parts: list):
+    """`parts` in one layer: the file's path, "" if not in this layer, _HIDDEN if this layer
+    hides the lower ones' (a whiteout, an opaque directory), None if it is not a plain path."""
+    path, opaque = layer, False
+    for i, part in enumerate(parts):
+        path = os.path.join(path, part)
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return _HIDDEN if opaque else ""
+        except OSError:
+            return None
+        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+            return _HIDDEN  # an overlay whiteout
+        if i == len(parts) - 1:
+            return path if stat.S_ISREG(st.st_mode) else None
+        if not stat.S_ISDIR(st.st_mode):
+            return None  # a symlink on the way: followed only in the mounted rootfs
+        opaque = opaque or _is_opaque(path)
+    return None
+
+
+def _is_opaque(path: str) -> bool:
+    try:
+        return os.getxattr(path, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
+    except OSError:
+        return False
 
 
 def unmount_rootfs(ctrdir: str) -> None:

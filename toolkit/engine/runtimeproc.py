@@ -22,7 +22,6 @@ before that read ends. The runtime dies with the shim (PR_SET_PDEATHSIG) until i
 config, so a shim that dies first leaves no crun behind.
 """
 
-import _ctypes
 import marshal
 import posix
 
@@ -38,31 +37,53 @@ _LIBC = {}
 
 def libc(name, *args):
     """Call a libc function with int / bytes / None arguments (no `ctypes` import: it would
-    pull in more Python than the shim's whole job)."""
+    pull in more Python than the shim's whole job); errno() is its errno if it failed."""
+    return _libc_func(name)(*args)
+
+
+def _libc_func(name):
     if not _LIBC:
+        import _ctypes  # ~0.8 ms: not for `tke`, which imports this module for RUNTIME_CACHE
 
         class CInt(_ctypes._SimpleCData):
             _type_ = "i"
 
+        class CULong(_ctypes._SimpleCData):
+            _type_ = "L"
+
         class CFunc(_ctypes.CFuncPtr):
-            _flags_ = _ctypes.FUNCFLAG_CDECL
+            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
             _restype_ = CInt
 
         class Libc:
             _handle = _ctypes.dlopen(None, 0)
 
-        _LIBC.update(func=CFunc, lib=Libc)
-    return _LIBC["func"]((name, _LIBC["lib"]))(*args)
+        _LIBC.update(func=CFunc, lib=Libc, ulong=CULong, errno=_ctypes.get_errno)
+    return _LIBC["func"]((name, _LIBC["lib"]))
+
+
+def errno():
+    return _LIBC["errno"]() if _LIBC else 0
+
+
+def mount(source, target, fstype, flags, data):
+    """mount(2) (bytes, an int for the flags); OSError if it fails."""
+    _libc_func("mount")  # the types made
+    if libc("mount", source, target, fstype, _LIBC["ulong"](flags), data) != 0:
+        err = errno()
+        where = f"mount {fstype.decode()} on {target.decode()}"
+        raise OSError(err, f"{where}: {posix.strerror(err)}")
 
 
 def execvp(argv):
-    """posix.execv, PATH searched for a bare program name (as os.execvp)."""
+    """posix.execve with posix.environ (a forked shim's: shimproc.fork_shim), PATH searched
+    for a bare program name (as os.execvp)."""
     if "/" in argv[0]:
-        posix.execv(argv[0], argv)
+        posix.execve(argv[0], argv, posix.environ)
     path = posix.environ.get(b"PATH", b"/usr/sbin:/usr/bin:/sbin:/bin").decode()
     for entry in path.split(":"):
         try:
-            posix.execv(f"{entry or '.'}/{argv[0]}", argv)
+            posix.execve(f"{entry or '.'}/{argv[0]}", argv, posix.environ)
         except OSError:
             continue
     raise FileNotFoundError(ENOENT, "No such file or directory", argv[0])
@@ -71,6 +92,7 @@ def execvp(argv):
 def spawn(argv, stdin, stdout, stderr, private_cgroup_ns=False, sealed=False, pdeathsig=False):
     """argv in a child with these stdio; `sealed`: exec argv[0] from a sealed copy;
     `pdeathsig`: the child is killed if this process dies."""
+    _libc_func("prctl")  # `_ctypes` loaded before the fork, not in each child
     pid = posix.fork()
     if pid == 0:
         try:

@@ -57,9 +57,9 @@ import sys
 import time
 
 try:  # as the shim: the engine's directory is on sys.path (shimproc.py)
-    from runtimeproc import execvp, libc, spawn
+    from runtimeproc import execvp, libc, mount, spawn
 except ImportError:  # imported by the engine
-    from toolkit.engine.runtimeproc import execvp, libc, spawn
+    from toolkit.engine.runtimeproc import execvp, libc, mount, spawn
 
 FRAME = _struct.Struct(">BI")
 DEVNULL = "/dev/null"
@@ -308,6 +308,13 @@ class Shim:
     # --- container start -----------------------------------------------------------------
     def start_container(self):
         cfg = self.cfg
+        try:
+            mount_rootfs(cfg.get("mount"))
+        except OSError as exc:
+            if self.early is not None:
+                self.early.cancel()
+                self.early = None
+            raise RootfsError(exc.strerror) from None
         devnull = posix.open(DEVNULL, posix.O_RDWR)
         early = self.early_runtime()
         if early is not None:
@@ -845,6 +852,25 @@ def remove_claimed(paths, cid, trash):
         posix.close(fd)
 
 
+class RootfsError(RuntimeError):
+    """The rootfs the shim was to mount could not be (mount_rootfs)."""
+
+
+def mount_rootfs(request):
+    """The container's overlay, if tke left it to the shim (rootfs.ShimMount): `volatile`
+    (no sync of the upper dir at unmount) where the kernel has it (5.10)."""
+    if not request:
+        return
+    target, options = request["target"].encode(), request["options"].encode()
+    if request["volatile"]:
+        try:
+            mount(b"overlay", target, b"overlay", 0, options + b",volatile")
+            return
+        except OSError:
+            pass
+    mount(b"overlay", target, b"overlay", 0, options)
+
+
 def is_mount_point(path):
     """Something mounted at `path` (another device than its parent's), as os.path.ismount."""
     try:
@@ -921,6 +947,20 @@ def keep_bpf(paths):
         pass
 
 
+PROCESS_NAME = b"tke-shim"  # its comm (containers.shim_alive): a forked shim's cmdline is tke's
+
+
+def name_process():
+    try:
+        fd = posix.open("/proc/self/comm", posix.O_WRONLY)
+        try:
+            posix.write(fd, PROCESS_NAME)
+        finally:
+            posix.close(fd)
+    except OSError:
+        pass
+
+
 def listen(path):
     try:
         posix.unlink(path)
@@ -936,6 +976,7 @@ def main(argv=None, early=None):
     argv = sys.argv[1:] if argv is None else argv
     # argv[0]: the store's containers dir, for ps readers only
     status_fd, attach_fd = int(argv[1]), int(argv[2])
+    name_process()
     for sig in (_signal.SIGHUP, _signal.SIGINT, _signal.SIGTERM, _signal.SIGPIPE):
         _signal.signal(sig, _signal.SIG_IGN)
     become_subreaper()
@@ -958,8 +999,10 @@ def main(argv=None, early=None):
                 shim.settle_in()
             except OSError:
                 pass
-        shim.save(Status="exited", ExitCode=shim.cfg.get("fail_code", 127), Error=str(exc))
-        shim.status(error=str(exc))
+        host = isinstance(exc, RootfsError)  # not the command's failure: docker's 125
+        code = 125 if host else shim.cfg.get("fail_code", 127)
+        shim.save(Status="exited", ExitCode=code, Error=str(exc))
+        shim.status(error=str(exc), **({"code": 125} if host else {}))
         shim.runtime(*(shim.cfg["runtime"] + ["delete", "--force", shim.id]))
         return 1
     shim.status(started=shim.pid)

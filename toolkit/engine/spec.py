@@ -367,11 +367,17 @@ def set_user(conf: dict, user: tuple) -> None:
         caps.pop("inheritable", None)
 
 
+USER_FILES = ("etc/passwd", "etc/group")
+
+
 def resolve_user(merged: str, spec_user: str) -> tuple:
     """`-u name|uid[:group|gid]` -> (uid, gid, additional gids) using the image's files."""
+    return user_ids(spec_user, *(_table(merged, rel) for rel in USER_FILES))
+
+
+def user_ids(spec_user: str, passwd: list, groups: list) -> tuple:
+    """resolve_user from the passwd and group files' rows (read_table)."""
     name, _, group = (spec_user or "").partition(":")
-    passwd = _table(merged, "etc/passwd")
-    groups = _table(merged, "etc/group")
     uid, gid = 0, 0
     if name:
         row = next((r for r in passwd if name in (r[0], r[2]) and len(r) > 3), None)
@@ -413,6 +419,11 @@ def _table(merged: str, rel: str) -> list:
             path = resolve(merged, rel)
         except CopyError:  # a link loop
             return []
+    return read_table(path)
+
+
+def read_table(path: str) -> list:
+    """A passwd-like file's rows (none if it is missing or unreadable)."""
     try:
         with open(path, errors="replace") as fh:
             return [line.rstrip("\n").split(":") for line in fh if ":" in line]
