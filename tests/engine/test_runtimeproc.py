@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.engine.ctrhelpers import ctr_fixture, early_runtime_pids  # noqa: F401
-from toolkit.engine import lifecycle, runtimeproc, shimproc
+from toolkit.engine import lifecycle, shimproc
 from toolkit.engine.containers import run_dir_for
 from toolkit.engine.store import Store
 
@@ -54,7 +54,7 @@ def test_run_uses_the_runtime_started_early(ctr):
     crun_only(ctr)
     r = ctr.run("run", "--rm", ctr.image, "sh", "-c", "echo out; echo err >&2; exit 3")
     assert (r.returncode, r.stdout, r.stderr) == (3, "out\n", "err\n")
-    assert os.path.exists(os.path.join(ctr.root, runtimeproc.RUNTIME_CACHE))
+    assert os.path.exists(os.path.join(ctr.root, shimproc.RUNTIME_CACHE))
     cid = ctr.ok("run", "-d", "--name", "early", ctr.image, "sleep", "300").strip()
     assert crun_bundle(ctr, cid) == os.path.join(ctr.root, "tmp")  # it was the early one
     # crun's copy of the config in its state dir is whole: `exec` reads it
@@ -116,7 +116,7 @@ def test_runc_has_no_early_start(ctr):
     if ctr.runtime != "runc":
         pytest.skip("runc only")
     ctr.ok("run", "--rm", ctr.image, "true")
-    assert not os.path.exists(os.path.join(ctr.root, runtimeproc.RUNTIME_CACHE))
+    assert not os.path.exists(os.path.join(ctr.root, shimproc.RUNTIME_CACHE))
     cid = ctr.ok("run", "-d", ctr.image, "sleep", "300").strip()
     assert early_runtime_pids(ctr.root) == []
     ctr.ok("rm", "-f", cid)
@@ -131,7 +131,7 @@ def test_a_hybrid_host_with_an_old_kernel_keeps_no_runtime_record(tmp_path, monk
     ctrs = Containers(Store(str(tmp_path)))
     conf = {"runtime": ["/usr/bin/crun", "--root", "/run/x"], "hide_hybrid_cgroup2": True}
     conf["sealed_exec"] = True
-    record = tmp_path / runtimeproc.RUNTIME_CACHE
+    record = tmp_path / shimproc.RUNTIME_CACHE
     monkeypatch.setattr(seccomp, "kernel_at_least", lambda version: version != "5.2")
     lifecycle.remember_runtime(ctrs, conf)
     assert not record.exists()

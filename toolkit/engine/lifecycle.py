@@ -574,9 +574,7 @@ def remember_runtime(ctrs: Containers, conf: dict) -> None:
     `--config`); on a hybrid host only with a kernel that can show the rootfs to crun's
     private namespace (open_tree, 5.2). Rewritten only when it changes. (Called once the
     instructions are sent: its imports are off the start's way.)"""
-    from toolkit.engine.runtimeproc import RUNTIME_CACHE
-
-    path = os.path.join(ctrs.store.root, RUNTIME_CACHE)
+    path = os.path.join(ctrs.store.root, shimproc.RUNTIME_CACHE)
     known = {
         "runtime": conf["runtime"],
         "hide": conf["hide_hybrid_cgroup2"],

@@ -4,7 +4,7 @@ Stand-alone like shim.py, which imports it (built-in modules only, `_ctypes` for
 calls: no `os`, no `ctypes`).
 
     pid = spawn(argv, stdin, stdout, stderr, private_cgroup_ns, sealed)
-    early = start_early(store_root, cid)   # crun, before tke has written the config
+    early = start_early(store_root, cid, cache)  # crun, before tke has written the config
     early.matches(cfg) and early.feed(config_path, mounts)   # or early.cancel()
 
 **The early start.** `tke run` spends ~8 ms importing, parsing and creating the container
@@ -13,7 +13,7 @@ dynamic linker, its arguments and state directory) before it reads its config. S
 once its own imports are done, starts crun with the container's ID (chosen by `tke` before it
 launched the shim) and `--config` on a FIFO in the store's tmp directory: crun's start
 overlaps tke's work and then waits in open(2). It is started with the runtime command line
-tke last used in this store (RUNTIME_CACHE, which tke writes when it changes), with no
+tke last used in this store (`cache`, which tke writes when it changes), with no
 terminal and stdin on /dev/null; the shim uses it when its instructions ask for exactly that,
 and otherwise kills it and starts the runtime as before. crun reads the config twice: to
 create the container, then (in its detached child) to copy it into its state directory;
@@ -25,7 +25,6 @@ config, so a shim that dies first leaves no crun behind.
 import marshal
 import posix
 
-RUNTIME_CACHE = "runtime.cache"  # in the store's root: marshal {runtime, hide, sealed}
 CLONE_NEWNS, MNT_DETACH, MS_REC, MS_SLAVE = 0x00020000, 2, 0x4000, 0x80000
 MFD_CLOEXEC, MFD_ALLOW_SEALING, F_ADD_SEALS = 1, 2, 1033
 ALL_SEALS = 0x1 | 0x2 | 0x4 | 0x8  # F_SEAL_SEAL, _SHRINK, _GROW, _WRITE
@@ -43,7 +42,7 @@ def libc(name, *args):
 
 def _libc_func(name):
     if not _LIBC:
-        import _ctypes  # ~0.8 ms: not for `tke`, which imports this module for RUNTIME_CACHE
+        import _ctypes  # ~0.8 ms: after the imports, while the client is still at work
 
         class CInt(_ctypes._SimpleCData):
             _type_ = "i"
@@ -149,11 +148,12 @@ def hide_hybrid_cgroup2():
     libc("umount2", b"/sys/fs/cgroup/unified", MNT_DETACH)
 
 
-def start_early(store_root, cid):
+def start_early(store_root, cid, cache):
     """crun started for container `cid`, waiting for its config (None if tke recorded no
-    runtime for this store, or the FIFO cannot be made: then nothing was started)."""
+    runtime for this store in its file `cache` (marshal {runtime, hide, sealed}:
+    shimproc.RUNTIME_CACHE), or the FIFO cannot be made: then nothing was started)."""
     try:
-        with open(f"{store_root}/{RUNTIME_CACHE}", "rb") as fh:
+        with open(f"{store_root}/{cache}", "rb") as fh:
             known = marshal.load(fh)
         runtime = [str(arg) for arg in known["runtime"]]
     except (OSError, EOFError, ValueError, TypeError, KeyError):

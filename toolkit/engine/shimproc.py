@@ -60,9 +60,11 @@ ENGINE_DIR = _dirname(_absolute(__file__))
 # be gone; everything it writes is unbuffered. An exception still ends with its traceback.
 # With a container ID (argv[5]), its runtime is started before the instructions come
 # (runtimeproc.start_early).
+RUNTIME_CACHE = "runtime.cache"  # in the store's root (lifecycle.remember_runtime writes it)
 SHIM_BOOT = (
     "import sys; sys.path.insert(0, sys.argv[1]); import shim; import runtimeproc as r; "
-    "e = r.start_early(sys.argv[2].rpartition('/')[0], sys.argv[5]) if sys.argv[5:] else None; "
+    f"e = r.start_early(sys.argv[2].rpartition('/')[0], sys.argv[5], {RUNTIME_CACHE!r}) "
+    "if sys.argv[5:] else None; "
     "shim.posix._exit(shim.main(sys.argv[2:5], e))"
 )
 PYTHON = _link_target(_absolute(sys.executable))
@@ -233,7 +235,7 @@ def fork_shim(env: dict, stdio: tuple, shim_fds: tuple, where: str, early_id: st
         import shim
 
         store_root = _dirname(where)
-        early = runtimeproc.start_early(store_root, early_id) if early_id else None
+        early = runtimeproc.start_early(store_root, early_id, RUNTIME_CACHE) if early_id else None
         code = shim.main([where] + [str(fd) for fd in shim_fds], early)
     except BaseException:
         import traceback
