@@ -30,39 +30,15 @@ PAGE = 4096  # mount(2)'s limit on the option string
 _cwd_lock = _thread.allocate_lock()  # threading's import: ~1 ms of `tke run`
 
 
-# libc's mount/umount2 through `_ctypes` directly: `ctypes` costs ~1.5 ms of imports, and
-# `_ctypes` itself ~0.8 ms, imported on the first call: `tke run` leaves the mount to the shim
-# (ShimMount), which has it loaded anyway.
-_LIBC: dict = {}
-
-
-def _libc() -> dict:
-    if not _LIBC:
-        import _ctypes
-
-        class Int(_ctypes._SimpleCData):
-            _type_ = "i"
-
-        class ULong(_ctypes._SimpleCData):
-            _type_ = "L"
-
-        class Func(_ctypes.CFuncPtr):
-            _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
-            _restype_ = Int
-
-        class Libc:
-            _handle = _ctypes.dlopen(None, 0)
-
-        _LIBC.update(ulong=ULong, func=Func, lib=Libc, errno=_ctypes.get_errno)
-    return _LIBC
-
-
 def _call(name: str, *args) -> int:
-    """libc `name`(args) with int / bytes / None arguments; -errno on failure, else 0."""
-    libc = _libc()
-    if libc["func"]((name, libc["lib"]))(*args) == 0:
+    """libc `name`(args) with int / bytes / None arguments; -errno on failure, else 0. Through
+    runtimeproc's `_ctypes` calls (`ctypes` costs ~1.5 ms of imports, `_ctypes` ~0.8 ms, made
+    at the first call: `tke run` leaves the mount to the shim, ShimMount)."""
+    from toolkit.engine import runtimeproc
+
+    if runtimeproc.libc(name, *args) == 0:
         return 0
-    return -libc["errno"]()
+    return -runtimeproc.errno()
 
 
 def _check(ret: int, what: str) -> None:
@@ -71,10 +47,10 @@ def _check(ret: int, what: str) -> None:
 
 
 def mount(source: str, target: str, fstype: str, flags: int = 0, data: str = "") -> None:
-    flags_arg = _libc()["ulong"](flags)
-    ret = _call(
-        "mount", source.encode(), target.encode(), fstype.encode(), flags_arg, data.encode()
-    )
+    from toolkit.engine.runtimeproc import ulong
+
+    args = (source.encode(), target.encode(), fstype.encode(), ulong(flags), data.encode())
+    ret = _call("mount", *args)
     _check(ret, f"mount {fstype} on {target}")
 
 

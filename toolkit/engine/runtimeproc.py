@@ -41,8 +41,13 @@ def libc(name, *args):
 
 
 def _libc_func(name):
+    lib = _types()
+    return lib["func"]((name, lib["lib"]))
+
+
+def _types():
     if not _LIBC:
-        import _ctypes  # ~0.8 ms: after the imports, while the client is still at work
+        import _ctypes  # ~0.8 ms, at the first call (`tke run` itself makes none)
 
         class CInt(_ctypes._SimpleCData):
             _type_ = "i"
@@ -58,7 +63,12 @@ def _libc_func(name):
             _handle = _ctypes.dlopen(None, 0)
 
         _LIBC.update(func=CFunc, lib=Libc, ulong=CULong, errno=_ctypes.get_errno)
-    return _LIBC["func"]((name, _LIBC["lib"]))
+    return _LIBC
+
+
+def ulong(value):
+    """An unsigned long argument (mount's flags)."""
+    return _types()["ulong"](value)
 
 
 def errno():
@@ -67,8 +77,7 @@ def errno():
 
 def mount(source, target, fstype, flags, data):
     """mount(2) (bytes, an int for the flags); OSError if it fails."""
-    _libc_func("mount")  # the types made
-    if libc("mount", source, target, fstype, _LIBC["ulong"](flags), data) != 0:
+    if libc("mount", source, target, fstype, ulong(flags), data) != 0:
         err = errno()
         where = f"mount {fstype.decode()} on {target.decode()}"
         raise OSError(err, f"{where}: {posix.strerror(err)}")
@@ -91,7 +100,7 @@ def execvp(argv):
 def spawn(argv, stdin, stdout, stderr, private_cgroup_ns=False, sealed=False, pdeathsig=False):
     """argv in a child with these stdio; `sealed`: exec argv[0] from a sealed copy;
     `pdeathsig`: the child is killed if this process dies."""
-    _libc_func("prctl")  # `_ctypes` loaded before the fork, not in each child
+    _types()  # `_ctypes` loaded before the fork, not in each child
     pid = posix.fork()
     if pid == 0:
         try:
