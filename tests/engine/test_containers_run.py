@@ -179,6 +179,10 @@ def test_restart_policy_on_failure_and_always(ctr):
     ctr.ok("run", "-d", "--name", "always", "--restart", "always", ctr.image, "sh", "-c",
            "sleep 0.2")  # fmt: skip
     assert wait_for(lambda: int(ctr.ok("inspect", "-f", "{{.RestartCount}}", "always")) >= 2)
+    cid = ctr.ok("inspect", "-f", "{{.Id}}", "always").strip()
+    merged = os.path.join(ctr.root, "containers", cid, "merged")
+    with open("/proc/self/mountinfo") as fh:  # its rootfs mounted once, not once per restart
+        assert [line.split()[4] for line in fh].count(merged) == 1
     ctr.ok("stop", "always")
     assert ctr.ok("inspect", "-f", "{{.State.Status}}", "always") == "exited\n"
     time.sleep(0.5)

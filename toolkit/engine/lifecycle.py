@@ -372,7 +372,7 @@ def prepare_start(ctrs: Containers, rec: dict, mounting=None) -> tuple:
     cid = rec["Id"]
     ctrdir = ctrs.path(cid)
     # the overlay is mounted while the files and the spec are made (the user is looked up
-    # in the image's /etc/passwd once it is mounted)
+    # in the image's /etc/passwd once it is mounted), or by the shim (ShimMount)
     mounting = mounting or mount_rootfs(ctrs, rec)
     net = None
     try:
@@ -573,7 +573,7 @@ def remember_runtime(ctrs: Containers, conf: dict) -> None:
     instructions (runtimeproc.start_early): this start's, if it is crun (runc has no
     `--config`); on a hybrid host only with a kernel that can show the rootfs to crun's
     private namespace (open_tree, 5.2). Rewritten only when it changes. (Called once the
-    instructions are sent: its imports are off the start's way.)"""
+    instructions are sent: off the start's way.)"""
     path = os.path.join(ctrs.store.root, shimproc.RUNTIME_CACHE)
     known = {
         "runtime": conf["runtime"],

@@ -262,8 +262,9 @@ class ShimMount:
 
     def image_file(self, rel: str) -> Optional[str]:
         """Where the rootfs's file `rel` (relative to /) comes from: its path in the upper
-        dir or the topmost layer that has it, "" if it is not there, None if the layers
-        cannot say it simply (a symlink, a whiteout or an odd file on the way)."""
+        dir or the topmost layer that has it, "" if it is not there (never was, or a
+        whiteout or an opaque directory hides it), None if the layers cannot say it simply
+        (a symlink or an odd file on the way)."""
         links = os.path.join(self.ctrdir, "l")
         layers = [os.path.join(self.ctrdir, "upper")]
         layers += [os.path.join(links, str(i)) for i in reversed(range(lower_count(self.ctrdir)))]

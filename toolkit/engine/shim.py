@@ -57,9 +57,9 @@ import sys
 import time
 
 try:  # as the shim: the engine's directory is on sys.path (shimproc.py)
-    from runtimeproc import execvp, libc, mount, spawn
+    from runtimeproc import execvp, libc, mount, spawn, start_early
 except ImportError:  # imported by the engine
-    from toolkit.engine.runtimeproc import execvp, libc, mount, spawn
+    from toolkit.engine.runtimeproc import execvp, libc, mount, spawn, start_early
 
 FRAME = _struct.Struct(">BI")
 DEVNULL = "/dev/null"
@@ -308,8 +308,8 @@ class Shim:
     # --- container start -----------------------------------------------------------------
     def start_container(self):
         cfg = self.cfg
-        try:
-            mount_rootfs(cfg.get("mount"))
+        try:  # once: a restart (restart policy) finds it mounted
+            mount_rootfs(cfg.pop("mount", None))
         except OSError as exc:
             if self.early is not None:
                 self.early.cancel()
@@ -970,6 +970,14 @@ def listen(path):
     sock.bind(path)
     sock.listen(32)
     return sock
+
+
+def boot(argv, early_id, cache):
+    """The shim as shimproc starts it (SHIM_BOOT, fork_shim): `argv` main's; with the
+    container's ID, its runtime is started at once from the store's record `cache`."""
+    store_root = argv[0].rpartition("/")[0]
+    early = start_early(store_root, early_id, cache) if early_id else None
+    return main(argv, early)
 
 
 def main(argv=None, early=None):

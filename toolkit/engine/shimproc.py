@@ -62,10 +62,8 @@ ENGINE_DIR = _dirname(_absolute(__file__))
 # (runtimeproc.start_early).
 RUNTIME_CACHE = "runtime.cache"  # in the store's root (lifecycle.remember_runtime writes it)
 SHIM_BOOT = (
-    "import sys; sys.path.insert(0, sys.argv[1]); import shim; import runtimeproc as r; "
-    f"e = r.start_early(sys.argv[2].rpartition('/')[0], sys.argv[5], {RUNTIME_CACHE!r}) "
-    "if sys.argv[5:] else None; "
-    "shim.posix._exit(shim.main(sys.argv[2:5], e))"
+    "import sys; sys.path.insert(0, sys.argv[1]); import shim; "
+    f"shim.posix._exit(shim.boot(sys.argv[2:5], (sys.argv[5:] or [''])[0], {RUNTIME_CACHE!r}))"
 )
 PYTHON = _link_target(_absolute(sys.executable))
 PASSED_ENV = (b"TKE_ROOT", b"TKE_RUNTIME", b"PYTHONPATH")
@@ -231,12 +229,9 @@ def fork_shim(env: dict, stdio: tuple, shim_fds: tuple, where: str, early_id: st
     try:
         _become_shim(env, stdio, shim_fds)
         sys.path.insert(0, ENGINE_DIR)
-        import runtimeproc
         import shim
 
-        store_root = _dirname(where)
-        early = runtimeproc.start_early(store_root, early_id, RUNTIME_CACHE) if early_id else None
-        code = shim.main([where] + [str(fd) for fd in shim_fds], early)
+        code = shim.boot([where] + [str(fd) for fd in shim_fds], early_id, RUNTIME_CACHE)
     except BaseException:
         import traceback
 
