@@ -224,37 +224,6 @@ def pss_kb(pids: list) -> float:
     return total
 
 
-def pids_of(match) -> list:
-    out = []
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                    cmd = fh.read().split(b"\0")
-            except OSError:
-                continue
-            if match(cmd):
-                out.append(int(pid))
-    return out
-
-
-def shim_pids(root: str) -> list:
-    """The running containers' shims of the store at `root`: named tke-shim and in its
-    containers dir (forked by `tke run`), or older ones with that dir on their command line."""
-    spawned = pids_of(lambda c: any(b"import shim;" in x for x in c) and
-                      any(x.startswith(root.encode()) for x in c))  # fmt: skip
-    forked = []
-    for pid in pids_of(lambda c: True):
-        try:
-            comm = Path(f"/proc/{pid}/comm").read_bytes()
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-        except OSError:
-            continue
-        if comm == b"tke-shim\n" and cwd.startswith(f"{root}/containers/"):
-            forked.append(pid)
-    return spawned + forked
-
-
 def bench_run(args, tke_roots: dict, podmans: dict, work: Path, layer_dir: str) -> dict:
     """All cases interleaved, one start of each per round (see interleave)."""
     argv = ("run", "--rm", "--network", "none", "busybox", "true")
@@ -341,6 +310,8 @@ def bench_scale(args, tke: Tke, pod) -> dict:
     start_many(with_env(env_run), n)
     res["tke_start_running_s"] = round(time.perf_counter() - t, 1)
     time.sleep(2)
+    from tests.engine.ctrhelpers import pids_where, shim_pids
+
     shims = shim_pids(tke.env["TKE_ROOT"])
     res["tke_shims"] = len(shims)
     res["tke_pss_per_container_kb"] = round(pss_kb(shims) / max(len(shims), 1))
@@ -354,8 +325,8 @@ def bench_scale(args, tke: Tke, pod) -> dict:
         start_many(lambda i: pod.argv("run", "-d", "--network", "none", "--name", f"idle{i}",
                                       "busybox", "sleep", "3600"), n)  # fmt: skip
         time.sleep(2)
-        conmons = pids_of(lambda c: c and c[0].endswith(b"conmon") and
-                          any(pod.base[2].encode() in x for x in c))  # fmt: skip
+        conmons = pids_where(lambda c: c and c[0].endswith(b"conmon") and
+                            any(pod.base[2].encode() in x for x in c))  # fmt: skip
         res["podman_conmons"] = len(conmons)
         res["podman_pss_per_container_kb"] = round(pss_kb(conmons) / max(len(conmons), 1))
         start_many(lambda i: pod.argv("create", "--network", "none", "--name", f"made{i}",
