@@ -120,6 +120,33 @@ def test_save_oci_layout_and_load(registry, tke, tke_root, tmp_path):
     assert "Loaded image ID: sha256:" in out
 
 
+def test_load_of_a_read_only_layout_on_another_file_system(registry, tke, tke_root, tmp_path):
+    """The layout's blobs are copied into the store (no rename across file systems, nothing
+    written next to the user's files)."""
+    tke("pull", f"{registry.host}/busybox")
+    image_id = images.resolve(Store(str(tke_root)), f"{registry.host}/busybox").id
+    elsewhere = tmp_path / "tmpfs"
+    elsewhere.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(elsewhere)], check=True)
+    try:
+        layout = elsewhere / "oci"
+        rc, _, err = tke(
+            "save", "--format", "oci-dir", "-o", str(layout), f"{registry.host}/busybox"
+        )
+        assert rc == 0, err
+        subprocess.run(["mount", "-o", "remount,ro", str(elsewhere)], check=True)
+        before = sorted(p.relative_to(layout) for p in layout.rglob("*"))
+        assert tke("rmi", f"{registry.host}/busybox")[0] == 0
+        rc, out, err = tke("load", "-i", str(layout))
+        assert rc == 0, err
+        assert f"{registry.host}/busybox:latest" in out
+        assert images.resolve(Store(str(tke_root)), f"{registry.host}/busybox").id == image_id
+        assert Store(str(tke_root)).check() == []
+        assert sorted(p.relative_to(layout) for p in layout.rglob("*")) == before
+    finally:
+        subprocess.run(["umount", str(elsewhere)], check=True)
+
+
 def test_load_rejects_tampered_archive(registry, tke, tmp_path):
     tke("pull", f"{registry.host}/busybox")
     archive = tmp_path / "bb.tar"

@@ -406,8 +406,11 @@ def ingest(
             if item["stage"] is None:
                 continue
             if not store.has_blob(item["blob"]):
-                shutil.copyfile(item["path"], item["path"] + ".copy")
-                store.adopt_blob(item["path"] + ".copy", item["blob"])
+                # copied into the store's staging area: a layout directory given to `load`
+                # may be read-only or on another file system (no rename into the store)
+                copy = os.path.join(item["stage"], "blob")
+                shutil.copyfile(item["path"], copy)
+                store.adopt_blob(copy, item["blob"])
             meta = {
                 "diff_id": item["diff_id"],
                 "parent": layers[i - 1]["chain_id"] if i else None,
