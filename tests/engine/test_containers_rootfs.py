@@ -110,6 +110,7 @@ def test_run_finds_the_user_in_the_image_layers(ctr, tmp_path):
     assert _ids(ctr, image, "app") == ["1234", "99", "99"]
     proc = ctr.run("run", "--rm", "-u", "app:extra", image, "true")
     assert proc.returncode == 125 and "unable to find group extra" in proc.stderr
+    assert not rootfs.mounts_under(ctr.root)  # the shim had mounted it: undone
     opaque = TarBuilder().dir("etc").file("etc/.wh..wh..opq").file("etc/passwd", PASSWD).bytes()
     image = _load(ctr, tmp_path, "opaque", [base, etc, opaque])
     assert _ids(ctr, image, "app") == ["1234", "99", "99"]  # the group file is hidden

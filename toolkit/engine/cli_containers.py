@@ -507,7 +507,7 @@ def run(ctx: Context, args: argparse.Namespace) -> int:
         raise
     cid = rec["Id"]
     try:  # the rootfs mounts while the start gets there
-        mounting = lifecycle.mount_rootfs(ctrs, rec, by_shim=bool(shim.early_id))
+        mounting = lifecycle.mount_rootfs(ctrs, rec, shim=shim)
     except OSError:
         mounting = None  # the start mounts it again and reports what is wrong
     if args.detach:

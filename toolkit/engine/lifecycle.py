@@ -351,16 +351,18 @@ def resolv_conf(host: dict) -> list:
     return lines
 
 
-def mount_rootfs(ctrs: Containers, rec: dict, by_shim: bool = False):
+def mount_rootfs(ctrs: Containers, rec: dict, shim: Optional[shimproc.ShimProc] = None):
     """Begin mounting a container's rootfs (for `start(mounting=)`: `run` begins as soon as
-    the container is created, ~0.5 ms before its start gets there). `by_shim`: leave it to
-    the container's shim (rootfs.ShimMount) if it can be: `run` with the shim it launched
-    first, for a container without volumes (they are copied up into the mounted rootfs)."""
+    the container is created, before its start writes the container's files). `shim`: the
+    one `run` launched first, which is asked to mount it now (rootfs.ShimMount) if it can be:
+    a container without volumes (they are copied up into the mounted rootfs) whose image's
+    passwd and group files are found in its layers."""
     volatile = bool(rec["HostConfig"].get("AutoRemove"))
     ctrdir = ctrs.path(rec["Id"])
-    if by_shim and not rec.get("Mounts"):
-        deferred = rootfs.ShimMount.for_container(ctrdir, volatile)
+    if shim is not None and shim.early_id and not rec.get("Mounts"):
+        deferred = rootfs.ShimMount.for_container(ctrdir, volatile, spec.USER_FILES)
         if deferred is not None:
+            shim.send_mount(deferred.request())
             return deferred
     return rootfs.Mounting(ctrdir, volatile=volatile)
 
@@ -417,13 +419,9 @@ def prepare_start(ctrs: Containers, rec: dict, mounting=None) -> tuple:
 
 def _user_ids(mounting, user: str) -> tuple:
     """The process's uid, gid and groups from the image's passwd and group files: read from
-    the layers when the shim is to mount the rootfs (which is mounted here after all if they
-    cannot say: a symlink on the way)."""
+    the layers (ShimMount.files) when the shim mounts the rootfs."""
     if isinstance(mounting, rootfs.ShimMount):
-        paths = [mounting.image_file(rel) for rel in spec.USER_FILES]
-        if None not in paths:
-            return spec.user_ids(user, *(spec.read_table(p) if p else [] for p in paths))
-        mounting.take_over()
+        return spec.user_ids(user, *(spec.read_table(p) if p else [] for p in mounting.files))
     return spec.resolve_user(mounting.wait(), user)
 
 
@@ -543,13 +541,11 @@ def _start_locked(ctrs, cid, rec, attach, hooks, shim, mounting=None) -> int:
         # config.json written; it then reads its instructions from its stdin
         shim = shim or launch_shim(ctrs)
         rt, fill_cache = prepare_start(ctrs, rec, mounting)
-        shim_mount = mounting.request() if isinstance(mounting, rootfs.ShimMount) else None
         mounting = None  # prepare_start's now, undone there if it fails
         runtime.favor_dynmods(ctrs.store.settings())
         os.makedirs(ctrs.run_dir, exist_ok=True)  # the shim's sockets
         conf = shim_config(ctrs, rec, rt, attach)
         conf["bpf_cache"] = fill_cache
-        conf["mount"] = shim_mount  # the rootfs, if the shim is to mount it
         conf["restart_count"] = ctrs.raw_state(cid).get("RestartCount", 0)
     except BaseException:
         abandon_shim(shim)

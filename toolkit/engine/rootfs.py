@@ -224,24 +224,30 @@ class Mounting:
 
 class ShimMount:
     """A new container's rootfs left for its shim to mount (`tke run` with the shim it launched
-    first: shim.mount_rootfs): `_ctypes` (~0.8 ms) and the mount itself are then off the
-    client's way, and the shim mounts while the runtime it started early is still loading.
-    Takes Mounting's place: `wait()` is the path config.json names (mounted by the shim),
-    `request()` goes in the shim's instructions, `image_file()` reads the image's files
-    from the layers."""
+    first: shimproc.ShimProc.send_mount, shim.mount_rootfs): `_ctypes` (~0.8 ms) and the mount
+    itself are then off the client's way; the shim mounts while tke writes the container's
+    files and config. Takes Mounting's place: `wait()` is the path config.json names,
+    `request()` what the shim mounts, `files` the image's files tke reads (from the layers:
+    for_container's `needs`)."""
 
     def __init__(self, ctrdir: str, options: str, volatile: bool) -> None:
         self.ctrdir = ctrdir
         self.merged = os.path.join(ctrdir, "merged")
         self.options = options
         self.volatile = volatile
-        self.mounted = False  # by tke after all (take_over)
+        self.files: list = []
 
     @classmethod
-    def for_container(cls, ctrdir: str, volatile: bool) -> Optional[ShimMount]:
-        """None when the options need a working directory (hundreds of layers): tke mounts."""
+    def for_container(cls, ctrdir: str, volatile: bool, needs: tuple = ()) -> Optional[ShimMount]:
+        """None when tke had better mount it: its options need a working directory (hundreds
+        of layers), or one of the files `needs` (paths relative to /) cannot be found in the
+        layers simply (a symlink on the way): then it is read from the mounted rootfs."""
         options = _absolute_options(ctrdir)
-        return None if options is None else cls(ctrdir, options, volatile)
+        if options is None:
+            return None
+        deferred = cls(ctrdir, options, volatile)
+        deferred.files = [deferred.image_file(rel) for rel in needs]
+        return None if None in deferred.files else deferred
 
     def wait(self) -> str:
         return self.merged
@@ -249,16 +255,9 @@ class ShimMount:
     def settle(self) -> None:
         pass
 
-    def request(self) -> Optional[dict]:
-        """What the shim mounts (None once take_over mounted it)."""
-        if self.mounted:
-            return None
+    def request(self) -> dict:
+        """What the shim mounts (shim.mount_rootfs)."""
         return {"target": self.merged, "options": self.options, "volatile": self.volatile}
-
-    def take_over(self) -> None:
-        """Mount it here after all."""
-        mount_rootfs(self.ctrdir, self.volatile)
-        self.mounted = True
 
     def image_file(self, rel: str) -> Optional[str]:
         """Where the rootfs's file `rel` (relative to /) comes from: its path in the upper

@@ -27,9 +27,11 @@ Attach protocol: the client sends one JSON line {"stdin","stdout","stderr","clai
 The first client, on ATTACH_FD, is connected already and sends no line: what it wants is the
 instructions' `attach` (without one, ATTACH_FD is closed).
 
-Instructions (a `marshal`led dict on the shim's stdin, written by tke while the shim's
-interpreter starts and the rootfs is mounted; the same interpreter reads it, and `marshal` is
-built in where `_json` is a library to load): id, bundle, runtime (argv prefix),
+Messages on the shim's stdin (receive; shimproc.ShimProc writes them), each a 4-byte length
+and a `marshal`led dict (the same interpreter reads them, and `marshal` is built in where
+`_json` is a library to load): first, from `tke run`, {"mount": REQUEST}: the container's
+rootfs (mount_rootfs), sent as soon as the container is created and mounted at once, while
+tke writes its files and config; then the instructions: id, bundle, runtime (argv prefix),
 hide_hybrid_cgroup2 (run the runtime in a private mount namespace without
 /sys/fs/cgroup/unified: crun on hybrid hosts), sealed_exec (exec the runtime from a sealed
 in-memory copy: exec_sealed), tty, stdin, stdin_once, log (and log_max_size, log_max_files:
@@ -209,20 +211,6 @@ def wait_pid(pid):
             return -1
 
 
-def read_all(fd):
-    """Everything until EOF (blocking), then fd is pointed at /dev/null."""
-    chunks = []
-    while True:
-        data = posix.read(fd, 65536)
-        if not data:
-            break
-        chunks.append(data)
-    null = posix.open(DEVNULL, posix.O_RDWR)
-    posix.dup2(null, fd)
-    posix.close(null)
-    return b"".join(chunks)
-
-
 def read_available(fd):
     out = b""
     posix.set_blocking(fd, False)
@@ -256,12 +244,13 @@ class Client:
 
 
 class Shim:
-    def __init__(self, status_fd, attach_fd, early=None):
+    def __init__(self, cfg, status_fd, attach_fd, early=None, rootfs_error=None):
         self.early = early  # the runtime started before the instructions came (runtimeproc)
+        self.rootfs_error = rootfs_error  # the OSError of the rootfs's mount, if it failed
         self.unsettled = None  # what kept settle_in from making the shim's files
         self.early_done = None  # the early runtime, once the container it started runs
         self.status_fd = status_fd
-        self.cfg = marshal.loads(read_all(0))  # tke's own interpreter wrote it (shimproc.py)
+        self.cfg = cfg
         if isinstance(self.cfg.get("attach"), dict):
             self.first_client = attach_fd  # connected: becomes a Client in settle_in
         else:
@@ -308,13 +297,12 @@ class Shim:
     # --- container start -----------------------------------------------------------------
     def start_container(self):
         cfg = self.cfg
-        try:  # once: a restart (restart policy) finds it mounted
-            mount_rootfs(cfg.pop("mount", None))
-        except OSError as exc:
+        error, self.rootfs_error = self.rootfs_error, None  # a restart finds it mounted
+        if error is not None:
             if self.early is not None:
                 self.early.cancel()
                 self.early = None
-            raise RootfsError(exc.strerror) from None
+            raise RootfsError(error.strerror)
         devnull = posix.open(DEVNULL, posix.O_RDWR)
         early = self.early_runtime()
         if early is not None:
@@ -856,11 +844,56 @@ class RootfsError(RuntimeError):
     """The rootfs the shim was to mount could not be (mount_rootfs)."""
 
 
+def receive(fd, early=None):
+    """tke's instructions from `fd` (see the module's docstring) and the OSError of the rootfs's
+    mount if one was asked for and failed; then fd points at /dev/null. EOFError if tke gave
+    up first (the rootfs mounted here is unmounted again). `early`: the runtime started
+    before them, shown the mount at once (runtimeproc.Early.graft)."""
+    message, mounted, error = read_message(fd), None, None
+    if message is not None and set(message) == {"mount"}:
+        try:
+            mount_rootfs(message["mount"])
+            mounted = message["mount"]["target"]
+        except OSError as exc:
+            error = exc
+        if mounted is not None and early is not None:
+            early.graft(mounted)  # or again when it is fed (and cancelled if that fails)
+        message = None
+        try:
+            message = read_message(fd)
+        finally:
+            if message is None and mounted is not None:  # no instructions after all
+                libc("umount2", mounted.encode(), 2)  # MNT_DETACH
+    null = posix.open(DEVNULL, posix.O_RDWR)
+    posix.dup2(null, fd)
+    posix.close(null)
+    if message is None:
+        raise EOFError("no instructions")
+    return message, error
+
+
+def read_message(fd):
+    """One message (a 4-byte length, then a marshalled dict), or None at EOF."""
+    head = read_exactly(fd, 4)
+    data = read_exactly(fd, int.from_bytes(head, "big")) if len(head) == 4 else b""
+    return marshal.loads(data) if data else None
+
+
+def read_exactly(fd, size):
+    """`size` bytes from `fd` (fewer at EOF)."""
+    chunks, left = [], size
+    while left > 0:
+        data = posix.read(fd, left)
+        if not data:
+            break
+        chunks.append(data)
+        left -= len(data)
+    return b"".join(chunks)
+
+
 def mount_rootfs(request):
-    """The container's overlay, if tke left it to the shim (rootfs.ShimMount): `volatile`
-    (no sync of the upper dir at unmount) where the kernel has it (5.10)."""
-    if not request:
-        return
+    """The container's overlay (rootfs.ShimMount's request): `volatile` (no sync of the upper
+    dir at unmount) where the kernel has it (5.10)."""
     target, options = request["target"].encode(), request["options"].encode()
     if request["volatile"]:
         try:
@@ -989,7 +1022,8 @@ def main(argv=None, early=None):
         _signal.signal(sig, _signal.SIG_IGN)
     become_subreaper()
     try:
-        shim = Shim(status_fd, attach_fd, early)  # may wait while tke creates the container
+        cfg, rootfs_error = receive(0, early)  # may wait while tke creates the container
+        shim = Shim(cfg, status_fd, attach_fd, early, rootfs_error)
     except (OSError, EOFError, TypeError, ValueError, KeyError, AttributeError):
         if early is not None:
             early.cancel()

@@ -1,7 +1,8 @@
-"""Starting a container's shim, cheaply and early (`posix`, `sys` and `_socket`: all built in).
+"""Starting a container's shim, cheaply and early (`posix`, `sys`, `marshal`, `_socket`: built in).
 
     proc = launch(store_root)      # the shim starts now...
     ...                            # ...while tke parses and creates the container
+    proc.send_mount(request)       # (`tke run`: the rootfs, mounted while tke goes on)
     sock = proc.attach_socket()    # (an attached caller: its end of the shim's first client)
     proc.send(marshal.dumps(conf)) # its instructions (then it runs the container; shim.py)
     proc.release()                 # once it reported; or:
@@ -21,7 +22,9 @@ runs the container (that fork was on the way to every start). It is
 reaped by later launches in a long-lived caller, or by init once a `tke` command exits; it
 opens no terminal, so being a session leader gives it none.
 
-The shim reads its instructions from stdin until EOF; its stderr is a pipe until it has them
+The shim reads its messages from stdin, each a 4-byte length and a marshalled dict: the
+rootfs to mount, if `tke run` leaves that to it, then the instructions; its stderr is a pipe
+until it has them
 (an early failure is read from there), and it reports on the status pipe (see shim.py). One
 end of a socket pair is its first attach client, already connected: a caller that attaches
 (`run` in the foreground, `start -a`) puts what it wants in the instructions and talks over
@@ -29,6 +32,7 @@ the other end, so the container starts without a listen/connect round trip.
 """
 
 import _socket
+import marshal
 import posix
 import sys
 
@@ -91,17 +95,27 @@ class ShimProc:
         sock, self.sock = self.sock, None
         return sock
 
+    def send_mount(self, request: dict) -> None:
+        """Ask the shim to mount the container's rootfs now (rootfs.ShimMount.request), before
+        its instructions: it mounts while tke writes the container's files and config."""
+        self._write(marshal.dumps({"mount": request}))
+
     def send(self, data: bytes) -> None:
-        """Write the instructions and close the shim's stdin (a shim that died is not an
-        error here: its status pipe says so)."""
+        """Write the instructions (a marshalled dict) and close the shim's stdin (a shim that
+        died is not an error here: its status pipe says so)."""
         try:
-            view = memoryview(data)
+            self._write(data)
+        finally:
+            self._close("stdin_w")
+
+    def _write(self, message: bytes) -> None:
+        """One message on the shim's stdin: its length (4 bytes, big-endian), then it."""
+        try:
+            view = memoryview(len(message).to_bytes(4, "big") + message)
             while view:
                 view = view[posix.write(self.stdin_w, view) :]
         except BrokenPipeError:
             pass
-        finally:
-            self._close("stdin_w")
 
     def wait(self) -> int:
         """Wait for the shim to exit (one that was abandoned, or died)."""
