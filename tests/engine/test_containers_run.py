@@ -77,6 +77,14 @@ def test_detached_lifecycle_ps_logs_exec_inspect_stop(ctr):
     assert ctr.ok("inspect", "-f", '{{index .Config.Labels "tier"}}', "web") == "front\n"
     assert ctr.ok("inspect", "-f", "{{range .Args}}[{{.}}]{{end}}", "web").startswith("[-c][trap")
     assert ctr.ok("inspect", "-f", "{{ .NetworkSettings.IPAddress }}", "web") == "\n"
+    # docker's idioms: a missing label, variables, sub-pipelines, comparisons
+    assert ctr.ok("inspect", "-f", '[{{index .Config.Labels "nope"}}]', "web") == "[]\n"
+    template = "{{range $k, $v := .Config.Labels}}{{$k}}={{$v}}{{end}} {{$.Name}}"
+    assert ctr.ok("inspect", "-f", template, "web") == "tier=front /web\n"
+    template = '{{if eq .State.Status "running"}}{{(index .Args 0)}}{{end}}'
+    assert ctr.ok("inspect", "-f", template, "web") == "-c\n"
+    r = ctr.run("inspect", "-f", "{{(index .Args 9).X}}", "web")
+    assert r.returncode != 0 and "error calling index: index out of range: 9" in r.stderr
     assert ctr.ok("stop", "web") == "web\n"
     state = json.loads(ctr.ok("inspect", "web"))[0]["State"]
     assert (state["Status"], state["ExitCode"], state["Running"]) == ("exited", 0, False)

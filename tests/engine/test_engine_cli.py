@@ -116,6 +116,35 @@ def test_go_templates():
     assert gotemplate.render("{{.Id}}", data) == "sha256:abc"
     assert gotemplate.render("{{json .Config.Env}}", data) == '["A=1","B=2"]'
     assert gotemplate.render('{{index .Config.Labels "k"}}', data) == "v"
+    # as Go: a missing key is the zero value (docker prints an empty line for a label map)
+    assert gotemplate.render('[{{index .Config.Labels "nope"}}]', data) == "[]"
+    assert gotemplate.render('[{{index .Labels "nope"}}]', {"Labels": None}) == "[]"
+    ports = {"Ports": {"80/tcp": [{"HostPort": "8080"}], "443/tcp": [{"HostPort": "8443"}]}}
+    assert gotemplate.render('{{index .Ports "82/tcp"}}', ports) == "[]"
+    assert gotemplate.render('{{(index (index .Ports "80/tcp") 0).HostPort}}', ports) == "8080"
+    each = "{{range $p, $c := .Ports}}{{$p}}>{{(index $c 0).HostPort}} {{end}}"
+    assert gotemplate.render(each, ports) == "443/tcp>8443 80/tcp>8080 "  # a map: sorted keys
+    with pytest.raises(UsageError, match="index of untyped nil"):
+        gotemplate.render('{{index (index .Ports "81/tcp") 0}}', {"Ports": {"81/tcp": None}})
+    assert gotemplate.render("{{range $i, $e := .Config.Env}}{{$i}}{{$e}};{{end}}", data) == (
+        "0A=1;1B=2;"
+    )
+    assert gotemplate.render("{{$x := .Size}}{{$x}} {{$.Id}}", data) == "10 sha256:abc"
+    assert gotemplate.render("{{with $c := .Config}}{{len $c.Env}}{{end}}", data) == "2"
+    assert gotemplate.render('{{if eq .Size 10 11}}y{{end}}{{if ne .Id "x"}}n{{end}}', data) == "yn"
+    assert gotemplate.render("{{if and .Size (not .RepoTags)}}ok{{end}}", data) == "ok"
+    assert gotemplate.render('{{or .Missing "default"}} {{lt 1 2}}', data) == "default true"
+    assert gotemplate.render('{{.Id | printf "<%s>"}} {{split .Id ":"}}', data) == (
+        "<sha256:abc> [sha256 abc]"
+    )
+    with pytest.raises(UsageError, match="undefined variable"):
+        gotemplate.render("{{$nope}}", data)
+    with pytest.raises(UsageError, match="unclosed left paren"):
+        gotemplate.render("{{(index .Config.Env 0}}", data)
+    with pytest.raises(UsageError, match="non-function"):
+        gotemplate.render('{{.Id "x"}}', data)
+    with pytest.raises(UsageError, match="error calling index"):
+        gotemplate.render("{{index .Config.Env 5}}", data)
     assert gotemplate.render('{{join .Config.Env ","}}', data) == "A=1,B=2"
     assert gotemplate.render("{{range .Config.Env}}[{{.}}]{{end}}", data) == "[A=1][B=2]"
     assert gotemplate.render("{{if .RepoTags}}tagged{{else}}none{{end}}", data) == "none"
