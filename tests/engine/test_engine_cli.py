@@ -113,49 +113,46 @@ def test_go_templates():
         "RepoTags": [],
         "Size": 10,
     }
-    assert gotemplate.render("{{.Id}}", data) == "sha256:abc"
-    assert gotemplate.render("{{json .Config.Env}}", data) == '["A=1","B=2"]'
-    assert gotemplate.render('{{index .Config.Labels "k"}}', data) == "v"
-    # as Go: a missing key is the zero value (docker prints an empty line for a label map)
-    assert gotemplate.render('[{{index .Config.Labels "nope"}}]', data) == "[]"
+    rendered = {
+        "{{.Id}}": "sha256:abc",
+        "{{json .Config.Env}}": '["A=1","B=2"]',
+        '{{index .Config.Labels "k"}}': "v",
+        # as Go: a missing key is the zero value (docker prints an empty line for labels)
+        '[{{index .Config.Labels "nope"}}]': "[]",
+        '{{join .Config.Env ","}}': "A=1,B=2",
+        "{{range .Config.Env}}[{{.}}]{{end}}": "[A=1][B=2]",
+        "{{range $i, $e := .Config.Env}}{{$i}}{{$e}};{{end}}": "0A=1;1B=2;",
+        "{{if .RepoTags}}tagged{{else}}none{{end}}": "none",
+        "{{.Missing}}": "<no value>",
+        "{{.Config.Env | json}}": '["A=1","B=2"]',
+        "{{$x := .Size}}{{$x}} {{$.Id}}": "10 sha256:abc",
+        "{{with $c := .Config}}{{len $c.Env}}{{end}}": "2",
+        '{{if eq .Size 10 11}}y{{end}}{{if ne .Id "x"}}n{{end}}': "yn",
+        "{{if and .Size (not .RepoTags)}}ok{{end}}": "ok",
+        '{{or .Missing "default"}} {{lt 1 2}}': "default true",
+        '{{.Id | printf "<%s>"}} {{split .Id ":"}}': "<sha256:abc> [sha256 abc]",
+    }
+    assert {t: gotemplate.render(t, data) for t in rendered} == rendered
     assert gotemplate.render('[{{index .Labels "nope"}}]', {"Labels": None}) == "[]"
     ports = {"Ports": {"80/tcp": [{"HostPort": "8080"}], "443/tcp": [{"HostPort": "8443"}]}}
     assert gotemplate.render('{{index .Ports "82/tcp"}}', ports) == "[]"
     assert gotemplate.render('{{(index (index .Ports "80/tcp") 0).HostPort}}', ports) == "8080"
     each = "{{range $p, $c := .Ports}}{{$p}}>{{(index $c 0).HostPort}} {{end}}"
     assert gotemplate.render(each, ports) == "443/tcp>8443 80/tcp>8080 "  # a map: sorted keys
-    with pytest.raises(UsageError, match="index of untyped nil"):
-        gotemplate.render('{{index (index .Ports "81/tcp") 0}}', {"Ports": {"81/tcp": None}})
-    assert gotemplate.render("{{range $i, $e := .Config.Env}}{{$i}}{{$e}};{{end}}", data) == (
-        "0A=1;1B=2;"
-    )
-    assert gotemplate.render("{{$x := .Size}}{{$x}} {{$.Id}}", data) == "10 sha256:abc"
-    assert gotemplate.render("{{with $c := .Config}}{{len $c.Env}}{{end}}", data) == "2"
-    assert gotemplate.render('{{if eq .Size 10 11}}y{{end}}{{if ne .Id "x"}}n{{end}}', data) == "yn"
-    assert gotemplate.render("{{if and .Size (not .RepoTags)}}ok{{end}}", data) == "ok"
-    assert gotemplate.render('{{or .Missing "default"}} {{lt 1 2}}', data) == "default true"
-    assert gotemplate.render('{{.Id | printf "<%s>"}} {{split .Id ":"}}', data) == (
-        "<sha256:abc> [sha256 abc]"
-    )
-    with pytest.raises(UsageError, match="undefined variable"):
-        gotemplate.render("{{$nope}}", data)
-    with pytest.raises(UsageError, match="unclosed left paren"):
-        gotemplate.render("{{(index .Config.Env 0}}", data)
-    with pytest.raises(UsageError, match="non-function"):
-        gotemplate.render('{{.Id "x"}}', data)
-    with pytest.raises(UsageError, match="error calling index"):
-        gotemplate.render("{{index .Config.Env 5}}", data)
-    assert gotemplate.render('{{join .Config.Env ","}}', data) == "A=1,B=2"
-    assert gotemplate.render("{{range .Config.Env}}[{{.}}]{{end}}", data) == "[A=1][B=2]"
-    assert gotemplate.render("{{if .RepoTags}}tagged{{else}}none{{end}}", data) == "none"
-    assert gotemplate.render("{{.Missing}}", data) == "<no value>"
-    assert gotemplate.render("{{.Config.Env | json}}", data) == '["A=1","B=2"]'
-    with pytest.raises(UsageError, match="missing"):
-        gotemplate.render("{{range .X}}", data)
-    with pytest.raises(UsageError, match="not defined"):
-        gotemplate.render("{{bogus .X}}", data)
-    with pytest.raises(UsageError, match="unclosed action"):
-        gotemplate.render("{{.Config.Env}} and {{", data)
+    errors = {
+        "{{range .X}}": "missing",
+        "{{bogus .X}}": "not defined",
+        "{{.Config.Env}} and {{": "unclosed action",
+        "{{$nope}}": "undefined variable",
+        "{{(index .Config.Env 0}}": "unclosed left paren",
+        '{{.Id "x"}}': "non-function",
+        "{{index .Config.Env 5}}": "error calling index: index out of range: 5",
+        '{{index (index .Config.Labels "k") 0 1}}': "error calling index",
+        "{{index .Nothing 0}}": "index of untyped nil",
+    }
+    for template, message in errors.items():
+        with pytest.raises(UsageError, match=message):
+            gotemplate.render(template, data)
 
 
 def test_human_units():
