@@ -22,10 +22,16 @@ _ACTION = re.compile(r"{{(-\s)?(.*?)(\s-)?}}", re.S)
 NO_VALUE = "<no value>"
 
 
+_PARSED: dict = {}  # template -> nodes, and action text -> (names, commands): rows share them
+
+
 def render(template: str, data: Any) -> str:
-    nodes, rest = _parse(_tokens(template), template, None)
-    if rest:
-        raise UsageError(f"template {template!r}: unexpected {{{{{rest[0][1]}}}}}")
+    nodes = _PARSED.get(template)
+    if nodes is None:
+        nodes, rest = _parse(_tokens(template), template, None)
+        if rest:
+            raise UsageError(f"template {template!r}: unexpected {{{{{rest[0][1]}}}}}")
+        _PARSED[template] = nodes
     return _run(nodes, data, template, {"$": data})
 
 
@@ -148,6 +154,13 @@ def _lex(text: str, template: str) -> list:
 
 def _action(text: str, template: str) -> tuple:
     """An action's declared variable names (`$k, $v :=`) and its pipeline's commands."""
+    key = ("action", text)
+    if key not in _PARSED:
+        _PARSED[key] = _parse_action(text, template)
+    return _PARSED[key]
+
+
+def _parse_action(text: str, template: str) -> tuple:
     tokens = _lex(text, template)
     names: list = []
     if len(tokens) > 1 and tokens[0][0] == "var" and tokens[1][0] == "decl":
