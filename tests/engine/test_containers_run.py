@@ -116,6 +116,26 @@ def test_stop_timeout_kills_and_kill_signal(ctr):
     assert r.returncode == 1 and "is not running" in r.stderr
 
 
+def test_stop_signal_and_stop_timeout_of_the_container(ctr):
+    """docker's --stop-signal and --stop-timeout: what `stop` and `restart` use when not told."""
+    ctr.ok("run", "-d", "--name", "polite", "--stop-signal", "SIGUSR1", "--stop-timeout", "1",
+           ctr.image, "sh", "-c", "trap 'exit 5' USR1; sleep 100 & wait")  # fmt: skip
+    template = "{{.Config.StopSignal}} {{.Config.StopTimeout}}"
+    assert ctr.ok("inspect", "-f", template, "polite") == "SIGUSR1 1\n"
+    time.sleep(0.3)
+    ctr.ok("stop", "polite")
+    assert ctr.ok("inspect", "-f", "{{.State.ExitCode}}", "polite") == "5\n"
+    ctr.ok("run", "-d", "--name", "deaf", "--stop-timeout", "1", ctr.image, "sh", "-c",
+           "trap '' TERM; sleep 100")  # fmt: skip
+    t0 = time.monotonic()
+    ctr.ok("stop", "deaf")  # 1 s, not docker's default 10, then SIGKILL
+    assert 0.9 < time.monotonic() - t0 < 6
+    assert ctr.ok("inspect", "-f", "{{.State.ExitCode}}", "deaf") == "137\n"
+    r = ctr.run("run", "--rm", "--stop-signal", "NOPE", ctr.image, "true")
+    assert r.returncode == 125 and "Invalid signal: NOPE" in r.stderr
+    assert sorted(ctr.ok("ps", "-a", "--format", "{{.Names}}").split()) == ["deaf", "polite"]
+
+
 def test_logs_tail_timestamps_follow(ctr):
     ctr.ok("run", "-d", "--name", "talker", ctr.image, "sh", "-c",
            "for i in 1 2 3 4 5; do echo line$i; done; "

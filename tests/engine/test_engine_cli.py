@@ -192,6 +192,10 @@ def test_unknown_flag_exits_125_as_docker(tmp_path):
         )
         assert proc.returncode == 125, (argv, proc.stderr)
         assert "unknown flag: --" in proc.stderr and "Traceback" not in proc.stderr
+        if argv[0] == "run":  # as docker's: the flag, then where the help is (once)
+            assert proc.stderr == (
+                "tke: unknown flag: --bogus\n\nRun 'tke run --help' for more information\n"
+            )
 
 
 def test_unknown_verb_is_docker_s_message_with_the_closest_verb(tmp_path):

@@ -434,11 +434,15 @@ def _quick_exit(code: int) -> None:
 def error_text(exc, verb: Optional[str]) -> str:
     """An error as docker's CLI reports it: a failed `run` or `create` as `docker: MESSAGE`
     and where to find help, other verbs' as the message alone; tk's hint, if any, below."""
-    text = exc.message
+    text, hint = exc.message, exc.hint
     if verb in ("run", "create") and exc.exit_code in (125, 126, 127):
-        text = f"tke: {text}\n\nRun 'tke {verb} --help' for more information"
-    if exc.hint:
-        text += f"\n  hint: {exc.hint}"
+        if not text.startswith("tke"):  # a bad flag's message names its command already
+            text = f"tke: {text}"
+        text += f"\n\nRun 'tke {verb} --help' for more information"
+        if hint and hint.startswith("see '") and hint.endswith(" --help'"):
+            hint = None  # said just above
+    if hint:
+        text += f"\n  hint: {hint}"
     return text
 
 

@@ -172,9 +172,22 @@ def add_create_flags(p) -> None:
     p.add_argument("--volumes-from", action="append", default=[], help="mount volumes from")
     p.add_argument("--log-driver", default=None, help="logging driver: json-file, none")
     p.add_argument("--log-opt", action="append", default=[], help="log driver options")
+    p.add_argument("--stop-signal", default=None, help="signal to stop it (default SIGTERM)")
+    p.add_argument("--stop-timeout", type=int, default=None, help="seconds `stop` waits (10)")
 
 
 # --- flag conversion ------------------------------------------------------------------------
+def stop_signal(sig: str) -> str:
+    """--stop-signal as given (docker keeps the spelling), if the host has that signal."""
+    from toolkit.engine import lifecycle
+
+    try:
+        lifecycle.signal_name(sig)
+    except TkError as exc:
+        raise CreateFailed(exc.message) from None
+    return sig
+
+
 def parse_size(text: str, flag: str) -> int:
     import re  # here: its import costs ~3 ms of every `tke run`
 
@@ -243,6 +256,10 @@ def create_options(args: argparse.Namespace) -> tuple:
     }
     if args.entrypoint is not None:
         config["Entrypoint"] = [args.entrypoint] if args.entrypoint else []
+    if args.stop_signal:
+        config["StopSignal"] = stop_signal(args.stop_signal)
+    if args.stop_timeout is not None:
+        config["StopTimeout"] = args.stop_timeout
     if args.workdir:
         if not args.workdir.startswith("/"):
             raise CreateFailed(

@@ -729,19 +729,22 @@ def stop(ctrs: Containers, cid: str, timeout: Optional[int] = None, signal: str 
         return
     rt = runtime_of(ctrs, cid)
     rec = ctrs.record(cid) or {}
-    sig = signal or rec.get("Config", {}).get("StopSignal") or "TERM"
+    config = rec.get("Config", {})
+    sig = signal or config.get("StopSignal") or "TERM"
     if state["Paused"]:
         unpause(ctrs, cid)
+    if timeout is None:  # docker: the container's --stop-timeout, else 10 s
+        timeout = config.get("StopTimeout")
     grace = 10 if timeout is None else timeout
     if grace > 0 or timeout is None:
-        rt.kill(cid, _signame(sig))
+        rt.kill(cid, signal_name(sig))
         if wait_exit(ctrs, cid, grace):
             return
     rt.kill(cid, "KILL", all_procs=True)
     wait_exit(ctrs, cid, 10)
 
 
-def _signame(sig: str) -> str:
+def signal_name(sig: str) -> str:
     """A signal as the runtime takes it (KILL, 9, RTMIN+3); docker's error for one the host
     does not have (crun would take an unknown name as signal 0 and say nothing)."""
     import signal as signals
@@ -766,7 +769,7 @@ def kill(ctrs: Containers, cid: str, signal: str = "KILL") -> None:
             f"Error response from daemon: Cannot kill container: {cid[:12]}: Container "
             f"{cid} is not running"
         )
-    sig = _signame(signal)
+    sig = signal_name(signal)
     if sig in ("KILL", "9", "TERM", "15", "INT", "2"):
         _mark_stopped(ctrs, cid)
     if not runtime_of(ctrs, cid).kill(cid, sig):
