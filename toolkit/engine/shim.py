@@ -297,7 +297,7 @@ class Shim:
     # --- container start -----------------------------------------------------------------
     def start_container(self):
         cfg = self.cfg
-        error, self.rootfs_error = self.rootfs_error, None  # a restart finds it mounted
+        error, self.rootfs_error = self.rootfs_error, None  # reported once (a restart: mounted)
         if error is not None:
             if self.early is not None:
                 self.early.cancel()

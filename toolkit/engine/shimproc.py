@@ -24,11 +24,11 @@ opens no terminal, so being a session leader gives it none.
 
 The shim reads its messages from stdin, each a 4-byte length and a marshalled dict: the
 rootfs to mount, if `tke run` leaves that to it, then the instructions; its stderr is a pipe
-until it has them
-(an early failure is read from there), and it reports on the status pipe (see shim.py). One
-end of a socket pair is its first attach client, already connected: a caller that attaches
-(`run` in the foreground, `start -a`) puts what it wants in the instructions and talks over
-the other end, so the container starts without a listen/connect round trip.
+until it has them (an early failure is read from there), and it reports on the status pipe
+(see shim.py). One end of a socket pair is its first attach client, already connected: a
+caller that attaches (`run` in the foreground, `start -a`) puts what it wants in the
+instructions and talks over the other end, so the container starts without a listen/connect
+round trip.
 """
 
 import _socket
